@@ -1,0 +1,226 @@
+"""Patients: the clinician's list, and each patient's course on one page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import URLPattern
+
+from tracker.admin import exports
+from tracker.admin.routes import bound_routes
+from tracker.admin.scoping import ClinicianListFilter, EnteredInErrorFilter, ScopedHistoryAdmin, clinician_for
+from tracker.admin.timeline import timeline_view
+from tracker.models import Assessment, DoseEvent, Flag, Patient, Prescription
+from tracker.services.patients import change_timezone, discharge
+
+RECENT_DOSE_EVENTS = 20
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """A summary table on the patient page; changes go through each record's own page."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.fields or [])
+
+
+class PrescriptionInline(ReadOnlyInline):
+    model = Prescription
+    verbose_name_plural = "Prescriptions (all versions)"
+    fields = ["drug", "dose", "dose_unit", "route", "start_date", "end_date", "status", "prescriber"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Prescription]:
+        return super().get_queryset(request).select_related("drug", "prescriber__user")
+
+
+class RecentFormSet(BaseInlineFormSet):
+    """Only the newest rows: a long course has hundreds of dose events."""
+
+    def get_queryset(self) -> QuerySet:
+        if not hasattr(self, "_recent"):
+            self._recent = super().get_queryset()[:RECENT_DOSE_EVENTS]
+        return self._recent
+
+
+class RecentDoseEventInline(ReadOnlyInline):
+    model = DoseEvent
+    formset = RecentFormSet
+    verbose_name_plural = f"Recent dose events (last {RECENT_DOSE_EVENTS})"
+    fields = ["occurred_at", "prescription", "outcome", "timing", "location", "reporter", "entered_in_error_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DoseEvent]:
+        return super().get_queryset(request).select_related("prescription__drug").order_by("-occurred_at", "-id")
+
+
+class AssessmentInline(ReadOnlyInline):
+    model = Assessment
+    fields = ["instrument", "total", "band", "completed_at", "source", "entered_in_error_at"]
+
+
+class OpenFlagInline(ReadOnlyInline):
+    model = Flag
+    verbose_name_plural = "Unresolved flags"
+    fields = ["severity", "kind", "status", "raised_at", "message", "assigned_to"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Flag]:
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(status=Flag.Status.RESOLVED)
+            .select_related("patient", "assigned_to__user")
+        )
+
+
+class PatientForm(forms.ModelForm):
+    """Checks the per-clinic record number itself when the clinic field is not on the form.
+
+    Django skips a unique constraint whose fields are not all on the form, which would
+    turn a duplicate record number into a database error instead of a message.
+    """
+
+    class Meta:
+        model = Patient
+        fields = [
+            "clinic",
+            "record_number",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "timezone",
+            "weight_kg",
+            "email",
+            "responsible_clinician",
+            "is_active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        number = cleaned.get("record_number")
+        if "clinic" not in self.fields and number and self.instance.clinic_id:
+            taken = Patient.objects.filter(clinic_id=self.instance.clinic_id, record_number=number)
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error("record_number", "Another patient of this clinic already has this record number.")
+        return cleaned
+
+
+@admin.register(Patient)
+class PatientAdmin(ScopedHistoryAdmin):
+    form = PatientForm
+    clinic_lookup = "clinic"
+    list_display = [
+        "family_name",
+        "given_name",
+        "record_number",
+        "responsible_clinician",
+        "timezone",
+        "is_active",
+        "unresolved_flags",
+    ]
+    list_display_links = ["family_name", "given_name"]
+    list_filter = [
+        "is_active",
+        ("responsible_clinician", ClinicianListFilter),
+        "timezone",
+        EnteredInErrorFilter,
+    ]
+    list_select_related = ["responsible_clinician__user"]
+    search_fields = ["given_name", "family_name", "^record_number"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "entered_in_error_at",
+        "entered_in_error_by",
+        "entered_in_error_reason",
+    ]
+    inlines = [OpenFlagInline, PrescriptionInline, RecentDoseEventInline, AssessmentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
+        # A correlated count in the list query instead of a query per row; a subquery rather
+        # than a join + GROUP BY, so the paginator's COUNT(*) stays a plain count.
+        unresolved = (
+            Flag.objects.filter(patient=OuterRef("pk"))
+            .exclude(status=Flag.Status.RESOLVED)
+            .order_by()
+            .values("patient")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(unresolved_flag_count=Coalesce(Subquery(unresolved), 0))
+
+    @admin.display(description="Unresolved flags", ordering="unresolved_flag_count")
+    def unresolved_flags(self, obj: Patient) -> int:
+        return obj.unresolved_flag_count
+
+    def get_inlines(self, request: HttpRequest, obj: Patient | None) -> list[type[admin.options.InlineModelAdmin]]:
+        # A new patient has no course yet.
+        return self.inlines if obj is not None else []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields.insert(0, "clinic")  # a clinician's patients are always in their own clinic
+        return fields
+
+    def get_form(self, request: HttpRequest, obj: Patient | None = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        membership = clinician_for(request)
+        if obj is not None or request.user.is_superuser or membership is None:
+            return form_class
+        clinic = membership.clinic
+
+        class NewPatientForm(form_class):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, **kw)
+                # Set before validation, so clean() checks the clinician and record number
+                # against the clinic the patient will belong to.
+                self.instance.clinic = clinic
+
+        return NewPatientForm
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: forms.ModelForm, change: bool) -> None:
+        if not change and not request.user.is_superuser:
+            obj.clinic = clinician_for(request).clinic  # type: ignore[union-attr]
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Discharge: planned doses not yet due are withdrawn, so they raise no flags.
+            super().save_model(request, obj, form, change)
+            discharge(patient=obj)
+            return
+        if change and "timezone" in form.changed_data:
+            # A move to another zone re-plans future doses on the new wall clock; past ones stay.
+            new_timezone = obj.timezone
+            obj.timezone = form.initial["timezone"]
+            super().save_model(request, obj, form, change)
+            change_timezone(patient=obj, new_timezone=new_timezone)
+            return
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self) -> list[URLPattern]:
+        """The course timeline and the CSV exports; each view looks up through get_queryset (404 outside)."""
+        custom = bound_routes(
+            self,
+            "patient_admin",
+            [
+                ("<int:object_id>/timeline/", timeline_view, "tracker_patient_timeline"),
+                ("<int:object_id>/export.csv", exports.course_export_view, "tracker_patient_export"),
+                ("export/clinic.csv", exports.clinic_export_view, "tracker_patient_clinic_export"),
+            ],
+        )
+        return custom + super().get_urls()

@@ -1,0 +1,261 @@
+"""In-clinic ketamine/esketamine sessions: the clinician's record of each administration.
+
+The form only translates input: every save is one call into ``tracker.services.sessions``
+(``start_session`` on add, ``update_session`` on change). The form validates by running
+that same call in a savepoint that is rolled back, so service messages appear beside
+their fields and the real save cannot fail on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from tracker.admin.scoping import EnteredInErrorFilter, ScopedHistoryAdmin, apply_validation_error, clinician_for
+from tracker.models import Clinician, InClinicSession, PlannedDose, Prescription
+from tracker.models.sessions import bp_text
+from tracker.services import sessions as session_service
+
+ADD_FIELDS = ("prescription", "planned_dose", "administered_by", *session_service.PRE_DOSE_FIELDS)
+EDITABLE_FIELDS = (
+    *session_service.PRE_DOSE_FIELDS,
+    "bp_decision",
+    "bp_decision_reason",
+    *session_service.DOSING_FIELDS,
+    *session_service.MONITORING_FIELDS,
+    "discharge_at",
+)
+
+
+class SessionForm(forms.ModelForm):
+    """Checks a save by running the service in a savepoint that is rolled back."""
+
+    request: HttpRequest  # set by SessionAdmin.get_form
+
+    class Meta:
+        model = InClinicSession
+        fields = [*ADD_FIELDS, *EDITABLE_FIELDS]
+
+    def acting_clinician(self) -> Clinician:
+        return clinician_for(self.request) or self.instance.administered_by or self.cleaned_data["administered_by"]
+
+    def run_service(self) -> session_service.SessionResult:
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return session_service.start_session(
+                prescription=data["prescription"],
+                administered_by=data["administered_by"],
+                planned_dose=data.get("planned_dose"),
+                bp_before_systolic=data.get("bp_before_systolic"),
+                bp_before_diastolic=data.get("bp_before_diastolic"),
+                bp_before_at=data.get("bp_before_at"),
+            )
+        values = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
+        return session_service.update_session(
+            session=self.instance, values=values, by=self.acting_clinician(), recorded_by=self.request.user
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            with transaction.atomic():
+                self.run_service()
+                transaction.set_rollback(True)  # a dry run: the real save is in save_model
+        except ValidationError as exc:
+            apply_validation_error(self, exc)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # The service validated the session (and the model's clean() runs inside it); the
+        # instance here is only the changelist's copy, so skip the form's second full_clean.
+        pass
+
+
+@admin.register(InClinicSession)
+class InClinicSessionAdmin(ScopedHistoryAdmin):
+    form = SessionForm
+    clinic_lookup = "patient__clinic"
+    list_display = [
+        "created_at",
+        "patient",
+        "drug",
+        "status",
+        "dose",
+        "bp_before",
+        "observation_minutes",
+        "administered_by",
+    ]
+    list_filter = ["status", "route", "bp_decision", EnteredInErrorFilter]
+    list_select_related = ["patient", "prescription__drug", "administered_by__user"]
+    search_fields = ["patient__given_name", "patient__family_name", "=patient__record_number", "lot_number"]
+    date_hierarchy = "created_at"
+    add_fieldsets = [
+        (None, {"fields": ["prescription", "planned_dose", "administered_by"]}),
+        ("Pre-dose", {"fields": list(session_service.PRE_DOSE_FIELDS)}),
+    ]
+    fieldsets = [
+        (None, {"fields": ["patient", "prescription", "planned_dose", "administered_by", "status", "dose_event"]}),
+        (
+            "Pre-dose",
+            {
+                "fields": [
+                    "bp_warning",
+                    ("bp_before_systolic", "bp_before_diastolic"),
+                    "bp_before_at",
+                    "bp_decision",
+                    "bp_decision_reason",
+                    ("bp_decision_by", "bp_decision_at"),
+                ]
+            },
+        ),
+        (
+            "Dosing",
+            {
+                "fields": [
+                    "devices",
+                    ("dose_mg_per_kg", "weight_kg"),
+                    "infusion_minutes",
+                    "first_device_at",
+                    "lot_number",
+                ]
+            },
+        ),
+        (
+            "Monitoring",
+            {
+                "fields": [
+                    ("bp_40min_systolic", "bp_40min_diastolic"),
+                    "bp_40min_at",
+                    "spo2_lowest",
+                    ("moaas_lowest", "cadss_total"),
+                    "respiratory_depression",
+                    "observation_started_at",
+                    "adverse_events",
+                ]
+            },
+        ),
+        (
+            "Discharge",
+            {
+                "fields": [
+                    ("bp_discharge_systolic", "bp_discharge_diastolic"),
+                    "moaas_at_discharge",
+                    "dissociation_resolved",
+                    "no_driving_acknowledged",
+                    "discharge_at",
+                    "observation_minutes",
+                ]
+            },
+        ),
+        ("REMS", {"fields": ["rems_form_submitted_at"]}),
+        (
+            "Record",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "created_at",
+                    "updated_at",
+                    "entered_in_error_at",
+                    "entered_in_error_by",
+                    "entered_in_error_reason",
+                ],
+            },
+        ),
+    ]
+    change_readonly = (
+        "patient",
+        "prescription",
+        "planned_dose",
+        "administered_by",
+        "status",
+        "dose_event",
+        "bp_warning",
+        "bp_decision_by",
+        "bp_decision_at",
+        "weight_kg",
+        "observation_minutes",
+        "created_at",
+        "updated_at",
+        "entered_in_error_at",
+        "entered_in_error_by",
+        "entered_in_error_reason",
+    )
+
+    @admin.display(description="Drug", ordering="prescription__drug__name")
+    def drug(self, obj: InClinicSession) -> str:
+        return str(obj.prescription.drug)
+
+    @admin.display(description="Dose")
+    def dose(self, obj: InClinicSession) -> str:
+        return obj.dose_display
+
+    @admin.display(description="BP before")
+    def bp_before(self, obj: InClinicSession) -> str:
+        return bp_text(obj.bp_before_systolic, obj.bp_before_diastolic)
+
+    @admin.display(description="Observation (min)")
+    def observation_minutes(self, obj: InClinicSession) -> str:
+        """§1 observation_clock: first device to discharge; computed, never typed."""
+        minutes = obj.observation_minutes
+        return "—" if minutes is None else str(minutes)
+
+    @admin.display(description="Blood pressure warning")
+    def bp_warning(self, obj: InClinicSession) -> str:
+        warning = session_service.bp_warning(obj)
+        if warning is None:
+            return "—"
+        if obj.bp_decision:
+            return f"Above the threshold; decision recorded: {obj.get_bp_decision_display()}."
+        return format_html('<p class="errornote" role="alert"><strong>{}</strong></p>', warning)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InClinicSession]:
+        return super().get_queryset(request).select_related("patient", "prescription__drug")
+
+    def get_fieldsets(self, request: HttpRequest, obj: InClinicSession | None = None) -> list:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: InClinicSession | None = None) -> list[str]:
+        if obj is None:
+            return []
+        if obj.is_entered_in_error:
+            return [*self.change_readonly, *EDITABLE_FIELDS]
+        return list(self.change_readonly)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is None:
+            return field
+        if db_field.name == "prescription":
+            field.queryset = field.queryset.filter(
+                drug__in_clinic_only=True, status=Prescription.Status.ACTIVE, entered_in_error_at__isnull=True
+            ).select_related("drug", "patient")
+        elif db_field.name == "planned_dose":
+            field.queryset = field.queryset.filter(
+                prescription__drug__in_clinic_only=True,
+                status__in=[PlannedDose.Status.PENDING, PlannedDose.Status.MISSED],
+            ).select_related("prescription__drug")
+        elif db_field.name == "administered_by":
+            field.queryset = field.queryset.filter(is_active=True).select_related("user")
+            if (membership := clinician_for(request)) is not None:
+                field.initial = membership.pk
+        return field
+
+    def get_form(self, request: HttpRequest, obj: InClinicSession | None = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        return type("BoundSessionForm", (form_class,), {"request": request})
+
+    def save_model(self, request: HttpRequest, obj: InClinicSession, form: SessionForm, change: bool) -> None:
+        """One service call; the form already ran it as a dry run, so its messages are shown."""
+        result = form.run_service()
+        obj.__dict__.update(result.session.__dict__)  # the saved row, for the admin's log and redirect
+        for warning in result.warnings:
+            self.message_user(request, warning, messages.WARNING)

@@ -1,0 +1,186 @@
+"""The flag worklist: the admin's landing page, and its one-click and bulk actions.
+
+The admin index keeps Django's app list but shows the clinic's unresolved flags above it.
+Acknowledging and resolving are POSTs (CSRF-protected by ``admin_view``) to URLs of the
+FlagAdmin, which looks each flag up through its clinic-scoped queryset: a flag of another
+clinic answers 404. The views only translate the request; the services decide.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from tracker import worklist
+from tracker.admin.scoping import clinician_for, restrict_to_clinic
+from tracker.models import Clinician, Flag, FlagKind, Severity
+from tracker.services.errors import ServiceError
+from tracker.services.flags import acknowledge_flag, resolve_flag
+from tracker.services.worklist import BulkOutcome, acknowledge_flags, resolve_flags, service_message
+
+if TYPE_CHECKING:
+    from tracker.admin.flags import FlagAdmin
+
+WORKLIST_TEMPLATE = "admin/tracker/worklist.html"
+PAGE_SIZE = 100
+UNASSIGNED = "none"
+
+
+class WorklistFilterForm(forms.Form):
+    """GET filters; choices of patients and clinicians come from the user's clinic only."""
+
+    kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *FlagKind.choices])
+    severity = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "All severities"), *sorted(Severity.choices, reverse=True)],
+    )
+    patient = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    assigned = forms.ChoiceField(required=False, label="Assigned to")
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Open and acknowledged"), *((s.value, s.label) for s in map(Flag.Status, worklist.UNRESOLVED))],
+    )
+
+    def __init__(self, *args: Any, patients: list[tuple[int, str]], clinicians: list[Clinician], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].choices = [("", "All patients with flags"), *patients]
+        self.fields["assigned"].choices = [
+            ("", "Anyone or no one"),
+            (UNASSIGNED, "Not assigned"),
+            *((str(c.pk), str(c)) for c in clinicians),
+        ]
+
+    def filters(self) -> worklist.WorklistFilters:
+        if not self.is_valid():
+            return worklist.WorklistFilters()
+        data = self.cleaned_data
+        assigned = data.get("assigned") or ""
+        return worklist.WorklistFilters(
+            kind=data.get("kind") or None,
+            severity=data.get("severity"),
+            patient_id=data.get("patient"),
+            assigned_to_id=int(assigned) if assigned.isdigit() else None,
+            unassigned=assigned == UNASSIGNED,
+            status=data.get("status") or None,
+        )
+
+
+def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, Any]:
+    """Everything the worklist template shows; a fixed number of queries (see tests)."""
+    if not flag_admin.has_view_permission(request):
+        return {"worklist_visible": False}
+    flags = flag_admin.get_queryset(request)
+    clinicians = list(
+        restrict_to_clinic(Clinician.objects.filter(is_active=True), request).select_related("user", "clinic")
+    )
+    form = WorklistFilterForm(request.GET or None, patients=worklist.flagged_patients(flags), clinicians=clinicians)
+    page = Paginator(worklist.worklist(flags, form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = worklist.severity_counts(flags)
+    return {
+        "worklist_visible": True,
+        "severity_counts": [(Severity(level).label, level, n) for level, n in counts.items()],
+        "unresolved_total": sum(counts.values()),
+        "filter_form": form,
+        "page_obj": page,
+        "flags": list(page.object_list),
+        "can_act": flag_admin.has_change_permission(request),
+        "note_required_from": Severity.URGENT,
+        "membership": clinician_for(request),
+        "query_string": _without_page(request),
+    }
+
+
+def _without_page(request: HttpRequest) -> str:
+    """The current filters as a query string, for the pagination links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def install_worklist(site: admin.AdminSite, flag_admin: FlagAdmin) -> None:
+    """Make ``site``'s index the worklist; Django's app list stays below it."""
+    original_index = site.index
+
+    def index(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        context = {**worklist_context(request, flag_admin), "title": "Flag worklist", **(extra_context or {})}
+        return original_index(request, extra_context=context)
+
+    site.index = index  # type: ignore[method-assign]
+    site.index_template = WORKLIST_TEMPLATE
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = reverse("admin:index")
+    return HttpResponseRedirect(target or reverse("admin:index"))
+
+
+def _flag_for_action(request: HttpRequest, flag_admin: FlagAdmin, object_id: int) -> Flag:
+    # Looked up through the clinic-scoped queryset: another clinic's flag is a 404.
+    flag = get_object_or_404(flag_admin.get_queryset(request).select_related("patient"), pk=object_id)
+    if not flag_admin.has_change_permission(request, flag):
+        raise PermissionDenied
+    return flag
+
+
+@require_POST
+def acknowledge_view(request: HttpRequest, object_id: int, flag_admin: FlagAdmin) -> HttpResponse:
+    flag = _flag_for_action(request, flag_admin, object_id)
+    try:
+        acknowledge_flag(flag=flag, by=request.user)
+    except ServiceError as error:
+        messages.error(request, service_message(error))
+    else:
+        messages.success(request, f"Acknowledged: {flag.get_kind_display()} for {flag.patient}.")
+    return _back(request)
+
+
+@require_POST
+def resolve_view(request: HttpRequest, object_id: int, flag_admin: FlagAdmin) -> HttpResponse:
+    flag = _flag_for_action(request, flag_admin, object_id)
+    try:
+        resolve_flag(flag=flag, by=request.user, note=request.POST.get("note", ""))
+    except ServiceError as error:
+        messages.error(request, f"{flag.get_kind_display()} for {flag.patient} is still open: {service_message(error)}")
+    else:
+        messages.success(request, f"Resolved: {flag.get_kind_display()} for {flag.patient}.")
+    return _back(request)
+
+
+def _report(request: HttpRequest, verb: str, outcome: BulkOutcome) -> None:
+    if outcome.done:
+        messages.success(request, f"{verb} {outcome.done} flag{'s' if outcome.done != 1 else ''}.")
+    for flag, reason in outcome.refused:
+        messages.error(request, f"{flag.get_kind_display()} for {flag.patient}: {reason}")
+
+
+@require_POST
+def bulk_view(request: HttpRequest, flag_admin: FlagAdmin) -> HttpResponse:
+    """Acknowledge or resolve the ticked flags; ids outside the clinic are simply not found."""
+    if not flag_admin.has_change_permission(request):
+        raise PermissionDenied
+    ids = [value for value in request.POST.getlist("flag") if value.isdigit()]
+    action = request.POST.get("action")
+    selected = list(flag_admin.get_queryset(request).filter(pk__in=ids).select_related("patient").order_by("pk"))
+    if not selected:
+        messages.warning(request, "Tick at least one flag first.")
+    elif action == "acknowledge":
+        _report(request, "Acknowledged", acknowledge_flags(flags=selected, by=request.user))
+    elif action == "resolve":
+        note = request.POST.get("note", "")
+        _report(request, "Resolved", resolve_flags(flags=selected, by=request.user, note=note))
+    else:
+        messages.error(request, "Choose acknowledge or resolve.")
+    return _back(request)

@@ -1,0 +1,1 @@
+"""The REST API: integrations (token auth) and the portal and admin (session auth)."""

@@ -1,0 +1,389 @@
+"""API views: scoped querysets, and writes that make one service call each.
+
+Every viewset's ``get_queryset`` is limited to the caller's reach (``Actor.scope``): a
+clinician's clinic, or the patient themselves. Nothing is ever deleted (no DELETE route
+answers anything but 405); a wrong record is marked entered in error instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import Model, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tracker import fhir
+from tracker.api import filters
+from tracker.api import serializers as s
+from tracker.api.errors import call_service
+from tracker.api.permissions import (
+    Actor,
+    ClinicianOnly,
+    ClinicianOrPatientCreates,
+    HasTrackerRole,
+    PrescriberOnly,
+    StaffModelPermission,
+    actor_for,
+)
+from tracker.models import (
+    Assessment,
+    DoseEvent,
+    DoseSchedule,
+    Drug,
+    Flag,
+    InClinicSession,
+    Patient,
+    PlannedDose,
+    Prescription,
+    SideEffectReport,
+)
+from tracker.services import assessments as assessment_service
+from tracker.services import doses as dose_service
+from tracker.services import flags as flag_service
+from tracker.services import prescriptions as rx_service
+from tracker.services.records import mark_entered_in_error
+
+READ = (IsAuthenticated, HasTrackerRole)
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    """Base: the caller's rows only, and a response shape separate from the request shape."""
+
+    permission_classes: ClassVar[tuple[type[BasePermission], ...]] = READ
+    patient_path: ClassVar[str] = "patient"
+    read_serializer: ClassVar[type[serializers.Serializer]]
+    input_serializers: ClassVar[dict[str, type[serializers.Serializer]]] = {}
+    action_permissions: ClassVar[dict[str, tuple[type[BasePermission], ...]]] = {}
+
+    def base_queryset(self) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet:
+        return self.actor.scope(self.base_queryset(), self.patient_path)
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # An action's own serializer_class (set by @action) comes before the read shape.
+        if self.action in self.input_serializers:
+            return self.input_serializers[self.action]
+        return self.serializer_class or self.read_serializer
+
+    def get_permissions(self) -> list[BasePermission]:
+        classes = self.action_permissions.get(self.action or "", self.permission_classes)
+        return [permission() for permission in classes] + [StaffModelPermission()]
+
+    @property
+    def actor(self) -> Actor:
+        return actor_for(self.request)
+
+    def valid_input(self, request: Request) -> dict[str, Any]:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def respond(self, instance: Model, code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.read_serializer(instance, context=self.get_serializer_context()).data, status=code)
+
+
+class ReadOnlyScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    pass
+
+
+class CreateScopedViewSet(ReadOnlyScopedViewSet):
+    """Create via ``perform_create`` -> one service; patients may create their own reports."""
+
+    permission_classes = (IsAuthenticated, ClinicianOrPatientCreates)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.respond(self.perform_create(self.valid_input(request)), status.HTTP_201_CREATED)
+
+    def perform_create(self, data: dict[str, Any]) -> Model:  # type: ignore[override]
+        raise NotImplementedError
+
+
+class EnteredInErrorMixin:
+    """``POST .../entered-in-error/``: the only way a clinical record leaves current care."""
+
+    @extend_schema(request=s.EnteredInErrorSerializer, summary="Mark the record as entered in error")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="entered-in-error",
+        permission_classes=[IsAuthenticated, ClinicianOnly],
+        serializer_class=s.EnteredInErrorSerializer,
+    )
+    def entered_in_error(self, request: Request, pk: str | None = None) -> Response:
+        record = self.get_object()  # type: ignore[attr-defined]
+        data = self.valid_input(request)  # type: ignore[attr-defined]
+        marked = call_service(mark_entered_in_error, record=record, by=request.user, reason=data["reason"])
+        return self.respond(marked)  # type: ignore[attr-defined]
+
+
+def clinical_record_schema(
+    read: type[serializers.Serializer], create: type[serializers.Serializer] | None = None
+) -> Any:
+    """Schema of the shared actions: each viewset answers with its own read shape."""
+    actions: dict[str, Any] = {"entered_in_error": extend_schema(responses=read)}
+    if create is not None:
+        actions["create"] = extend_schema(request=create, responses={201: read})
+    return extend_schema_view(**actions)
+
+
+# --- Patients, drugs, plans ----------------------------------------------------------------
+
+
+class PatientViewSet(ReadOnlyScopedViewSet):
+    read_serializer = s.PatientSerializer
+    patient_path = ""
+    filterset_class = filters.PatientFilter
+    ordering_fields = ("family_name", "given_name", "record_number", "date_of_birth", "id")
+    ordering = ("family_name", "given_name", "id")
+
+    def base_queryset(self) -> QuerySet[Patient]:
+        return Patient.objects.select_related("clinic")
+
+    @extend_schema(
+        summary="The patient's course as a FHIR R4 Bundle (collection)",
+        responses={200: OpenApiResponse(response=dict, description="A FHIR R4 (R4B) Bundle of type collection.")},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="fhir",
+        filter_backends=[],
+        pagination_class=None,
+        # The bundle carries the clinicians' flags; it is for staff and their integrations.
+        permission_classes=[IsAuthenticated, ClinicianOnly],
+    )
+    def fhir(self, request: Request, pk: str | None = None) -> Response:
+        return Response(fhir.patient_bundle(self.get_object()))
+
+
+class DrugViewSet(viewsets.ReadOnlyModelViewSet):
+    """The clinic-independent drug catalogue, to find a drug's id for prescribing."""
+
+    permission_classes = READ
+    serializer_class = s.DrugSerializer
+    queryset = Drug.objects.all()
+    filterset_fields = ("drug_class", "in_clinic_only", "name")
+    ordering_fields = ("name", "id")
+    ordering = ("name",)
+
+
+class DoseScheduleViewSet(ReadOnlyScopedViewSet):
+    read_serializer = s.DoseScheduleSerializer
+    patient_path = "prescription__patient"
+    filterset_class = filters.DoseScheduleFilter
+    ordering_fields = ("start_date", "id")
+    ordering = ("start_date", "id")
+
+    def base_queryset(self) -> QuerySet[DoseSchedule]:
+        return DoseSchedule.objects.all()
+
+
+class PlannedDoseViewSet(ReadOnlyScopedViewSet):
+    read_serializer = s.PlannedDoseSerializer
+    filterset_class = filters.PlannedDoseFilter
+    ordering_fields = ("due_at", "id")
+    ordering = ("due_at", "id")
+
+    def base_queryset(self) -> QuerySet[PlannedDose]:
+        return PlannedDose.objects.all()
+
+
+@clinical_record_schema(s.PrescriptionSerializer, s.PrescribeSerializer)
+class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
+    """Prescriptions as versions: ``replaces`` / ``replaced_by`` link a dose change's chain."""
+
+    read_serializer = s.PrescriptionSerializer
+    input_serializers = {
+        "create": s.PrescribeSerializer,
+        "change_dose": s.ChangeDoseSerializer,
+        "stop": s.StopSerializer,
+    }
+    action_permissions = {
+        "create": (IsAuthenticated, PrescriberOnly),
+        "change_dose": (IsAuthenticated, PrescriberOnly),
+        "stop": (IsAuthenticated, PrescriberOnly),
+    }
+    filterset_class = filters.PrescriptionFilter
+    ordering_fields = ("start_date", "created_at", "id")
+    ordering = ("-start_date", "-id")
+
+    def base_queryset(self) -> QuerySet[Prescription]:
+        return Prescription.objects.select_related("drug", "replaced_by").prefetch_related("schedules")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.valid_input(request)
+        rx = call_service(
+            rx_service.prescribe,
+            patient=data["patient"],
+            drug=data["drug"],
+            dose=data["dose"],
+            route=data.get("route"),
+            start_date=data["start_date"],
+            end_date=data.get("end_date"),
+            indication=data["indication"],
+            schedules=s.schedule_specs(data["schedules"]),
+            prescriber=self.actor.clinician,
+        )
+        return self.respond(self.get_queryset().get(pk=rx.pk), status.HTTP_201_CREATED)
+
+    @extend_schema(responses={201: s.PrescriptionSerializer}, summary="Change the dose: a new version")
+    @action(detail=True, methods=["post"], url_path="change-dose")
+    def change_dose(self, request: Request, pk: str | None = None) -> Response:
+        rx = self.get_object()
+        data = self.valid_input(request)
+        new = call_service(
+            rx_service.change_dose,
+            rename={"change_reason": "reason", "start_date": "effective_date", "dose": "new_dose"},
+            prescription=rx,
+            new_dose=data["new_dose"],
+            effective_date=data["effective_date"],
+            reason=data["reason"],
+            schedules=s.schedule_specs(data.get("schedules")),
+            prescriber=self.actor.clinician,
+        )
+        return self.respond(self.get_queryset().get(pk=new.pk), status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.PrescriptionSerializer, summary="Stop the prescription")
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        rx = self.get_object()
+        data = self.valid_input(request)
+        call_service(
+            rx_service.stop_prescription,
+            rename={"change_reason": "reason"},
+            prescription=rx,
+            end_date=data["end_date"],
+            reason=data["reason"],
+        )
+        return self.respond(self.get_queryset().get(pk=rx.pk))
+
+
+# --- What patients report --------------------------------------------------------------------
+
+
+@clinical_record_schema(s.DoseEventSerializer, s.DoseEventCreateSerializer)
+class DoseEventViewSet(EnteredInErrorMixin, CreateScopedViewSet):
+    read_serializer = s.DoseEventSerializer
+    input_serializers = {
+        "create": s.DoseEventCreateSerializer,
+        "outside_clinic_report": s.OutsideClinicReportSerializer,
+    }
+    filterset_class = filters.DoseEventFilter
+    ordering_fields = ("occurred_at", "id")
+    ordering = ("-occurred_at", "-id")
+
+    def base_queryset(self) -> QuerySet[DoseEvent]:
+        return DoseEvent.objects.all()
+
+    def reporter(self) -> str:
+        return DoseEvent.Reporter.CLINICIAN if self.actor.is_clinician else DoseEvent.Reporter.PATIENT
+
+    def perform_create(self, data: dict[str, Any]) -> DoseEvent:  # type: ignore[override]
+        return call_service(dose_service.record_dose, **data, reporter=self.reporter(), recorded_by=self.request.user)
+
+    @extend_schema(responses={201: s.DoseEventSerializer}, summary="Report a clinic-only drug taken outside")
+    @action(detail=False, methods=["post"], url_path="outside-clinic-report")
+    def outside_clinic_report(self, request: Request) -> Response:
+        data = self.valid_input(request)
+        event = call_service(
+            dose_service.report_outside_clinic, **data, reporter=self.reporter(), recorded_by=request.user
+        )
+        return self.respond(event, status.HTTP_201_CREATED)
+
+
+@clinical_record_schema(s.AssessmentSerializer, s.AssessmentCreateSerializer)
+class AssessmentViewSet(EnteredInErrorMixin, CreateScopedViewSet):
+    read_serializer = s.AssessmentSerializer
+    input_serializers = {"create": s.AssessmentCreateSerializer}
+    filterset_class = filters.AssessmentFilter
+    ordering_fields = ("completed_at", "id")
+    ordering = ("-completed_at", "-id")
+
+    def base_queryset(self) -> QuerySet[Assessment]:
+        return Assessment.objects.all()
+
+    def perform_create(self, data: dict[str, Any]) -> Assessment:  # type: ignore[override]
+        # A patient's own answers are patient-reported whatever they send.
+        source = data.pop("source", Assessment.Source.CLINICIAN)
+        if self.actor.is_patient:
+            source = Assessment.Source.PATIENT
+        submitted = call_service(
+            assessment_service.submit_assessment, **data, source=source, recorded_by=self.request.user
+        )
+        return submitted.assessment
+
+
+@clinical_record_schema(s.SideEffectReportSerializer, s.SideEffectCreateSerializer)
+class SideEffectReportViewSet(EnteredInErrorMixin, CreateScopedViewSet):
+    read_serializer = s.SideEffectReportSerializer
+    input_serializers = {"create": s.SideEffectCreateSerializer}
+    filterset_class = filters.SideEffectReportFilter
+    ordering_fields = ("reported_at", "id")
+    ordering = ("-reported_at", "-id")
+
+    def base_queryset(self) -> QuerySet[SideEffectReport]:
+        return SideEffectReport.objects.all()
+
+    def perform_create(self, data: dict[str, Any]) -> SideEffectReport:  # type: ignore[override]
+        prescription = data.pop("prescription", None)
+        effect = assessment_service.EffectReport(
+            effect=data["effect"],
+            severity=data["severity"],
+            onset_date=data.get("onset_date"),
+            description=data["description"],
+            prescription_id=prescription.pk if prescription else None,
+        )
+        (report,) = call_service(
+            assessment_service.report_side_effects,
+            patient=data["patient"],
+            effects=[effect],
+            recorded_by=self.request.user,
+        )
+        return report
+
+
+@clinical_record_schema(s.InClinicSessionSerializer)
+class InClinicSessionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
+    """Read-only here: a session is run step by step (BP, dosing, monitoring, discharge) in the admin."""
+
+    read_serializer = s.InClinicSessionSerializer
+    filterset_class = filters.InClinicSessionFilter
+    ordering_fields = ("created_at", "first_device_at", "id")
+    ordering = ("-created_at", "-id")
+
+    def base_queryset(self) -> QuerySet[InClinicSession]:
+        return InClinicSession.objects.all()
+
+
+# --- Flags: the clinicians' worklist -----------------------------------------------------------
+
+
+class FlagViewSet(ReadOnlyScopedViewSet):
+    read_serializer = s.FlagSerializer
+    input_serializers = {"resolve": s.ResolveFlagSerializer}
+    permission_classes = (IsAuthenticated, ClinicianOnly)
+    filterset_class = filters.FlagFilter
+    ordering_fields = ("severity", "raised_at", "id")
+    ordering = ("-severity", "raised_at", "id")
+
+    def base_queryset(self) -> QuerySet[Flag]:
+        return Flag.objects.all()
+
+    @extend_schema(request=None, responses=s.FlagSerializer, summary="Acknowledge: a clinician is on it")
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        return self.respond(call_service(flag_service.acknowledge_flag, flag=self.get_object(), by=request.user))
+
+    @extend_schema(responses=s.FlagSerializer, summary="Resolve, with a note (required when urgent or critical)")
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        flag = self.get_object()
+        data = self.valid_input(request)
+        return self.respond(call_service(flag_service.resolve_flag, flag=flag, by=request.user, note=data["note"]))

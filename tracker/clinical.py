@@ -1,0 +1,168 @@
+"""Every clinical threshold the tracker uses, named, cited and configurable in one place.
+
+Each value cites its row in ``shared/docs/clinical-reference.md`` as ``§section key``.
+A clinic changes a value without a code change by listing it in the JSON file named by
+the ``TRACKER_CLINICAL_OVERRIDES`` environment variable, e.g. ``{"ADHERENCE_MIN_SHARE": 0.9}``.
+The tracker supports clinicians; these values raise flags, they never decide treatment.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # §7 grace: a planned dose is missed after due + min(class default, half the interval
+    # to the next dose). Hours per drug class; PRN is never missed.
+    "GRACE_HOURS_BY_CLASS": {
+        "ssri": 6,
+        "snri": 6,
+        "ndri": 6,
+        "nassa": 6,
+        "maoi": 6,
+        "sga": 6,
+        "mood_stabiliser": 4,
+        "stimulant": 4,
+        "benzodiazepine": 4,
+        "nmda_antagonist": 24,
+    },
+    "GRACE_HOURS_DEFAULT": 6,
+    # §7 matching: a logged dose matches the nearest open planned dose within ±½ interval,
+    # capped at 12 h; within ±2 h it is on time, later it is late.
+    "MATCH_WINDOW_CAP_HOURS": 12,
+    "ON_TIME_WINDOW_HOURS": 2,
+    # §7 escalation: ≥3 consecutive misses (≥2 for a high discontinuation-risk drug) or a
+    # 7-day taken share below 80 % makes a missed-dose flag urgent.
+    "ESCALATE_CONSECUTIVE_MISSES": 3,
+    "ESCALATE_CONSECUTIVE_MISSES_HIGH_RISK": 2,
+    "ADHERENCE_WINDOW_DAYS": 7,
+    "ADHERENCE_MIN_SHARE": 0.8,
+    # Project default: the share is judged only once the window holds this many doses,
+    # so one missed first dose of a new course is not "0 % adherence".
+    "ADHERENCE_MIN_JUDGED_DOSES": 5,
+    # §5 discontinuation_risk: "high" drugs (by catalogue name) warrant earlier escalation.
+    "DISCONTINUATION_RISK_HIGH": ["paroxetine", "venlafaxine", "fluvoxamine", "phenelzine"],
+    "DISCONTINUATION_RISK_INTERMEDIATE": ["sertraline", "duloxetine", "desvenlafaxine", "vortioxetine"],
+    # §6 citalopram: maximum 20 mg/day above age 60 (label). {drug: [age_over, max_mg]}.
+    "AGE_ADJUSTED_MAXIMUM": {"citalopram": [60, 20]},
+    # §4 PHQ-9 item 9: any answer ≥ 1 raises an urgent flag in the save transaction.
+    "SUICIDALITY_ITEM9_MIN": 1,
+    # §4 mcid / worsening: a rise of ≥ 5 points from baseline or from the previous score.
+    "WORSENING_POINTS": 5,
+    # §4 bands: reaching this PHQ-9 total (severe band) from below is worsening too.
+    "PHQ9_SEVERE_FROM": 20,
+    # §4 baseline: the last PHQ-9 in the 14 days before the course started, else the
+    # first within 7 days after.
+    "BASELINE_DAYS_BEFORE": 14,
+    "BASELINE_DAYS_AFTER": 7,
+    # §4 response: ≥ 50 % reduction from baseline; remission: PHQ-9 < 5, MADRS ≤ 10.
+    "RESPONSE_REDUCTION": 0.5,
+    "REMISSION_BELOW": {"phq9": 5, "madrs": 11},
+    # §4 not_improving: day ≥ 28 at an adequate dose with < 20 % reduction, or day ≥ 56
+    # with < 50 %. [(day, minimum reduction), ...]
+    "NOT_IMPROVING_CHECKPOINTS": [[28, 0.2], [56, 0.5]],
+    # §5 FIBSER burden: 3–4 address the side effect (warning), 5–6 lower the dose or switch (urgent).
+    "FIBSER_BURDEN_WARNING": 3,
+    "FIBSER_BURDEN_URGENT": 5,
+    # §5 persistent_side_effect: the same effect at ≥ moderate in reports spanning ≥ 14 days.
+    "PERSISTENT_SIDE_EFFECT_DAYS": 14,
+    # Project default: a new side effect within 14 days of a dose increase is flagged.
+    "SIDE_EFFECT_AFTER_INCREASE_DAYS": 14,
+    # Project default: weekly check-ins; one more than 7 + 2 days after the last is overdue.
+    "CHECKIN_INTERVAL_DAYS": 7,
+    "CHECKIN_OVERDUE_AFTER_DAYS": 2,
+    # §5 young_adult_cadence: under 25 at the start, PHQ-9 weekly for 4 weeks then every
+    # 2 weeks to week 12, restarting at each start or dose change; > 2 days overdue flags.
+    "YOUNG_ADULT_AGE_BELOW": 25,
+    "YOUNG_ADULT_WEEKLY_WEEKS": 4,
+    "YOUNG_ADULT_UNTIL_WEEK": 12,
+    "YOUNG_ADULT_OVERDUE_DAYS": 2,
+    # §7 / project default: planned doses are generated this many days ahead.
+    "PLANNING_HORIZON_DAYS": 14,
+    # Project default: a dose may be logged up to this many minutes in the future
+    # (clock skew between a phone and the server), never more.
+    "FUTURE_LOG_TOLERANCE_MINUTES": 5,
+    # --- Ketamine / esketamine (clinical-reference §1, §2, §3) ---------------------------
+    # §1 devices: 28 mg per esketamine device; §1 "Maximum per session": 84 mg (3 devices).
+    "ESK_MG_PER_DEVICE": 28,
+    "ESK_MAX_DEVICES": 3,
+    # §1 bp_threshold: warn, and require a withhold/proceed decision, when the pre-dose
+    # systolic > 140 or diastolic > 90 mmHg (strictly greater).
+    "BP_THRESHOLD_SYSTOLIC": 140,
+    "BP_THRESHOLD_DIASTOLIC": 90,
+    # §1 bp_40min_window: the "40-minute" reading counts if taken 30–60 min after the first device.
+    "BP_40MIN_WINDOW_MINUTES": [30, 60],
+    # §1 min_observation / discharge_rule: ≥ 120 min from the first device to discharge,
+    # with MOAA/s 5 and dissociation resolved.
+    "ESK_MIN_OBSERVATION_MINUTES": 120,
+    "DISCHARGE_MOAAS_REQUIRED": 5,
+    # §2 tracker defaults (IV ketamine): observe ≥ 60 min after the infusion ends; warn above
+    # 0.75 mg/kg or for an infusion shorter than 40 min.
+    "KETAMINE_OBSERVATION_AFTER_INFUSION_MINUTES": 60,
+    "KETAMINE_WARN_ABOVE_MG_PER_KG": "0.75",
+    "KETAMINE_WARN_INFUSION_UNDER_MINUTES": 40,
+    # §0 esk.monitoring_incomplete: required session fields still missing 6 h after the first device.
+    "SESSION_MONITORING_DUE_HOURS": 6,
+    # Project default: a pre-dose BP over threshold left without a decision this long is flagged
+    # (the session form itself refuses dosing without one; this catches abandoned sessions).
+    "BP_DECISION_GRACE_MINUTES": 60,
+    # §1 REMS Patient Monitoring Form: submit within 7 days of the session.
+    "REMS_FORM_DUE_DAYS": 7,
+    # §1 "Dosing by phase" (TRD): induction twice weekly weeks 1–4, maintenance weekly weeks 5–8,
+    # then weekly or every 2 weeks. §2 course: IV ketamine 6 infusions over 2–3 weeks.
+    "ESK_INDUCTION_WEEKS": 4,
+    "ESK_MAINTENANCE_WEEKS": 4,
+    "KETAMINE_SERIES_INFUSIONS": 6,
+    # §1 interactions (label §7), §2 interactions: drug classes whose active prescription
+    # alongside ketamine/esketamine raises esk.interaction, with what to monitor.
+    # {drug_class: [what it is, what to monitor]}
+    "KETAMINE_INTERACTING_CLASSES": {
+        "benzodiazepine": ["a benzodiazepine (CNS depressant)", "sedation, respiration and SpO2"],
+        "stimulant": ["a psychostimulant (sympathomimetic)", "blood pressure and heart rate"],
+        "maoi": ["an MAOI", "blood pressure"],
+    },
+    # §3 adequate_trial: an antidepressant (ATC N06A, excluding esketamine N06AX27) at ≥ the
+    # lower bound of its usual range for ≥ 42 consecutive days; §3 count: distinct ingredients;
+    # §3 non_response: PHQ-9 fell < 50 % over the trial, or the clinician marked it failed.
+    "TRD_ANTIDEPRESSANT_ATC_PREFIX": "N06A",
+    "TRD_EXCLUDED_ATC": ["N06AX27"],
+    "TRD_ADEQUATE_TRIAL_DAYS": 42,
+    "TRD_NON_RESPONSE_BELOW": 0.5,
+    "TRD_MIN_FAILED_TRIALS": 2,
+}
+
+
+def get(key: str) -> Any:
+    """The value for ``key``: the clinic's override if it set one, else the default."""
+    overrides = getattr(settings, "TRACKER_CLINICAL_OVERRIDES", {}) or {}
+    if key in overrides:
+        return overrides[key]
+    return DEFAULTS[key]
+
+
+def grace_for_class(drug_class: str) -> timedelta:
+    """§7 grace: the class default (the half-interval cap is applied by the scheduler)."""
+    hours = get("GRACE_HOURS_BY_CLASS").get(drug_class, get("GRACE_HOURS_DEFAULT"))
+    return timedelta(hours=hours)
+
+
+def discontinuation_risk(drug_name: str) -> str:
+    """§5 discontinuation_risk: "high", "intermediate" or "low" for a catalogue drug name."""
+    name = drug_name.lower()
+    if name in get("DISCONTINUATION_RISK_HIGH"):
+        return "high"
+    if name in get("DISCONTINUATION_RISK_INTERMEDIATE"):
+        return "intermediate"
+    return "low"
+
+
+def age_adjusted_maximum(drug_name: str, age_years: int | None) -> Decimal | None:
+    """§6: a lower label maximum for older patients (citalopram 20 mg above 60), if any."""
+    rule = get("AGE_ADJUSTED_MAXIMUM").get(drug_name.lower())
+    if rule is None or age_years is None:
+        return None
+    over_age, maximum = rule
+    return Decimal(str(maximum)) if age_years > over_age else None

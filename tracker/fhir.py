@@ -1,0 +1,344 @@
+"""FHIR R4 export of one patient's course as a Bundle of type ``collection``.
+
+Mapping per clinical-reference §8: MedicationRequest per prescription version (linked by
+``priorPrescription``), MedicationAdministration for in-clinic sessions (with their observation
+period; the session's own dose event is not exported twice) and other doses given by staff,
+MedicationStatement for doses the patient reports (including outside-clinic reports),
+Observation for PHQ-9 / GAD-7 totals, Flag for the tracker's flags. Entries are named by
+deterministic ``urn:uuid`` URLs so a re-export gives the same references. Instants are
+written in the patient's own offset, dates as plain dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from tracker.models import (
+    Assessment,
+    DoseBasis,
+    DoseEvent,
+    DoseSchedule,
+    DoseUnit,
+    Flag,
+    InClinicSession,
+    Patient,
+    Prescription,
+    Route,
+)
+
+Json = dict[str, Any]
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+FLAG_KIND_SYSTEM = "urn:tracker:flag-kind"
+NAMESPACE = uuid.UUID("6f1d3c2e-8a47-4b8e-9a61-3f0c5d9e2b71")
+
+# Questionnaire totals with their LOINC codes (clinical-reference §8).
+SCORE_CODES = {
+    "phq9": ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
+    "gad7": ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
+}
+# SNOMED CT route concepts.
+ROUTE_CODES = {
+    Route.ORAL: ("26643006", "Oral route"),
+    Route.NASAL: ("46713006", "Nasal route"),
+    Route.INTRAVENOUS: ("47625008", "Intravenous route"),
+    Route.SUBLINGUAL: ("37839007", "Sublingual route"),
+    Route.INTRAMUSCULAR: ("78421000", "Intramuscular route"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RX_STATUS = {
+    Prescription.Status.ACTIVE: "active",
+    Prescription.Status.SUPERSEDED: "stopped",  # replaced by the next version (priorPrescription)
+    Prescription.Status.COMPLETED: "completed",
+    Prescription.Status.STOPPED: "stopped",
+}
+
+
+def full_url(resource_type: str, pk: int) -> str:
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{resource_type}/{pk}')}"
+
+
+def ref(resource_type: str, pk: int, display: str | None = None) -> Json:
+    reference: Json = {"reference": full_url(resource_type, pk)}
+    if display:
+        reference["display"] = display
+    return reference
+
+
+class Exporter:
+    """Builds one patient's bundle; ``instant`` writes datetimes in the patient's offset."""
+
+    def __init__(self, patient: Patient) -> None:
+        self.patient = patient
+        self.zone = patient.zone
+        self.subject = ref("Patient", patient.pk, patient.full_name)
+
+    def instant(self, value: dt.datetime) -> str:
+        return value.astimezone(self.zone).isoformat(timespec="seconds")
+
+    @staticmethod
+    def number(value: Decimal) -> int | float:
+        return int(value) if value == value.to_integral_value() else float(value)
+
+    def quantity(self, value: Decimal, unit: str) -> Json:
+        return {"value": self.number(value), "unit": unit, "system": UCUM, "code": unit}
+
+    # --- resources ---------------------------------------------------------------------
+
+    def patient_resource(self) -> Json:
+        p = self.patient
+        resource: Json = {
+            "resourceType": "Patient",
+            "id": f"patient-{p.pk}",
+            "identifier": [{"system": f"urn:tracker:clinic:{p.clinic.slug}:mrn", "value": p.record_number}],
+            "active": p.is_active and not p.is_entered_in_error,
+            "name": [{"family": p.family_name, "given": [p.given_name]}],
+            "birthDate": p.date_of_birth.isoformat(),
+        }
+        if p.email:
+            resource["telecom"] = [{"system": "email", "value": p.email}]
+        return resource
+
+    def medication(self, rx: Prescription) -> Json:
+        drug = rx.drug
+        coding = []
+        if drug.rxnorm_code:
+            coding.append({"system": RXNORM, "code": drug.rxnorm_code, "display": drug.name})
+        if drug.atc_code:
+            coding.append({"system": ATC, "code": drug.atc_code, "display": drug.name})
+        concept: Json = {"text": drug.display_name}
+        if coding:
+            concept["coding"] = coding
+        return concept
+
+    def route(self, route: str) -> Json:
+        code, display = ROUTE_CODES.get(route, ("", Route(route).label))
+        concept: Json = {"text": Route(route).label}
+        if code:
+            concept["coding"] = [{"system": SNOMED, "code": code, "display": display}]
+        return concept
+
+    def dose_quantity(self, rx: Prescription, amount: Decimal | None = None) -> Json:
+        unit = "mg/kg" if rx.dose_unit == DoseUnit.MG_PER_KG else "mg"
+        return self.quantity(amount or rx.dose, unit)
+
+    def dosage(self, rx: Prescription, schedule: DoseSchedule) -> Json:
+        """One dosage instruction per schedule, its timing in the patient's wall clock."""
+        repeat: Json = {"boundsPeriod": {"start": schedule.start_date.isoformat()}}
+        if schedule.end_date:
+            repeat["boundsPeriod"]["end"] = schedule.end_date.isoformat()
+        dosage: Json = {
+            "text": f"{rx.dose.normalize():f} {rx.dose_unit} {schedule}",
+            "route": self.route(rx.route),
+            "doseAndRate": [{"doseQuantity": self.dose_quantity(rx)}],
+        }
+        if schedule.kind == DoseSchedule.Kind.PRN:
+            dosage["asNeededBoolean"] = True
+            if schedule.prn_max_doses_per_day:
+                dosage["maxDosePerPeriod"] = {
+                    "numerator": self.dose_quantity(rx, rx.dose * schedule.prn_max_doses_per_day),
+                    "denominator": {"value": 1, "unit": "d", "system": UCUM, "code": "d"},
+                }
+        else:
+            dosage["asNeededBoolean"] = False
+            repeat.update(
+                {
+                    "frequency": len(schedule.times_of_day),
+                    "period": schedule.interval_days if schedule.kind == DoseSchedule.Kind.EVERY_N_DAYS else 1,
+                    "periodUnit": "d",
+                    "timeOfDay": [f"{t}:00" for t in schedule.times_of_day],
+                }
+            )
+            if schedule.kind == DoseSchedule.Kind.WEEKDAYS:
+                repeat["dayOfWeek"] = [WEEKDAYS[d] for d in sorted(schedule.weekdays)]
+            maximum = rx.maximum_for_patient()
+            if maximum is not None and rx.drug.dose_basis == DoseBasis.DAY:
+                dosage["maxDosePerPeriod"] = {
+                    "numerator": self.dose_quantity(rx, maximum),
+                    "denominator": {"value": 1, "unit": "d", "system": UCUM, "code": "d"},
+                }
+        dosage["timing"] = {"repeat": repeat}
+        return dosage
+
+    def medication_request(self, rx: Prescription) -> Json:
+        resource: Json = {
+            "resourceType": "MedicationRequest",
+            "id": f"rx-{rx.pk}",
+            "status": "entered-in-error" if rx.is_entered_in_error else RX_STATUS[rx.status],
+            "intent": "order",
+            "medicationCodeableConcept": self.medication(rx),
+            "subject": self.subject,
+            "authoredOn": self.instant(rx.created_at),
+            "requester": {"display": str(rx.prescriber)},
+            "dosageInstruction": [
+                self.dosage(rx, schedule) for schedule in rx.schedules.all() if not schedule.is_entered_in_error
+            ],
+        }
+        if rx.indication:
+            resource["reasonCode"] = [{"text": rx.indication}]
+        if rx.change_reason:
+            resource["note"] = [{"text": rx.change_reason}]
+        if rx.replaces_id:
+            resource["priorPrescription"] = ref("MedicationRequest", rx.replaces_id)
+        return resource
+
+    def dose(self, event: DoseEvent) -> Json:
+        """Staff-given doses are administrations; patient-reported ones are statements (§8)."""
+        rx = event.prescription
+        taken = event.outcome == DoseEvent.Outcome.TAKEN
+        common: Json = {
+            "medicationCodeableConcept": self.medication(rx),
+            "subject": self.subject,
+            "effectiveDateTime": self.instant(event.occurred_at),
+        }
+        notes = [n for n in (event.note, event.skip_reason) if n]
+        if event.outside_clinic_report:
+            notes.insert(0, "Reported as taken outside the clinic.")
+        if notes:
+            common["note"] = [{"text": n} for n in notes]
+        if event.reporter == DoseEvent.Reporter.CLINICIAN:
+            status = "completed" if taken else "not-done"
+            resource: Json = {
+                "resourceType": "MedicationAdministration",
+                "id": f"dose-{event.pk}",
+                "status": "entered-in-error" if event.is_entered_in_error else status,
+                **common,
+                "request": ref("MedicationRequest", rx.pk),
+                "dosage": {"route": self.route(rx.route), "dose": self.dose_quantity(rx, event.amount)},
+            }
+            if not taken and event.skip_reason:
+                resource["statusReason"] = [{"text": event.skip_reason}]
+            return resource
+        status = "completed" if taken else "not-taken"
+        return {
+            "resourceType": "MedicationStatement",
+            "id": f"dose-{event.pk}",
+            "status": "entered-in-error" if event.is_entered_in_error else status,
+            **common,
+            "dateAsserted": self.instant(event.created_at),
+            "informationSource": self.subject,
+            "basedOn": [ref("MedicationRequest", rx.pk)],
+            "dosage": [
+                {"route": self.route(rx.route), "doseAndRate": [{"doseQuantity": self.dose_quantity(rx, event.amount)}]}
+            ],
+        }
+
+    def session(self, session: InClinicSession) -> Json:
+        """An in-clinic administration: observed from the first device to discharge (§8)."""
+        rx = session.prescription
+        status = {
+            InClinicSession.Status.STARTED: "in-progress",
+            InClinicSession.Status.COMPLETED: "completed",
+            InClinicSession.Status.WITHHELD: "not-done",
+        }[session.status]
+        start = session.first_device_at or session.created_at
+        period: Json = {"start": self.instant(start)}
+        if session.discharge_at and session.discharge_at >= start:
+            period["end"] = self.instant(session.discharge_at)
+        event = session.dose_event
+        resource: Json = {
+            "resourceType": "MedicationAdministration",
+            "id": f"session-{session.pk}",
+            "status": "entered-in-error" if session.is_entered_in_error else status,
+            "medicationCodeableConcept": self.medication(rx),
+            "subject": self.subject,
+            "effectivePeriod": period,
+            "performer": [{"actor": {"display": str(session.administered_by)}}],
+            "request": ref("MedicationRequest", rx.pk),
+            "dosage": {
+                "route": self.route(session.route),
+                "dose": self.dose_quantity(rx, event.amount if event is not None else None),
+            },
+        }
+        if session.status == InClinicSession.Status.WITHHELD and session.bp_decision_reason:
+            resource["statusReason"] = [{"text": session.bp_decision_reason}]
+        return resource
+
+    def observation(self, assessment: Assessment) -> Json:
+        code, display = SCORE_CODES[assessment.instrument]
+        return {
+            "resourceType": "Observation",
+            "id": f"score-{assessment.pk}",
+            "status": "entered-in-error" if assessment.is_entered_in_error else "final",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+            "subject": self.subject,
+            "effectiveDateTime": self.instant(assessment.completed_at),
+            "valueInteger": assessment.total,
+            "interpretation": [{"text": assessment.band}],
+        }
+
+    def flag(self, flag: Flag) -> Json:
+        period: Json = {"start": self.instant(flag.raised_at)}
+        if flag.resolved_at:
+            period["end"] = self.instant(flag.resolved_at)
+        return {
+            "resourceType": "Flag",
+            "id": f"flag-{flag.pk}",
+            "status": "inactive" if flag.status == Flag.Status.RESOLVED else "active",
+            "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
+            "code": {
+                "coding": [{"system": FLAG_KIND_SYSTEM, "code": flag.kind, "display": flag.get_kind_display()}],
+                "text": f"{flag.get_severity_display()}: {flag.message}",
+            },
+            "subject": self.subject,
+            "period": period,
+            "author": {"display": "Treatment-course tracker"},
+        }
+
+    # --- the bundle --------------------------------------------------------------------
+
+    def bundle(self) -> Json:
+        """Every resource of the course (seven queries, whatever the course length)."""
+        p = self.patient
+        prescriptions = (
+            Prescription.objects.filter(patient=p)
+            .select_related("drug", "prescriber__user", "patient")
+            .prefetch_related(Prefetch("schedules", queryset=DoseSchedule.objects.order_by("start_date", "id")))
+            .order_by("start_date", "id")
+        )
+        sessions = list(
+            InClinicSession.objects.filter(patient=p)
+            .select_related("prescription__drug", "administered_by__user", "dose_event")
+            .order_by("created_at", "id")
+        )
+        events = (
+            DoseEvent.objects.filter(patient=p)
+            .exclude(pk__in=[s.dose_event_id for s in sessions if s.dose_event_id])
+            .select_related("prescription__drug")
+            .order_by("occurred_at", "id")
+        )
+        scores = Assessment.objects.filter(patient=p, instrument__in=SCORE_CODES).order_by("completed_at", "id")
+        flags = Flag.objects.filter(patient=p).order_by("raised_at", "id")
+        resources = [
+            ("Patient", p.pk, self.patient_resource()),
+            *(("MedicationRequest", rx.pk, self.medication_request(rx)) for rx in prescriptions),
+            *(("Session", s.pk, self.session(s)) for s in sessions),
+            *(("Dose", e.pk, self.dose(e)) for e in events),
+            *(("Observation", a.pk, self.observation(a)) for a in scores),
+            *(("Flag", f.pk, self.flag(f)) for f in flags),
+        ]
+        return {
+            "resourceType": "Bundle",
+            "id": str(uuid.uuid5(NAMESPACE, f"bundle/{p.pk}/{timezone.now().isoformat()}")),
+            "type": "collection",
+            "timestamp": self.instant(timezone.now()),
+            "entry": [{"fullUrl": full_url(kind, pk), "resource": resource} for kind, pk, resource in resources],
+        }
+
+
+def patient_bundle(patient: Patient) -> Json:
+    """The patient's whole course as a FHIR R4 Bundle (collection), as plain JSON."""
+    return Exporter(patient).bundle()

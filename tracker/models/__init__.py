@@ -1,0 +1,36 @@
+"""The tracker's data model, one module per area, re-exported here."""
+
+from tracker.models.assessments import Assessment, Instrument, SideEffectReport
+from tracker.models.base import ClinicalDeletionError, ClinicalRecord
+from tracker.models.clinics import Clinic, Clinician
+from tracker.models.doses import DoseEvent, PlannedDose
+from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
+from tracker.models.flags import Flag, FlagKind, Severity
+from tracker.models.patients import Patient, validate_timezone
+from tracker.models.prescriptions import DoseSchedule, Prescription
+from tracker.models.sessions import InClinicSession
+
+__all__ = [
+    "Assessment",
+    "Clinic",
+    "ClinicalDeletionError",
+    "ClinicalRecord",
+    "Clinician",
+    "DoseBasis",
+    "DoseEvent",
+    "DoseSchedule",
+    "DoseUnit",
+    "Drug",
+    "DrugClass",
+    "Flag",
+    "FlagKind",
+    "InClinicSession",
+    "Instrument",
+    "Patient",
+    "PlannedDose",
+    "Prescription",
+    "Route",
+    "Severity",
+    "SideEffectReport",
+    "validate_timezone",
+]

@@ -1,0 +1,57 @@
+"""Clinics and the clinicians who work in them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    crisis_guidance = models.TextField(
+        blank=True,
+        help_text="Shown to patients whose answers suggest thoughts of self-harm: the clinic's "
+        "own crisis line and local emergency number.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Clinician(models.Model):
+    """A staff user's membership of one clinic, with the role that sets their permissions."""
+
+    class Role(models.TextChoices):
+        PRESCRIBER = "prescriber", "Prescriber (psychiatrist, nurse prescriber)"
+        NURSE = "nurse", "Nurse"
+        MANAGER = "manager", "Clinic manager"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="clinicians")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    title = models.CharField(max_length=40, blank=True, help_text="e.g. Dr, RN")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["prescriber", "nurse", "manager"]),
+                name="tracker_clinician_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        full_name = self.user.get_full_name() or self.user.get_username()
+        return f"{self.title} {full_name}".strip()
+
+    @property
+    def can_prescribe(self) -> bool:
+        return self.role == self.Role.PRESCRIBER

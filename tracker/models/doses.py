@@ -1,0 +1,141 @@
+"""Expected doses (materialised from schedules) and what actually happened to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from tracker.models.base import ClinicalRecord
+from tracker.models.patients import Patient
+from tracker.models.prescriptions import DoseSchedule, Prescription
+
+
+class PlannedDose(models.Model):
+    """One expected dose at a concrete UTC instant, expanded from a schedule.
+
+    ``deadline`` (due + grace) is precomputed so the missed-dose sweep is one indexed
+    range scan over pending rows. Pending rows in the future are a projection and may be
+    regenerated when the plan changes; rows that are due or have an outcome are history.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Due"
+        TAKEN = "taken", "Taken"
+        SKIPPED = "skipped", "Skipped"
+        MISSED = "missed", "Missed"
+        CANCELLED = "cancelled", "Cancelled (plan changed)"
+
+    # No single-column indexes on the foreign keys: each leads a composite index below
+    # (patient, due_at), (prescription, due_at) and the (schedule, due_at) unique
+    # constraint, which also serve the joins. A lone patient_id index made PostgreSQL read
+    # whole histories for the sweep's 28-day context (docs/benchmarks.md).
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="planned_doses", db_index=False)
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="planned_doses", db_index=False
+    )
+    schedule = models.ForeignKey(DoseSchedule, on_delete=models.PROTECT, related_name="planned_doses", db_index=False)
+    due_at = models.DateTimeField()
+    deadline = models.DateTimeField(help_text="Due time plus grace; missed after this.")
+    local_date = models.DateField(help_text="The patient's local calendar day of the dose.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "due_at"], name="tracker_planneddose_one_per_slot"),
+            models.CheckConstraint(
+                condition=models.Q(deadline__gte=models.F("due_at")), name="tracker_planneddose_deadline_after_due"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "taken", "skipped", "missed", "cancelled"]),
+                name="tracker_planneddose_status_valid",
+            ),
+        ]
+        indexes = [
+            # The sweep's scan: pending doses by deadline, and nothing else.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(status="pending"),
+                name="tracker_pd_pending_deadline",
+            ),
+            # "Today" and a patient's recent history.
+            models.Index(fields=["patient", "due_at"], name="tracker_pd_patient_due"),
+            models.Index(fields=["prescription", "due_at"], name="tracker_pd_rx_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prescription.drug} due {self.due_at:%Y-%m-%d %H:%M} UTC ({self.status})"
+
+
+class DoseEvent(ClinicalRecord):
+    """A dose taken or skipped, as reported by the patient, a clinician or an integration."""
+
+    class Outcome(models.TextChoices):
+        TAKEN = "taken", "Taken"
+        SKIPPED = "skipped", "Skipped"
+
+    class Timing(models.TextChoices):
+        ON_TIME = "on_time", "On time"
+        EARLY = "early", "Early"
+        LATE = "late", "Late"
+        UNPLANNED = "unplanned", "Not in the plan"
+
+    class Reporter(models.TextChoices):
+        PATIENT = "patient", "Patient"
+        CLINICIAN = "clinician", "Clinician"
+        INTEGRATION = "integration", "Connected system"
+
+    class Location(models.TextChoices):
+        HOME = "home", "At home or elsewhere"
+        CLINIC = "clinic", "At the clinic"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dose_events")
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="dose_events")
+    planned_dose = models.ForeignKey(
+        PlannedDose, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.TAKEN)
+    timing = models.CharField(max_length=10, choices=Timing.choices, blank=True)
+    occurred_at = models.DateTimeField(help_text="When the dose was taken (or the decision to skip it).")
+    local_date = models.DateField(help_text="The patient's local calendar day of occurred_at.")
+    amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    location = models.CharField(max_length=10, choices=Location.choices, default=Location.HOME)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    reporter = models.CharField(max_length=12, choices=Reporter.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    outside_clinic_report = models.BooleanField(
+        default=False,
+        help_text="The patient reports taking an in-clinic-only drug outside the clinic.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            # One current outcome per planned dose; a correction marks the old one in error.
+            models.UniqueConstraint(
+                fields=["planned_dose"],
+                condition=models.Q(planned_dose__isnull=False, entered_in_error_at__isnull=True),
+                name="tracker_doseevent_one_per_planned_dose",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gt=0),
+                name="tracker_doseevent_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome="taken") | ~models.Q(skip_reason=""),
+                name="tracker_doseevent_skip_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "occurred_at"], name="tracker_de_patient_time"),
+            models.Index(fields=["prescription", "local_date"], name="tracker_de_rx_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prescription.drug} {self.get_outcome_display().lower()} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,126 @@
+"""Flags: what the tracker raises for a clinician to look at.
+
+A partial unique constraint allows one unresolved flag per deduplication key, so a sweep
+that runs twice, or on two workers at once, raises nothing twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from tracker.models.base import ClinicalDeletionError, UndeletableQuerySet
+from tracker.models.clinics import Clinician
+from tracker.models.patients import Patient
+
+
+class Severity(models.IntegerChoices):
+    INFO = 10, "Info"
+    WARNING = 20, "Warning"
+    URGENT = 30, "Urgent"
+    CRITICAL = 40, "Critical"
+
+
+class FlagKind(models.TextChoices):
+    """The flag catalogue of clinical-reference §0."""
+
+    ESK_OUTSIDE_CLINIC = "esk.outside_clinic", "Ketamine/esketamine taken outside the clinic"
+    ESK_EARLY_DISCHARGE = "esk.early_discharge", "Discharged before the minimum observation"
+    ESK_BP_NO_DECISION = "esk.bp_no_decision", "High blood pressure with no recorded decision"
+    ESK_MONITORING_INCOMPLETE = "esk.monitoring_incomplete", "Session monitoring incomplete"
+    ESK_DISCHARGED_NOT_RECOVERED = "esk.discharged_not_recovered", "Discharged before recovery"
+    ESK_SESSION_MISSED = "esk.session_missed", "Planned clinic session missed"
+    ESK_REMS_FORM_OVERDUE = "esk.rems_form_overdue", "REMS monitoring form overdue"
+    ESK_INTERACTION = "esk.interaction", "Interaction with ketamine/esketamine"
+    ESK_TRD_UNCONFIRMED = "esk.trd_unconfirmed", "Treatment resistance not confirmed"
+    DOSE_MISSED = "dose.missed", "Missed dose"
+    DOSE_MISSED_REPEATED = "dose.missed_repeated", "Repeated missed doses"
+    DOSE_OVER_DAILY_MAX = "dose.over_daily_max", "Above the daily maximum"
+    SCALE_SUICIDALITY = "scale.suicidality", "Thoughts of self-harm reported"
+    SCALE_WORSENING = "scale.worsening", "Symptoms worsening"
+    SCALE_NOT_IMPROVING = "scale.not_improving", "Not improving"
+    SCALE_RESPONSE = "scale.response", "Response reached"
+    SCALE_REMISSION = "scale.remission", "Remission reached"
+    SE_SEVERE = "se.severe", "Severe side effect"
+    SE_BURDEN = "se.burden", "Side-effect burden"
+    SE_PERSISTENT = "se.persistent", "Persistent side effect"
+    SE_AFTER_DOSE_INCREASE = "se.after_dose_increase", "New side effect after a dose increase"
+    SE_CHECKIN_OVERDUE = "se.checkin_overdue", "Weekly check-in overdue"
+    SE_YOUNG_ADULT_MONITORING_OVERDUE = "se.young_adult_monitoring_overdue", "Young adult PHQ-9 overdue"
+    SE_METABOLIC_WEIGHT = "se.metabolic_weight", "Weight gain on an antipsychotic"
+
+
+class Flag(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="flags")
+    kind = models.CharField(max_length=40, choices=FlagKind.choices)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    dedup_key = models.CharField(
+        max_length=200, help_text="At most one unresolved flag per key (e.g. dose.missed:planned:123)."
+    )
+    message = models.TextField(help_text="What happened, in a sentence.")
+    action = models.TextField(help_text="What to do next, in a sentence.")
+    subject_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    raised_at = models.DateTimeField(default=timezone.now, help_text="When the condition arose.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    assigned_to = models.ForeignKey(
+        Clinician, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_flags"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = UndeletableQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-severity", "raised_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=~models.Q(status="resolved"),
+                name="tracker_flag_one_unresolved_per_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["open", "acknowledged", "resolved"]), name="tracker_flag_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(severity__in=Severity.values), name="tracker_flag_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="resolved") | models.Q(resolved_at__isnull=False),
+                name="tracker_flag_resolved_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["-severity", "raised_at"],
+                condition=~models.Q(status="resolved"),
+                name="tracker_flag_worklist",
+            ),
+            models.Index(fields=["patient", "status"], name="tracker_flag_patient_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.get_kind_display()} ({self.patient})"
+
+    def delete(self, *args, **kwargs):
+        raise ClinicalDeletionError("Flag")

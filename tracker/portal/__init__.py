@@ -1,0 +1,1 @@
+"""The patient portal: a patient's own doses, questionnaires and progress, on a phone."""

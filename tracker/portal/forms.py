@@ -1,0 +1,204 @@
+"""Patient forms: they turn what was typed into service arguments; the services judge it.
+
+Times are read in the patient's own zone (the portal activates it for each request), so
+"08:30" means 08:30 where the patient lives. Errors the services raise are shown beside
+the field they concern, in the services' own plain words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from tracker import scales, side_effect_catalogue
+from tracker.models import SideEffectReport
+from tracker.services.assessments import EffectReport
+from tracker.services.errors import ServiceError
+
+LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    """The phone's own date and time picker; the value is local wall-clock time."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format=LOCAL_DATETIME_FORMAT)
+
+
+def local_datetime_field(label: str, required: bool = False) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        input_formats=[LOCAL_DATETIME_FORMAT, "%Y-%m-%d %H:%M"],
+        widget=LocalDateTimeInput(),
+        error_messages={
+            "required": "Enter the date and time you took it.",
+            "invalid": "Enter a date and a time, for example 2026-06-01 08:30.",
+        },
+    )
+
+
+def add_service_error(form: forms.Form, error: ServiceError, fields: Mapping[str, str]) -> None:
+    """Show a service's refusal beside the form field it concerns (``fields``: service key -> form field)."""
+    if not hasattr(error, "error_dict"):
+        for message in error.messages:
+            form.add_error(None, message)
+        return
+    for key, messages in error.message_dict.items():
+        field = fields.get(key)
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class DoseLogForm(forms.Form):
+    """One planned dose: taken now, skipped with a reason, or taken at another time."""
+
+    TAKEN, SKIPPED, OTHER_TIME = "taken", "skipped", "other_time"
+    SERVICE_FIELDS = {"occurred_at": "taken_at", "skip_reason": "skip_reason", NON_FIELD_ERRORS: NON_FIELD_ERRORS}
+
+    action = forms.ChoiceField(choices=[(TAKEN, "Taken"), (SKIPPED, "Skipped"), (OTHER_TIME, "Taken at another time")])
+    skip_reason = forms.CharField(label="Why did you skip it?", required=False, max_length=200)
+    taken_at = local_datetime_field("When did you take it?")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("action") == self.OTHER_TIME and not data.get("taken_at") and "taken_at" not in self.errors:
+            self.add_error("taken_at", "Enter the date and time you took it.")
+        return data
+
+    def service_arguments(self, now: dt.datetime) -> dict:
+        """record_dose's outcome, time and reason for the chosen action."""
+        action = self.cleaned_data["action"]
+        if action == self.SKIPPED:
+            return {"outcome": "skipped", "occurred_at": now, "skip_reason": self.cleaned_data["skip_reason"]}
+        occurred_at = self.cleaned_data["taken_at"] if action == self.OTHER_TIME else now
+        return {"outcome": "taken", "occurred_at": occurred_at}
+
+
+class TakenNowOrAtForm(forms.Form):
+    """An as-needed dose, or a clinic-only medicine taken elsewhere: when (blank means now)."""
+
+    SERVICE_FIELDS = {"occurred_at": "taken_at", "note": "note"}
+
+    taken_at = local_datetime_field("When did you take it? Leave empty for now.")
+    note = forms.CharField(
+        label="Anything you want your care team to know (optional)",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def occurred_at(self, now: dt.datetime) -> dt.datetime:
+        return self.cleaned_data.get("taken_at") or now
+
+
+def _question(number: int, total: int, text: str, options: tuple[tuple[int, str], ...]) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=f"{number}. {text}",
+        choices=[(value, label) for value, label in options],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": f"Please answer question {number} of {total}: “{text}”."},
+    )
+
+
+# The anchors printed on the FIBSER form at 0, 2, 4 and 6 (Wisniewski 2006, cited in clinical-reference §5).
+FIBSER_ANCHORS: tuple[dict[int, str], ...] = (
+    {0: "no side effects", 2: "10–25% of the time", 4: "50–75% of the time", 6: "all of the time"},
+    {0: "no side effects", 2: "trivial", 4: "moderate", 6: "intolerable"},
+    {0: "no impairment", 2: "minimal impairment", 4: "moderate impairment", 6: "unable to function"},
+)
+
+
+def _fibser_options(item: int) -> tuple[tuple[int, str], ...]:
+    anchors = FIBSER_ANCHORS[item]
+    return tuple(
+        (value, f"{value} – {anchors[value]}" if value in anchors else str(value)) for value, _ in scales.FIBSER.options
+    )
+
+
+class QuestionnaireForm(forms.Form):
+    """A whole questionnaire on one page: one group of radio buttons per question."""
+
+    def __init__(self, *args, scale: scales.Scale, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.scale = scale
+        total = len(scale.items)
+        for index, text in enumerate(scale.items):
+            self.fields[f"q{index + 1}"] = _question(index + 1, total, text, scale.options)
+
+    def answers(self) -> list[int]:
+        return [self.cleaned_data[f"q{n}"] for n in range(1, len(self.scale.items) + 1)]
+
+
+NO_EFFECT = ""
+SEVERITY_CHOICES = [(NO_EFFECT, "No"), *SideEffectReport.Severity.choices]
+
+
+class CheckinForm(forms.Form):
+    """The weekly check-in: FIBSER's three questions, then which side effects, and how strong."""
+
+    SERVICE_FIELDS = {"description": "other_description", "answers": NON_FIELD_ERRORS}
+
+    def __init__(self, *args, effect_choices: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for index, text in enumerate(scales.FIBSER.items):
+            self.fields[f"q{index + 1}"] = _question(
+                index + 1, len(scales.FIBSER.items), text.split(" (")[0], _fibser_options(index)
+            )
+        self.effect_codes = [code for code, _ in effect_choices if code != side_effect_catalogue.OTHER]
+        for code, label in effect_choices:
+            if code == side_effect_catalogue.OTHER:
+                continue
+            self.fields[f"effect_{code}"] = forms.ChoiceField(
+                label=label, choices=SEVERITY_CHOICES, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
+            )
+        self.fields["other_description"] = forms.CharField(
+            label="Something else? Describe it in your own words (optional)",
+            required=False,
+            max_length=1000,
+            widget=forms.Textarea(attrs={"rows": 3}),
+        )
+        self.fields["other_severity"] = forms.ChoiceField(
+            label="How strong is it?", choices=SEVERITY_CHOICES, required=False, widget=forms.RadioSelect
+        )
+
+    @property
+    def fibser_fields(self) -> list[forms.BoundField]:
+        return [self[f"q{n}"] for n in range(1, len(scales.FIBSER.items) + 1)]
+
+    @property
+    def effect_fields(self) -> list[forms.BoundField]:
+        return [self[f"effect_{code}"] for code in self.effect_codes]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("other_description", "").strip() and not data.get("other_severity"):
+            self.add_error("other_severity", "Say how strong the side effect you described is.")
+        if data.get("other_severity") and not data.get("other_description", "").strip():
+            self.add_error("other_description", "Please describe the side effect in your own words.")
+        return data
+
+    def fibser_answers(self) -> list[int]:
+        return [self.cleaned_data[f"q{n}"] for n in range(1, len(scales.FIBSER.items) + 1)]
+
+    def effects(self) -> list[EffectReport]:
+        chosen = [
+            EffectReport(effect=code, severity=self.cleaned_data[f"effect_{code}"])
+            for code in self.effect_codes
+            if self.cleaned_data.get(f"effect_{code}")
+        ]
+        if self.cleaned_data.get("other_severity"):
+            chosen.append(
+                EffectReport(
+                    effect=side_effect_catalogue.OTHER,
+                    severity=self.cleaned_data["other_severity"],
+                    description=self.cleaned_data["other_description"],
+                )
+            )
+        return chosen

@@ -1,0 +1,349 @@
+"""Reads for the portal's pages, each a fixed number of queries whatever the course length.
+
+Every function takes the patient already resolved from the login, so nothing here can
+reach another patient's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
+
+from tracker import clinical, scales, side_effect_catalogue
+from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
+from tracker.services.assessments import suicidality_key
+
+# Weekly questionnaires the patient fills in, in the order they are offered.
+WEEKLY = ("phq9", "gad7", "fibser")
+OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
+
+DEFAULT_CRISIS_GUIDANCE = (
+    "If you might act on these thoughts, or you are not safe right now, call your local emergency "
+    "number (999 in the UK, 112 in Europe, 911 in the US and Canada) or go to the nearest emergency department.\n"
+    "You can talk to someone at any time, day or night: in the UK and Ireland call Samaritans on 116 123; "
+    "in the US call or text 988.\n"
+    "If you can, tell someone you trust how you are feeling and stay with them."
+)
+
+
+def local_today(patient: Patient, now: dt.datetime) -> dt.date:
+    return now.astimezone(patient.zone).date()
+
+
+def crisis_guidance(clinic: Clinic) -> list[str]:
+    """The clinic's own crisis text if it wrote one, else a general default; as paragraphs."""
+    text = clinic.crisis_guidance.strip() or DEFAULT_CRISIS_GUIDANCE
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+# --- Medicines ----------------------------------------------------------------------------
+
+
+def active_schedules(patient: Patient, now: dt.datetime) -> list[DoseSchedule]:
+    """The schedules in force now, with prescription and drug (1 query).
+
+    A dose change keeps the old version running (superseded, with ``active_until`` in the
+    future) until the switch instant, so the plan's active window decides, not the status.
+    """
+    today = local_today(patient, now)
+    return list(
+        DoseSchedule.objects.current()
+        .filter(
+            prescription__patient=patient,
+            prescription__entered_in_error_at__isnull=True,
+            prescription__status__in=(Prescription.Status.ACTIVE, Prescription.Status.SUPERSEDED),
+            prescription__start_date__lte=today,
+            start_date__lte=today,
+        )
+        .filter(Q(prescription__end_date__isnull=True) | Q(prescription__end_date__gte=today))
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
+        .select_related("prescription__drug")
+        .annotate(
+            taken_today=Count(
+                "prescription__dose_events",
+                filter=Q(
+                    prescription__dose_events__local_date=today,
+                    prescription__dose_events__outcome=DoseEvent.Outcome.TAKEN,
+                    prescription__dose_events__entered_in_error_at__isnull=True,
+                ),
+            )
+        )
+        .order_by("prescription__drug__display_name", "id")
+    )
+
+
+@dataclass
+class Medicine:
+    """One current prescription with all its schedules, for "My medicines"."""
+
+    prescription: Prescription
+    schedules: list[DoseSchedule] = field(default_factory=list)
+
+    @property
+    def when(self) -> str:
+        return "; ".join(str(s) for s in self.schedules)
+
+
+def medicines(schedules: list[DoseSchedule]) -> list[Medicine]:
+    """Group schedules by prescription (no queries)."""
+    by_rx: dict[int, Medicine] = {}
+    for schedule in schedules:
+        rx = schedule.prescription
+        by_rx.setdefault(rx.pk, Medicine(prescription=rx)).schedules.append(schedule)
+    return list(by_rx.values())
+
+
+def own_prescription(patient: Patient, prescription_id: int) -> Prescription:
+    """One of the patient's own current prescriptions, or 404."""
+    return get_object_or_404(Prescription.objects.current().select_related("drug"), pk=prescription_id, patient=patient)
+
+
+def own_planned_dose(patient: Patient, planned_dose_id: int) -> PlannedDose:
+    """One of the patient's own planned doses with its prescription and drug, or 404 (1 query)."""
+    planned = get_object_or_404(
+        PlannedDose.objects.select_related("prescription__drug").filter(prescription__entered_in_error_at__isnull=True),
+        pk=planned_dose_id,
+        patient=patient,
+    )
+    planned.prescription.patient = patient  # already loaded: saves the service a query
+    return planned
+
+
+# --- Today ----------------------------------------------------------------------------------
+
+
+def _logged(field_name: str) -> Subquery:
+    events = DoseEvent.objects.current().filter(planned_dose=OuterRef("pk")).order_by("-occurred_at")
+    return Subquery(events.values(field_name)[:1])
+
+
+def planned_doses_between(patient: Patient, first: dt.date, last: dt.date) -> QuerySet[PlannedDose]:
+    return PlannedDose.objects.filter(
+        patient=patient,
+        local_date__gte=first,
+        local_date__lte=last,
+        prescription__entered_in_error_at__isnull=True,
+    ).exclude(status=PlannedDose.Status.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Due:
+    instrument: str
+    name: str
+    last_date: dt.date | None
+    due_date: dt.date | None  # None: never done, so due now
+    today: dt.date
+
+    @property
+    def is_due(self) -> bool:
+        return self.due_date is None or self.due_date <= self.today
+
+
+INSTRUMENT_NAMES = {
+    "phq9": "Mood questionnaire (PHQ-9)",
+    "gad7": "Anxiety questionnaire (GAD-7)",
+    "fibser": "Weekly side-effect check-in",
+}
+
+
+def questionnaires_due(patient: Patient, now: dt.datetime) -> list[Due]:
+    """Each weekly questionnaire with the day it was last done and the day it is next due (1 query)."""
+    today = local_today(patient, now)
+    interval = dt.timedelta(days=clinical.get("CHECKIN_INTERVAL_DAYS"))
+    last = dict(
+        Assessment.objects.current()
+        .filter(patient=patient, instrument__in=WEEKLY)
+        .values("instrument")
+        .annotate(last=Max("completed_at"))
+        .values_list("instrument", "last")
+    )
+    rows = []
+    for code in WEEKLY:
+        done = last[code].astimezone(patient.zone).date() if code in last else None
+        rows.append(
+            Due(
+                instrument=code,
+                name=INSTRUMENT_NAMES[code],
+                last_date=done,
+                due_date=done + interval if done else None,
+                today=today,
+            )
+        )
+    return rows
+
+
+@dataclass
+class Today:
+    date: dt.date
+    doses: list[PlannedDose]  # today's, in order of time
+    left_from_yesterday: list[PlannedDose]  # yesterday's doses still open (logged after midnight)
+    as_needed: list[DoseSchedule]  # PRN medicines the patient logs themselves
+    clinic_only: list[Prescription]  # given at the clinic: only the outside-clinic report path
+    due: list[Due]
+
+    @property
+    def due_now(self) -> list[Due]:
+        return [d for d in self.due if d.is_due]
+
+
+def today_for_patient(patient: Patient, now: dt.datetime) -> Today:
+    """Everything the "Today" page shows, in 3 queries whatever the course length."""
+    today = local_today(patient, now)
+    yesterday = today - dt.timedelta(days=1)
+    # Query 1: yesterday's and today's planned doses, with the logged time and skip reason.
+    doses = list(
+        planned_doses_between(patient, yesterday, today)
+        .select_related("prescription__drug")
+        .annotate(logged_at=_logged("occurred_at"), logged_skip_reason=_logged("skip_reason"))
+        .order_by("due_at", "id")
+    )
+    # Query 2: the schedules in force (PRN medicines and clinic-only drugs come from these).
+    schedules = active_schedules(patient, now)
+    clinic_only = [m.prescription for m in medicines(schedules) if m.prescription.drug.in_clinic_only]
+    return Today(
+        date=today,
+        doses=[d for d in doses if d.local_date == today],
+        left_from_yesterday=[
+            d
+            for d in doses
+            if d.local_date == yesterday and d.status in OPEN_STATUSES and not d.prescription.drug.in_clinic_only
+        ],
+        as_needed=[s for s in schedules if s.kind == DoseSchedule.Kind.PRN and not s.prescription.drug.in_clinic_only],
+        clinic_only=clinic_only,
+        # Query 3: the last completion of each weekly questionnaire.
+        due=questionnaires_due(patient, now),
+    )
+
+
+# --- Questionnaire results -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    assessment: Assessment
+    scale: scales.Scale
+    crisis: bool  # PHQ-9 item 9 at or above the flag threshold
+    care_team_told: bool  # the suicidality flag exists for this response
+    side_effects: list[tuple[str, str]]  # (effect in plain words, severity) of a check-in
+
+
+def own_result(patient: Patient, assessment_id: int) -> Result:
+    """One of the patient's own questionnaire responses and whether it needs crisis guidance (≤ 2 queries)."""
+    assessment = get_object_or_404(
+        Assessment.objects.current(),
+        pk=assessment_id,
+        patient=patient,
+        source=Assessment.Source.PATIENT,
+    )
+    crisis = assessment.instrument == scales.PHQ9.code and assessment.answers[
+        scales.PHQ9_SUICIDALITY_ITEM
+    ] >= clinical.get("SUICIDALITY_ITEM9_MIN")
+    told = crisis and Flag.objects.filter(dedup_key=suicidality_key(assessment.pk)).exists()
+    effects = []
+    if assessment.instrument == scales.FIBSER.code:
+        effects = [
+            (
+                r.description if r.effect == side_effect_catalogue.OTHER else side_effect_catalogue.label(r.effect),
+                r.get_severity_display(),
+            )
+            for r in assessment.side_effects.current()
+        ]
+    return Result(
+        assessment=assessment,
+        scale=scales.get_scale(assessment.instrument),
+        crisis=crisis,
+        care_team_told=told,
+        side_effects=effects,
+    )
+
+
+def patient_drug_classes(patient: Patient, now: dt.datetime) -> set[str]:
+    """Drug classes of the medicines in force now, to put their common side effects first (1 query)."""
+    today = local_today(patient, now)
+    return set(
+        Prescription.objects.current()
+        .filter(patient=patient, start_date__lte=today)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .exclude(status=Prescription.Status.STOPPED)
+        .values_list("drug__drug_class", flat=True)
+    )
+
+
+# --- Progress --------------------------------------------------------------------------------
+
+
+@dataclass
+class Day:
+    date: dt.date
+    counts: dict[str, int] = field(default_factory=dict)
+    in_future: bool = False
+    is_past: bool = False  # before today: a dose still pending was not logged (the sweep may not have run yet)
+
+    @property
+    def planned(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def state(self) -> str:
+        """One word for the day's colour and symbol; missed outranks skipped outranks due."""
+        if self.in_future:
+            return "future"
+        if not self.planned:
+            return "none"
+        for status in ("missed", "skipped", "pending"):
+            if self.counts.get(status):
+                return "unlogged" if status == "pending" and self.is_past else status
+        return "taken"
+
+    @property
+    def summary(self) -> str:
+        if self.in_future:
+            return "Not yet"
+        if not self.planned:
+            return "No doses planned"
+        parts = [f"{self.counts.get('taken', 0)} of {self.planned} taken"]
+        pending = "not logged" if self.is_past else "still due"
+        for status, word in (("skipped", "skipped"), ("missed", "missed"), ("pending", pending)):
+            if self.counts.get(status):
+                parts.append(f"{self.counts[status]} {word}")
+        return ", ".join(parts)
+
+
+def adherence_calendar(patient: Patient, now: dt.datetime, weeks: int = 4) -> list[list[Day]]:
+    """Weeks (Monday first) of daily dose outcomes, ending with the current week (1 query)."""
+    today = local_today(patient, now)
+    first = today - dt.timedelta(days=7 * (weeks - 1) + today.weekday())
+    counts: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    rows = (
+        planned_doses_between(patient, first, today)
+        .order_by()
+        .values("local_date", "status")
+        .annotate(n=Count("id"))
+        .values_list("local_date", "status", "n")
+    )
+    for day, status, n in rows:
+        counts[day][status] = n
+    days = [first + dt.timedelta(days=i) for i in range(7 * weeks)]
+    cells = [Day(date=d, counts=counts.get(d, {}), in_future=d > today, is_past=d < today) for d in days]
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]
+
+
+def score_history(patient: Patient, now: dt.datetime, weeks: int = 12) -> dict[str, list[tuple[dt.date, int]]]:
+    """PHQ-9 and GAD-7 totals by local day over the last ``weeks`` weeks, oldest first (1 query)."""
+    since = now - dt.timedelta(weeks=weeks)
+    series: dict[str, list[tuple[dt.date, int]]] = {"phq9": [], "gad7": []}
+    rows = (
+        Assessment.objects.current()
+        .filter(patient=patient, instrument__in=series.keys(), completed_at__gte=since)
+        .order_by("completed_at", "id")
+        .values_list("instrument", "completed_at", "total")
+    )
+    for instrument, completed_at, total in rows:
+        series[instrument].append((completed_at.astimezone(patient.zone).date(), total))
+    return series

@@ -1,0 +1,273 @@
+"""Patient portal views: resolve the patient from the login, read via selectors, write via one service call.
+
+Every view takes the patient from ``request.user`` and looks ids up only among that
+patient's rows, so another patient's id answers 404 exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tracker import scales, side_effect_catalogue
+from tracker.models import Assessment, DoseEvent, Patient, Prescription
+from tracker.portal import charts, forms, selectors
+from tracker.services import assessments as assessment_service
+from tracker.services import doses as dose_service
+from tracker.services.errors import ServiceError
+
+PatientView = Callable[..., HttpResponse]
+PATIENT = DoseEvent.Reporter.PATIENT
+PROGRESS_WEEKS = 4
+CHART_WEEKS = 12
+
+
+def patient_required(view: PatientView) -> PatientView:
+    """Log in first; then only a user linked to a patient record gets in, in that patient's zone."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        patient = (
+            Patient.objects.current().select_related("clinic").filter(user_id=request.user.pk).first()
+        )  # the patient and their clinic in one query
+        if patient is None:
+            return render(request, "portal/not_a_patient.html", status=403)
+        # Dates and times on the page, and times typed into forms, are the patient's own.
+        with timezone.override(patient.zone):
+            return view(request, patient, *args, **kwargs)
+
+    return wrapper
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The submitted data on a POST, else None so the form starts unbound."""
+    return request.POST if request.method == "POST" else None
+
+
+def _form_page(request: HttpRequest, template: str, form: Any, **context: Any) -> HttpResponse:
+    """A form page; 400 when it comes back with errors, so tools and tests see the refusal."""
+    return render(request, template, {"form": form, **context}, status=400 if form.is_bound else 200)
+
+
+def _today_page(
+    request: HttpRequest,
+    patient: Patient,
+    now: dt.datetime,
+    *,
+    failed_dose_id: int | None = None,
+    failed_form: forms.DoseLogForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    today = selectors.today_for_patient(patient, now)
+    return render(
+        request,
+        "portal/today.html",
+        {
+            "patient": patient,
+            "today": today,
+            "failed_dose_id": failed_dose_id,
+            "failed_form": failed_form,
+        },
+        status=status,
+    )
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD"])
+def today(request: HttpRequest, patient: Patient) -> HttpResponse:
+    return _today_page(request, patient, timezone.now())
+
+
+@patient_required
+@require_POST
+def log_dose(request: HttpRequest, patient: Patient, planned_dose_id: int) -> HttpResponse:
+    """Taken, skipped or taken at another time, for one planned dose of the patient's own."""
+    now = timezone.now()
+    planned = selectors.own_planned_dose(patient, planned_dose_id)
+    form = forms.DoseLogForm(request.POST)
+    if form.is_valid():
+        try:
+            event = dose_service.record_dose(
+                prescription=planned.prescription,
+                planned_dose=planned,
+                reporter=PATIENT,
+                recorded_by=request.user,
+                now=now,
+                **form.service_arguments(now),
+            )
+        except ServiceError as error:
+            forms.add_service_error(form, error, forms.DoseLogForm.SERVICE_FIELDS)
+        else:
+            messages.success(request, _saved_message(event))
+            return redirect("portal:today")
+    return _today_page(request, patient, now, failed_dose_id=planned.pk, failed_form=form, status=400)
+
+
+def _saved_message(event: DoseEvent) -> str:
+    drug = event.prescription.drug
+    if event.outcome == DoseEvent.Outcome.SKIPPED:
+        return f"Saved: you skipped {drug}. Thank you for letting us know."
+    return f"Saved: {drug} taken at {timezone.localtime(event.occurred_at):%H:%M on %d %B}."
+
+
+def _when_and_note(
+    request: HttpRequest, prescription: Prescription, record: Callable[..., DoseEvent]
+) -> tuple[forms.TakenNowOrAtForm, DoseEvent | None]:
+    """Run the "when, and a note" form through ``record`` (record_dose or report_outside_clinic)."""
+    now = timezone.now()
+    form = forms.TakenNowOrAtForm(_posted(request))
+    if not form.is_valid():
+        return form, None
+    try:
+        event = record(
+            prescription=prescription,
+            occurred_at=form.occurred_at(now),
+            reporter=PATIENT,
+            recorded_by=request.user,
+            note=form.cleaned_data["note"],
+            now=now,
+        )
+    except ServiceError as error:
+        forms.add_service_error(form, error, forms.TakenNowOrAtForm.SERVICE_FIELDS)
+        return form, None
+    return form, event
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def log_as_needed(request: HttpRequest, patient: Patient, prescription_id: int) -> HttpResponse:
+    """An as-needed (PRN) dose: now, or at a time the patient gives."""
+    prescription = selectors.own_prescription(patient, prescription_id)
+    prescription.patient = patient
+    form, event = _when_and_note(request, prescription, dose_service.record_dose)
+    if event is not None:
+        messages.success(request, _saved_message(event))
+        return redirect("portal:today")
+    return _form_page(request, "portal/as_needed_form.html", form, patient=patient, prescription=prescription)
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def report_outside_clinic(request: HttpRequest, patient: Patient, prescription_id: int) -> HttpResponse:
+    """The explicit path for a clinic-only medicine taken elsewhere: stored, and the clinic told."""
+    prescription = selectors.own_prescription(patient, prescription_id)
+    if not prescription.drug.in_clinic_only:
+        raise Http404("Only clinic-only medicines have an outside-clinic report.")
+    prescription.patient = patient
+    form, event = _when_and_note(request, prescription, dose_service.report_outside_clinic)
+    if event is not None:
+        return redirect("portal:outside_clinic_reported", prescription_id=prescription.pk)
+    return _form_page(request, "portal/outside_clinic_form.html", form, patient=patient, prescription=prescription)
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD"])
+def outside_clinic_reported(request: HttpRequest, patient: Patient, prescription_id: int) -> HttpResponse:
+    prescription = selectors.own_prescription(patient, prescription_id)
+    return render(request, "portal/outside_clinic_reported.html", {"patient": patient, "prescription": prescription})
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD"])
+def questionnaires(request: HttpRequest, patient: Patient) -> HttpResponse:
+    due = selectors.questionnaires_due(patient, timezone.now())
+    return render(request, "portal/questionnaires.html", {"patient": patient, "due": due})
+
+
+PORTAL_SCALES = {"phq9": scales.PHQ9, "gad7": scales.GAD7}
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def questionnaire(request: HttpRequest, patient: Patient, instrument: str) -> HttpResponse:
+    """PHQ-9 or GAD-7 on one page; a PHQ-9 with thoughts of self-harm flags in the same save."""
+    scale = PORTAL_SCALES.get(instrument)
+    if scale is None:
+        raise Http404("No such questionnaire.")
+    form = forms.QuestionnaireForm(_posted(request), scale=scale)
+    if form.is_valid():
+        try:
+            submitted = assessment_service.submit_assessment(
+                patient=patient,
+                instrument=scale.code,
+                answers=form.answers(),
+                source=Assessment.Source.PATIENT,
+                recorded_by=request.user,
+            )
+        except ServiceError as error:
+            forms.add_service_error(form, error, {})
+        else:
+            return redirect("portal:result", assessment_id=submitted.assessment.pk)
+    title = selectors.INSTRUMENT_NAMES[scale.code]
+    return _form_page(request, "portal/questionnaire_form.html", form, patient=patient, scale=scale, title=title)
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def checkin(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """The weekly side-effect check-in, with the effects common to the patient's medicines first."""
+    now = timezone.now()
+    choices = side_effect_catalogue.choices_for(selectors.patient_drug_classes(patient, now))
+    form = forms.CheckinForm(_posted(request), effect_choices=choices)
+    if form.is_valid():
+        try:
+            assessment, _ = assessment_service.submit_checkin(
+                patient=patient,
+                fibser_answers=form.fibser_answers(),
+                effects=form.effects(),
+                recorded_by=request.user,
+                now=now,
+            )
+        except ServiceError as error:
+            forms.add_service_error(form, error, forms.CheckinForm.SERVICE_FIELDS)
+        else:
+            return redirect("portal:result", assessment_id=assessment.pk)
+    return _form_page(request, "portal/checkin_form.html", form, patient=patient)
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD"])
+def result(request: HttpRequest, patient: Patient, assessment_id: int) -> HttpResponse:
+    """The saved answers; crisis guidance first when PHQ-9 question 9 says so."""
+    found = selectors.own_result(patient, assessment_id)
+    return render(
+        request,
+        "portal/result.html",
+        {
+            "patient": patient,
+            "result": found,
+            "title": selectors.INSTRUMENT_NAMES.get(found.assessment.instrument, found.scale.name),
+            "crisis_guidance": selectors.crisis_guidance(patient.clinic) if found.crisis else [],
+        },
+    )
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD"])
+def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """Adherence calendar, score charts and current medicines."""
+    now = timezone.now()
+    today = selectors.local_today(patient, now)
+    history = selectors.score_history(patient, now, weeks=CHART_WEEKS)
+    first = today - dt.timedelta(weeks=CHART_WEEKS)
+    return render(
+        request,
+        "portal/progress.html",
+        {
+            "patient": patient,
+            "calendar": selectors.adherence_calendar(patient, now, weeks=PROGRESS_WEEKS),
+            "charts": [charts.line_chart(code, series, first, today) for code, series in history.items()],
+            "medicines": selectors.medicines(selectors.active_schedules(patient, now)),
+        },
+    )

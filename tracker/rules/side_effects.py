@@ -1,0 +1,238 @@
+"""Side-effect flags (clinical-reference §5): severe effects, burden, persistence, effects
+after a dose increase, overdue weekly check-ins and the young-adult PHQ-9 schedule.
+
+New reports are claimed once (``evaluated_at``); the check-in and monitoring rules look
+at every active course, a chunk of patients at a time, with a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection
+from zoneinfo import ZoneInfo
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from tracker import clinical, scales, side_effect_catalogue
+from tracker.courses import Course, Score
+from tracker.models import Assessment, Flag, FlagKind, Patient, Severity, SideEffectReport
+from tracker.rules import loaders
+from tracker.rules.base import SweepResult, in_batches
+from tracker.services.flags import build_flag, raise_flags, raise_new_flags
+
+BATCH_SIZE = 2000
+AT_LEAST_MODERATE = ("moderate", "severe")
+
+
+def burden_flags(fibser_ids: Collection[int]) -> list[Flag]:
+    """§5 FIBSER burden 3–4: address the side effect (warning); 5–6: lower the dose or switch (urgent)."""
+    if not fibser_ids:
+        return []
+    flags = []
+    kind = ContentType.objects.get_for_model(Assessment)
+    for pk, patient_id, answers, completed_at in Assessment.objects.filter(pk__in=fibser_ids).values_list(
+        "id", "patient_id", "answers", "completed_at"
+    ):
+        burden = answers[scales.FIBSER_BURDEN_ITEM]
+        if burden >= clinical.get("FIBSER_BURDEN_URGENT"):
+            severity, action = Severity.URGENT, "Consider lowering the dose or switching (FIBSER burden 5–6)."
+        elif burden >= clinical.get("FIBSER_BURDEN_WARNING"):
+            severity, action = Severity.WARNING, "Address the side effects with the patient (FIBSER burden 3–4)."
+        else:
+            continue
+        flags.append(
+            build_flag(
+                patient=patient_id,
+                kind=FlagKind.SE_BURDEN,
+                severity=severity,
+                dedup_key=f"{FlagKind.SE_BURDEN}:assessment:{pk}",
+                message=f"Side effects get in the way of daily life: FIBSER burden {burden} of 6.",
+                action=action,
+                raised_at=completed_at,
+                subject_type=kind,
+                subject_id=pk,
+            )
+        )
+    return flags
+
+
+def _report_flags(
+    report: SideEffectReport, earlier: list[SideEffectReport], own_courses: list[Course], zone: ZoneInfo
+) -> tuple[list[Flag], list[Flag]]:
+    """(once-only flags, episode flags) for one new report."""
+    once: list[Flag] = []
+    episode: list[Flag] = []
+    effect = side_effect_catalogue.label(report.effect) if report.effect != "other" else report.description
+    kind = ContentType.objects.get_for_model(SideEffectReport)
+    common = {
+        "patient": report.patient_id,
+        "raised_at": report.reported_at,
+        "subject_type": kind,
+        "subject_id": report.pk,
+    }
+    reported_on = report.reported_at.astimezone(zone).date()
+    if report.severity == SideEffectReport.Severity.SEVERE:
+        once.append(
+            build_flag(
+                kind=FlagKind.SE_SEVERE,
+                severity=Severity.URGENT,
+                dedup_key=f"{FlagKind.SE_SEVERE}:report:{report.pk}",
+                message=f"Severe side effect reported on {reported_on:%d %b %Y}: {effect}.",
+                action="Contact the patient today about this side effect.",
+                **common,
+            )
+        )
+    same = [r for r in earlier if r.effect == report.effect and r.effect != "other"]
+    if report.severity in AT_LEAST_MODERATE:
+        span = dt.timedelta(days=clinical.get("PERSISTENT_SIDE_EFFECT_DAYS"))
+        lasting = [r for r in same if r.severity in AT_LEAST_MODERATE and report.reported_at - r.reported_at >= span]
+        if lasting:
+            since = min(r.reported_at for r in lasting).astimezone(zone).date()
+            weeks = (reported_on - since).days // 7
+            episode.append(
+                build_flag(
+                    kind=FlagKind.SE_PERSISTENT,
+                    severity=Severity.WARNING,
+                    dedup_key=f"{FlagKind.SE_PERSISTENT}:patient:{report.patient_id}:effect:{report.effect}",
+                    message=f"{effect} reported as moderate or worse for {weeks} weeks (since {since:%d %b %Y}).",
+                    action="Review this lasting side effect with the patient; consider the dose or the medicine.",
+                    **common,
+                )
+            )
+    onset = report.onset_date or reported_on
+    window = dt.timedelta(days=clinical.get("SIDE_EFFECT_AFTER_INCREASE_DAYS"))
+    for course in own_courses:
+        for before, after in course.increases():
+            if not after.start_date <= onset <= after.start_date + window:
+                continue
+            if any(r.reported_at.astimezone(zone).date() < after.start_date for r in same):
+                continue  # the effect was there before the increase
+            once.append(
+                build_flag(
+                    kind=FlagKind.SE_AFTER_DOSE_INCREASE,
+                    severity=Severity.WARNING,
+                    dedup_key=f"{FlagKind.SE_AFTER_DOSE_INCREASE}:report:{report.pk}:rx:{after.id}",
+                    message=(
+                        f"New side effect ({effect}) from {onset:%d %b %Y}, within two weeks of "
+                        f"{after.drug_display} going up from {before.dose.normalize():f} to "
+                        f"{after.dose.normalize():f} {after.dose_unit} on {after.start_date:%d %b %Y}."
+                    ),
+                    action="Check whether the dose increase caused it and whether to keep the new dose.",
+                    **common,
+                )
+            )
+    return once, episode
+
+
+def _new_reports(now: dt.datetime, batch_size: int) -> tuple[int, int]:
+    with transaction.atomic():
+        ids = loaders.claim("tracker_sideeffectreport", "reported_at", now, batch_size)
+        if not ids:
+            return 0, 0
+        new = list(SideEffectReport.objects.filter(pk__in=ids))
+        patient_ids = {r.patient_id for r in new}
+        people = loaders.patients(patient_ids)
+        history: dict[int, list[SideEffectReport]] = defaultdict(list)
+        for r in SideEffectReport.objects.current().filter(patient_id__in=patient_ids).order_by("reported_at", "id"):
+            history[r.patient_id].append(r)
+        patient_courses = loaders.courses_by_patient(patient_ids)
+        once: list[Flag] = []
+        episode: list[Flag] = []
+        for report in new:
+            earlier = [r for r in history[report.patient_id] if r.reported_at < report.reported_at]
+            a, b = _report_flags(
+                report, earlier, patient_courses.get(report.patient_id, []), people[report.patient_id].zone
+            )
+            once += a
+            episode += b
+        return len(ids), raise_new_flags(once) + raise_flags(episode)
+
+
+def young_adult_due_dates(anchor: dt.date) -> list[dt.date]:
+    """§5 young_adult_cadence: weekly for 4 weeks, then every 2 weeks to week 12."""
+    weekly = clinical.get("YOUNG_ADULT_WEEKLY_WEEKS")
+    until = clinical.get("YOUNG_ADULT_UNTIL_WEEK")
+    weeks = list(range(1, weekly + 1)) + list(range(weekly + 2, until + 1, 2))
+    return [anchor + dt.timedelta(weeks=w) for w in weeks]
+
+
+def monitoring_flags(patient: Patient, own_courses: list[Course], scores: list[Score], today: dt.date) -> list[Flag]:
+    """Overdue weekly check-in (info) and, under 25 on an antidepressant, overdue PHQ-9 (warning)."""
+    active = [c for c in own_courses if c.is_active]
+    if not active:
+        return []
+    zone = patient.zone
+    flags = []
+    interval = dt.timedelta(days=clinical.get("CHECKIN_INTERVAL_DAYS"))
+    grace = dt.timedelta(days=clinical.get("CHECKIN_OVERDUE_AFTER_DAYS"))
+    start = min(c.start_date for c in active)
+    checkins = [s.completed_at.astimezone(zone).date() for s in scores if s.instrument == "fibser"]
+    last = max([d for d in checkins if d >= start], default=None)
+    due = (last or start) + interval
+    if today > due + grace:
+        flags.append(
+            build_flag(
+                patient=patient.pk,
+                kind=FlagKind.SE_CHECKIN_OVERDUE,
+                severity=Severity.INFO,
+                dedup_key=f"{FlagKind.SE_CHECKIN_OVERDUE}:patient:{patient.pk}:due:{due}",
+                message=f"Weekly side-effect check-in due on {due:%d %b %Y} has not been done.",
+                action="Remind the patient to complete the weekly check-in.",
+                raised_at=dt.datetime.combine(due + grace, dt.time(0), tzinfo=zone),
+            )
+        )
+    overdue_after = dt.timedelta(days=clinical.get("YOUNG_ADULT_OVERDUE_DAYS"))
+    phq_days = [s.completed_at.astimezone(zone).date() for s in scores if s.instrument == "phq9"]
+    for course in active:
+        current = course.current
+        if current.drug_class not in {"ssri", "snri", "ndri", "nassa", "maoi"}:
+            continue
+        if patient.age_on(course.start_date) >= clinical.get("YOUNG_ADULT_AGE_BELOW"):
+            continue
+        anchor = course.last_change_date  # restarts at every start or dose change
+        passed = [d for d in young_adult_due_dates(anchor) if d + overdue_after < today]
+        if not passed:
+            continue
+        latest_due = passed[-1]
+        window_start = latest_due - dt.timedelta(days=3)
+        if any(window_start <= d for d in phq_days):
+            continue
+        flags.append(
+            build_flag(
+                patient=patient.pk,
+                kind=FlagKind.SE_YOUNG_ADULT_MONITORING_OVERDUE,
+                severity=Severity.WARNING,
+                dedup_key=f"{FlagKind.SE_YOUNG_ADULT_MONITORING_OVERDUE}:rx:{current.id}:due:{latest_due}",
+                message=(
+                    f"PHQ-9 due on {latest_due:%d %b %Y} is more than {overdue_after.days} days overdue for a "
+                    f"patient under {clinical.get('YOUNG_ADULT_AGE_BELOW')} on {current.drug_display} "
+                    "(boxed warning: watch for emergent suicidality)."
+                ),
+                action="Contact the patient for a PHQ-9 and a check on suicidal thoughts.",
+                raised_at=dt.datetime.combine(latest_due + overdue_after, dt.time(0), tzinfo=zone),
+            )
+        )
+    return flags
+
+
+def _monitoring(now: dt.datetime) -> int:
+    raised = 0
+    for patient_ids in loaders.active_patient_ids_in_chunks():
+        people = loaders.patients(patient_ids)
+        patient_courses = loaders.courses_by_patient(patient_ids)
+        scores = loaders.scores_by_patient(patient_ids, ("phq9", "fibser"))
+        flags: list[Flag] = []
+        for patient_id, patient in people.items():
+            today = now.astimezone(patient.zone).date()
+            flags += monitoring_flags(patient, patient_courses.get(patient_id, []), scores.get(patient_id, []), today)
+        raised += raise_new_flags(flags)
+    return raised
+
+
+def sweep(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> SweepResult:
+    """New reports, then overdue check-ins and monitoring; see the module docstring."""
+    examined, raised = in_batches(lambda size: _new_reports(now, size), batch_size)
+    raised += _monitoring(now)
+    return SweepResult(name="side_effects", examined=examined, flags_raised=raised)

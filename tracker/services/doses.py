@@ -1,0 +1,282 @@
+"""Recording doses: match to the plan, judge the timing, check the day's total.
+
+Matching rules (clinical-reference §7 matching): a logged dose matches the nearest open
+planned dose of the same prescription within ±½ the interval to the neighbouring dose
+(capped at 12 h); within ±2 h it is on time, after that late (or early); with no match
+it is unplanned. A late dose whose planned dose was already flagged missed resolves
+that flag, with a note saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from tracker import clinical
+from tracker.models import DoseBasis, DoseEvent, Flag, FlagKind, PlannedDose, Prescription, Severity
+from tracker.services import flags as flag_service
+from tracker.services.errors import ServiceError
+
+OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
+
+
+def missed_flag_key(planned_dose_id: int) -> str:
+    return f"{FlagKind.DOSE_MISSED}:planned:{planned_dose_id}"
+
+
+def _window_cap() -> dt.timedelta:
+    return dt.timedelta(hours=clinical.get("MATCH_WINDOW_CAP_HOURS"))
+
+
+def match_planned_dose(prescription: Prescription, occurred_at: dt.datetime) -> PlannedDose | None:
+    """The nearest open planned dose of ``prescription`` whose window holds ``occurred_at``."""
+    cap = _window_cap()
+    nearby = list(
+        PlannedDose.objects.filter(
+            prescription=prescription,
+            due_at__gte=occurred_at - 2 * cap,
+            due_at__lte=occurred_at + 2 * cap,
+        )
+        .exclude(status=PlannedDose.Status.CANCELLED)
+        .order_by("due_at")
+    )
+    best: tuple[dt.timedelta, PlannedDose] | None = None
+    for index, planned in enumerate(nearby):
+        if planned.status not in OPEN_STATUSES:
+            continue
+        offset = occurred_at - planned.due_at
+        # The window on each side is half the gap to the neighbouring dose, capped.
+        if offset >= dt.timedelta(0):
+            neighbour = nearby[index + 1].due_at if index + 1 < len(nearby) else None
+            half = (neighbour - planned.due_at) / 2 if neighbour else cap
+        else:
+            neighbour = nearby[index - 1].due_at if index > 0 else None
+            half = (planned.due_at - neighbour) / 2 if neighbour else cap
+        if abs(offset) > min(half, cap):
+            continue
+        if best is None or abs(offset) < best[0]:
+            best = (abs(offset), planned)
+    return best[1] if best else None
+
+
+def judge_timing(planned: PlannedDose | None, occurred_at: dt.datetime) -> str:
+    if planned is None:
+        return DoseEvent.Timing.UNPLANNED
+    on_time = dt.timedelta(hours=clinical.get("ON_TIME_WINDOW_HOURS"))
+    offset = occurred_at - planned.due_at
+    if offset > on_time:
+        return DoseEvent.Timing.LATE
+    if offset < -on_time:
+        return DoseEvent.Timing.EARLY
+    return DoseEvent.Timing.ON_TIME
+
+
+def _check_time(occurred_at: dt.datetime, now: dt.datetime) -> None:
+    if timezone.is_naive(occurred_at):
+        raise ServiceError({"occurred_at": "Give the time with its time zone."})
+    tolerance = dt.timedelta(minutes=clinical.get("FUTURE_LOG_TOLERANCE_MINUTES"))
+    if occurred_at > now + tolerance:
+        raise ServiceError({"occurred_at": "That time is in the future. Enter the time you took the dose."})
+
+
+@transaction.atomic
+def record_dose(
+    *,
+    prescription: Prescription,
+    occurred_at: dt.datetime,
+    reporter: str,
+    recorded_by: AbstractBaseUser | None = None,
+    outcome: str = DoseEvent.Outcome.TAKEN,
+    planned_dose: PlannedDose | None = None,
+    skip_reason: str = "",
+    location: str = DoseEvent.Location.HOME,
+    amount: Decimal | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> DoseEvent:
+    """Record a dose taken or skipped and match it to the plan; see the module docstring."""
+    now = now or timezone.now()
+    _check_time(occurred_at, now)
+    if prescription.entered_in_error_at is not None:
+        raise ServiceError("This prescription was entered in error; doses cannot be recorded against it.")
+    drug = prescription.drug
+    if drug.in_clinic_only and reporter == DoseEvent.Reporter.PATIENT:
+        raise ServiceError(
+            f"{drug} is given only at the clinic, so it cannot be logged here. "
+            "If you took it outside the clinic, please use 'Report taking it outside the clinic'."
+        )
+    if drug.in_clinic_only and location != DoseEvent.Location.CLINIC:
+        # Staff and integrations too: a clinic-only drug taken elsewhere is an outside-clinic
+        # report (critical flag), never an ordinary dose that would close a planned session.
+        raise ServiceError(
+            {
+                "location": f"{drug} is given only at the clinic. Record it as given at the clinic, or use the "
+                "outside-clinic report if it was taken elsewhere."
+            }
+        )
+    if outcome == DoseEvent.Outcome.SKIPPED and not skip_reason.strip():
+        raise ServiceError({"skip_reason": "Please say why the dose was skipped."})
+
+    if planned_dose is not None:
+        planned = PlannedDose.objects.select_for_update().get(pk=planned_dose.pk)
+        if planned.prescription_id != prescription.pk:
+            raise ServiceError({"planned_dose": "That planned dose belongs to another prescription."})
+        if planned.status not in OPEN_STATUSES:
+            raise ServiceError({"planned_dose": "This dose has already been recorded."})
+    else:
+        planned = match_planned_dose(prescription, occurred_at)
+        if planned is not None:
+            planned = PlannedDose.objects.select_for_update().get(pk=planned.pk)
+            if planned.status not in OPEN_STATUSES:  # taken by a concurrent log meanwhile
+                planned = None
+
+    was_missed = planned is not None and planned.status == PlannedDose.Status.MISSED
+    patient = prescription.patient
+    event = DoseEvent(
+        patient=patient,
+        prescription=prescription,
+        planned_dose=planned,
+        outcome=outcome,
+        timing=judge_timing(planned, occurred_at) if outcome == DoseEvent.Outcome.TAKEN else "",
+        occurred_at=occurred_at,
+        local_date=occurred_at.astimezone(patient.zone).date(),
+        amount=amount,
+        location=location,
+        skip_reason=skip_reason.strip(),
+        note=note.strip(),
+        reporter=reporter,
+        recorded_by=recorded_by,
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        raise ServiceError({"planned_dose": "This dose has already been recorded."}) from None
+
+    if planned is not None:
+        planned.status = PlannedDose.Status.TAKEN if outcome == DoseEvent.Outcome.TAKEN else PlannedDose.Status.SKIPPED
+        planned.status_changed_at = now
+        planned.save(update_fields=["status", "status_changed_at"])
+        if was_missed:
+            _resolve_missed_flag(planned, event, now)
+
+    if outcome == DoseEvent.Outcome.TAKEN:
+        _check_daily_maximum(event, now)
+    return event
+
+
+def _resolve_missed_flag(planned: PlannedDose, event: DoseEvent, now: dt.datetime) -> None:
+    local = event.occurred_at.astimezone(event.patient.zone)
+    what = "taken" if event.outcome == DoseEvent.Outcome.TAKEN else f"skipped ({event.skip_reason})"
+    note = (
+        f"Resolved automatically: the dose was logged late ({event.get_reporter_display().lower()}), "
+        f"{what} at {local:%H:%M on %d %b %Y} local time."
+    )
+    for flag in Flag.objects.filter(dedup_key=missed_flag_key(planned.pk)).exclude(status=Flag.Status.RESOLVED):
+        flag_service.resolve_flag(flag=flag, by=None, note=note, now=now)
+
+
+def _check_daily_maximum(event: DoseEvent, now: dt.datetime) -> None:
+    """§6: the taken total on the patient's local calendar day must not exceed the maximum."""
+    rx = event.prescription
+    maximum = rx.maximum_for_patient()
+    if maximum is None or rx.drug.dose_basis != DoseBasis.DAY:
+        return
+    # A dose counts on the day it was planned for (a 21:30 dose taken at 00:17 belongs to
+    # the evening before); an unplanned dose counts on the local day it was taken.
+    day = event.planned_dose.local_date if event.planned_dose else event.local_date
+    events = (
+        DoseEvent.objects.current()
+        .annotate(dose_day=Coalesce("planned_dose__local_date", "local_date"))
+        .filter(
+            patient=event.patient_id,
+            prescription__drug=rx.drug_id,
+            dose_day=day,
+            outcome=DoseEvent.Outcome.TAKEN,
+        )
+    )
+    explicit = events.filter(amount__isnull=False).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    implied = events.filter(amount__isnull=True).aggregate(total=Sum("prescription__dose"))["total"] or Decimal(0)
+    total = explicit + implied
+    if total <= maximum:
+        return
+    flag_service.raise_flag(
+        patient=event.patient,
+        kind=FlagKind.DOSE_OVER_DAILY_MAX,
+        severity=Severity.URGENT,
+        dedup_key=f"{FlagKind.DOSE_OVER_DAILY_MAX}:patient:{event.patient_id}:drug:{rx.drug_id}:{day}",
+        message=(
+            f"{total.normalize():f} {rx.dose_unit} of {rx.drug} logged for {day:%d %b %Y}, "
+            f"above the maximum of {rx.drug.describe_limit(maximum)}."
+        ),
+        action="Contact the patient today to check what was taken and whether they are well.",
+        raised_at=now,
+        subject=event,
+    )
+
+
+def outside_clinic_key(event_id: int) -> str:
+    return f"{FlagKind.ESK_OUTSIDE_CLINIC}:event:{event_id}"
+
+
+@transaction.atomic
+def report_outside_clinic(
+    *,
+    prescription: Prescription,
+    occurred_at: dt.datetime,
+    reporter: str,
+    recorded_by: AbstractBaseUser | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> DoseEvent:
+    """Keep a patient's report of taking an in-clinic-only drug outside the clinic, and flag it.
+
+    The explicit path for what ``record_dose`` refuses: the report is stored as it was
+    told (never matched to a planned session) and a critical flag is raised in the same
+    transaction (clinical-reference §0 esk.outside_clinic, §1 setting).
+    """
+    now = now or timezone.now()
+    _check_time(occurred_at, now)
+    drug = prescription.drug
+    if not drug.in_clinic_only:
+        raise ServiceError(
+            {"prescription": f"{drug} can be logged as a normal dose; this report is for clinic-only medicines."}
+        )
+    patient = prescription.patient
+    event = DoseEvent(
+        patient=patient,
+        prescription=prescription,
+        outcome=DoseEvent.Outcome.TAKEN,
+        timing=DoseEvent.Timing.UNPLANNED,
+        occurred_at=occurred_at,
+        local_date=occurred_at.astimezone(patient.zone).date(),
+        location=DoseEvent.Location.HOME,
+        note=note.strip(),
+        reporter=reporter,
+        recorded_by=recorded_by,
+        outside_clinic_report=True,
+        created_at=now,
+    )
+    event.save()
+    local = occurred_at.astimezone(patient.zone)
+    flag_service.raise_flag(
+        patient=patient,
+        kind=FlagKind.ESK_OUTSIDE_CLINIC,
+        severity=Severity.CRITICAL,
+        dedup_key=outside_clinic_key(event.pk),
+        message=(
+            f"Patient reports taking {drug} outside the clinic at {local:%H:%M on %d %b %Y} (local time)"
+            + (f': "{event.note}".' if event.note else ".")
+        ),
+        action="Contact the patient now to check they are safe and find out where the medicine came from.",
+        raised_at=now,
+        subject=event,
+    )
+    return event

@@ -1,0 +1,58 @@
+"""Side effects patients can pick from, grouped by the drug classes that commonly cause them.
+
+From clinical-reference §5 "Common side effects by class". Patients may also describe an
+effect in their own words ("other").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracker.models.drugs import DrugClass
+
+
+@dataclass(frozen=True)
+class Effect:
+    code: str
+    label: str  # in plain words, for patients
+    classes: frozenset[str]
+
+
+def _e(code: str, label: str, *classes: str) -> Effect:
+    return Effect(code, label, frozenset(classes))
+
+
+A = DrugClass
+EFFECTS: tuple[Effect, ...] = (
+    _e("nausea", "Feeling sick (nausea) or being sick", A.SSRI, A.SNRI, A.NMDA_ANTAGONIST),
+    _e("diarrhoea", "Diarrhoea", A.SSRI, A.SNRI),
+    _e("headache", "Headache", A.SSRI, A.SNRI),
+    _e("insomnia", "Trouble sleeping", A.SSRI, A.SNRI, A.NDRI, A.STIMULANT),
+    _e("dizziness", "Dizziness", A.SSRI, A.SNRI, A.NMDA_ANTAGONIST),
+    _e("sexual_dysfunction", "Changes in sex drive or sexual function", A.SSRI, A.SNRI),
+    _e("sedation", "Feeling very sleepy or drowsy", A.NASSA, A.SGA, A.BENZODIAZEPINE, A.NMDA_ANTAGONIST),
+    _e("weight_gain", "Weight gain or bigger appetite", A.NASSA, A.SGA),
+    _e("reduced_appetite", "Less appetite", A.STIMULANT),
+    _e("anxiety", "Feeling anxious, jittery or restless", A.NDRI, A.STIMULANT),
+    _e("akathisia", "An inner restlessness, unable to keep still", A.SGA),
+    _e("tremor_stiffness", "Shaking, stiffness or slow movements", A.SGA),
+    _e("palpitations", "Racing or pounding heart", A.STIMULANT, A.SNRI),
+    _e("dissociation", "Feeling detached or unreal", A.NMDA_ANTAGONIST),
+    _e("urinary", "Pain or urgency when passing urine", A.NMDA_ANTAGONIST),
+    _e("unsteadiness", "Unsteadiness or falls", A.BENZODIAZEPINE),
+    _e("thirst_tremor", "Thirst, passing a lot of urine or a fine tremor", A.MOOD_STABILISER),
+)
+OTHER = "other"
+BY_CODE: dict[str, Effect] = {e.code: e for e in EFFECTS}
+
+
+def choices_for(drug_classes: set[str] | None = None) -> list[tuple[str, str]]:
+    """Form choices: effects common to the patient's drug classes first, then the rest, then other."""
+    classes = drug_classes or set()
+    first = [e for e in EFFECTS if e.classes & classes]
+    rest = [e for e in EFFECTS if not e.classes & classes]
+    return [(e.code, e.label) for e in first + rest] + [(OTHER, "Something else (describe it)")]
+
+
+def label(code: str) -> str:
+    return BY_CODE[code].label if code in BY_CODE else "Other side effect"

@@ -1,0 +1,351 @@
+"""A patient's whole course on one page: what was prescribed, taken, felt and flagged, in date order.
+
+One query per kind of row whatever the length of the course: doses come summarised per
+day by the database (a 90-day course has hundreds of planned doses) and are rolled up
+per week here. The charts are drawn from the same rows (``course_charts``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.db.models import Count, Q
+from django.urls import NoReverseMatch, reverse
+
+from tracker import clinical, scales, side_effect_catalogue
+from tracker.charts import Chart, Point, RefLine, draw
+from tracker.models import Assessment, DoseEvent, Flag, Patient, PlannedDose, Prescription, SideEffectReport
+from tracker.selectors import CourseSummary, course_summaries
+
+CHART_INSTRUMENTS = ("phq9", "gad7", "madrs")
+DOSE_OUTCOMES = ("taken", "missed", "skipped", "pending")
+
+
+@dataclass
+class WeekDoses:
+    """Planned doses due in one week of treatment and what became of them."""
+
+    week: int
+    start: dt.date
+    planned: int = 0
+    taken: int = 0
+    missed: int = 0
+    skipped: int = 0
+    pending: int = 0
+    unplanned_taken: int = 0  # as-needed and unmatched doses, outside the adherence share
+
+    @property
+    def judged(self) -> int:
+        return self.taken + self.missed + self.skipped
+
+    @property
+    def adherence(self) -> float | None:
+        """Share of the judged planned doses that were taken (None before any is judged)."""
+        return self.taken / self.judged if self.judged else None
+
+
+@dataclass(frozen=True)
+class Event:
+    at: dt.datetime
+    kind: str  # prescription, doses, session, assessment, side_effect, flag
+    title: str
+    detail: str = ""
+    url: str = ""
+    severity: int | None = None
+
+
+@dataclass
+class Timeline:
+    patient: Patient
+    origin: dt.date  # day 1 of week 1: the first prescription's start
+    summaries: list[CourseSummary]
+    prescriptions: list[Prescription]
+    days: dict[dt.date, dict[str, int]]  # per local day: planned doses by outcome, and unplanned
+    weeks: list[WeekDoses]
+    assessments: list[Assessment]
+    side_effects: list[SideEffectReport]
+    flags: list[Flag]
+    events: list[Event] = field(default_factory=list)
+
+    def week_of(self, day: dt.date) -> int:
+        return (day - self.origin).days // 7 + 1
+
+    def weeks_since_start(self, instant: dt.datetime) -> float:
+        return (instant.astimezone(self.patient.zone).date() - self.origin).days / 7
+
+
+def _local_midnight(day: dt.date, patient: Patient) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=patient.zone)
+
+
+def dose_days(patient: Patient, now: dt.datetime) -> dict[dt.date, dict[str, int]]:
+    """Per local day: planned doses due by ``now`` by outcome, and unplanned doses taken (2 queries)."""
+    counts = {name: Count("id", filter=Q(status=name)) for name in DOSE_OUTCOMES}
+    days: dict[dt.date, dict[str, int]] = defaultdict(lambda: dict.fromkeys((*DOSE_OUTCOMES, "unplanned"), 0))
+    planned = (
+        PlannedDose.objects.filter(patient=patient, due_at__lte=now)
+        .exclude(status=PlannedDose.Status.CANCELLED)
+        .values("local_date")
+        .annotate(**counts)
+        .order_by("local_date")
+    )
+    for row in planned:
+        days[row["local_date"]].update({name: row[name] for name in DOSE_OUTCOMES})
+    unplanned = (
+        DoseEvent.objects.current()
+        .filter(patient=patient, outcome=DoseEvent.Outcome.TAKEN, planned_dose__isnull=True, occurred_at__lte=now)
+        .values("local_date")
+        .annotate(n=Count("id"))
+        .order_by("local_date")
+    )
+    for row in unplanned:
+        days[row["local_date"]]["unplanned"] = row["n"]
+    return dict(days)
+
+
+def weekly_doses(days: dict[dt.date, dict[str, int]], origin: dt.date) -> list[WeekDoses]:
+    """Roll per-day counts up into weeks of treatment (week 1 starts on ``origin``)."""
+    weeks: dict[int, WeekDoses] = {}
+    for day, row in sorted(days.items()):
+        number = (day - origin).days // 7 + 1
+        week = weeks.setdefault(number, WeekDoses(week=number, start=origin + dt.timedelta(days=(number - 1) * 7)))
+        week.planned += row["taken"] + row["missed"] + row["skipped"] + row["pending"]
+        week.taken += row["taken"]
+        week.missed += row["missed"]
+        week.skipped += row["skipped"]
+        week.pending += row["pending"]
+        week.unplanned_taken += row["unplanned"]
+    return [weeks[n] for n in sorted(weeks)]
+
+
+def _admin_url(name: str, pk: int) -> str:
+    try:
+        return reverse(name, args=[pk])
+    except NoReverseMatch:  # the sessions admin may not be registered yet
+        return ""
+
+
+def clinic_session_events(patient: Patient) -> list[Event]:
+    """In-clinic ketamine/esketamine sessions, once ``tracker.models.sessions`` is installed (1 query).
+
+    The hook for the sessions work: looked up by name so the timeline works with or without it.
+    """
+    try:
+        model = apps.get_model("tracker", "InClinicSession")
+    except LookupError:
+        return []
+    rows = model._default_manager.filter(patient=patient, entered_in_error_at__isnull=True).select_related(
+        "prescription__drug"
+    )
+    events = []
+    for session in rows:
+        at = session.first_device_at or session.created_at
+        bp = getattr(session, "bp_before_systolic", None)
+        detail = ", ".join(
+            part
+            for part in (
+                f"BP before {session.bp_before_systolic}/{session.bp_before_diastolic}" if bp is not None else "",
+                f"lowest MOAA/s {session.moaas_lowest}" if getattr(session, "moaas_lowest", None) is not None else "",
+                f"CADSS {session.cadss_total}" if getattr(session, "cadss_total", None) is not None else "",
+                f"discharged {session.discharge_at:%H:%M}" if getattr(session, "discharge_at", None) else "",
+            )
+            if part
+        )
+        events.append(
+            Event(
+                at=at,
+                kind="session",
+                title=f"In-clinic session: {session.prescription.drug} ({session.get_status_display().lower()})",
+                detail=detail,
+                url=_admin_url("admin:tracker_inclinicsession_change", session.pk),
+            )
+        )
+    return events
+
+
+def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
+    """Every dated thing on the course, oldest first; doses as one line per week."""
+    patient = timeline.patient
+    events: list[Event] = []
+    for rx in timeline.prescriptions:
+        verb = "Dose changed" if rx.replaces_id else "Started"
+        events.append(
+            Event(
+                at=_local_midnight(rx.start_date, patient),
+                kind="prescription",
+                title=f"{verb}: {rx.drug} {rx.dose.normalize():f} {rx.dose_unit}",
+                detail=rx.change_reason or rx.indication,
+                url=reverse("admin:tracker_prescription_change", args=[rx.pk]),
+            )
+        )
+    for week in timeline.weeks:
+        share = f"{week.adherence:.0%}" if week.adherence is not None else "not judged yet"
+        extra = f", {week.unplanned_taken} unplanned" if week.unplanned_taken else ""
+        events.append(
+            Event(
+                at=_local_midnight(week.start, patient),
+                kind="doses",
+                title=f"Week {week.week} doses: {week.taken} of {week.planned} planned taken ({share})",
+                detail=f"{week.missed} missed, {week.skipped} skipped, {week.pending} due{extra}",
+            )
+        )
+    for a in timeline.assessments:
+        events.append(
+            Event(
+                at=a.completed_at,
+                kind="assessment",
+                title=f"{scales.get_scale(a.instrument).name}: {a.total} ({a.band})",
+                detail=a.get_source_display(),
+                url=reverse("admin:tracker_assessment_change", args=[a.pk]),
+            )
+        )
+    for s in timeline.side_effects:
+        events.append(
+            Event(
+                at=s.reported_at,
+                kind="side_effect",
+                title=f"Side effect: {side_effect_catalogue.label(s.effect)} ({s.severity})",
+                detail=s.description,
+                url=reverse("admin:tracker_sideeffectreport_change", args=[s.pk]),
+            )
+        )
+    for f in timeline.flags:
+        events.append(
+            Event(
+                at=f.raised_at,
+                kind="flag",
+                title=f"{f.get_severity_display()} flag: {f.get_kind_display()} ({f.get_status_display().lower()})",
+                detail=f.message,
+                url=reverse("admin:tracker_flag_change", args=[f.pk]),
+                severity=f.severity,
+            )
+        )
+    events.extend(sessions)
+    return sorted(events, key=lambda e: e.at)
+
+
+def patient_timeline(patient: Patient, *, now: dt.datetime) -> Timeline:
+    """The course of ``patient`` up to ``now``; a fixed number of queries (see tests)."""
+    prescriptions = list(
+        Prescription.objects.current().filter(patient=patient).select_related("drug").order_by("start_date", "id")
+    )
+    today = now.astimezone(patient.zone).date()
+    origin = prescriptions[0].start_date if prescriptions else today
+    days = dose_days(patient, now)
+    timeline = Timeline(
+        patient=patient,
+        origin=origin,
+        summaries=course_summaries(patient, today=today),
+        prescriptions=prescriptions,
+        days=days,
+        weeks=weekly_doses(days, origin),
+        assessments=list(Assessment.objects.current().filter(patient=patient).order_by("completed_at", "id")),
+        side_effects=list(SideEffectReport.objects.current().filter(patient=patient).order_by("reported_at", "id")),
+        flags=list(Flag.objects.filter(patient=patient).order_by("raised_at", "id")),
+    )
+    timeline.events = _events(timeline, clinic_session_events(patient))
+    return timeline
+
+
+def _baseline_total(timeline: Timeline, instrument: str) -> int | None:
+    """The baseline of the most recent course that has one for this instrument."""
+    for summary in reversed(timeline.summaries):
+        outcome = summary.outcomes.get(instrument)
+        if outcome is not None and outcome.baseline is not None:
+            return outcome.baseline.total
+    return None
+
+
+def _score_chart(timeline: Timeline, instrument: str) -> Chart | None:
+    scale = scales.get_scale(instrument)
+    points = [
+        Point(
+            week=timeline.weeks_since_start(a.completed_at),
+            value=a.total,
+            label=f"{a.completed_at.astimezone(timeline.patient.zone):%Y-%m-%d}: {a.total}",
+        )
+        for a in timeline.assessments
+        if a.instrument == instrument
+    ]
+    if not points:
+        return None
+    lines = []
+    baseline = _baseline_total(timeline, instrument)
+    if baseline is not None:
+        response_at = baseline * (1 - clinical.get("RESPONSE_REDUCTION"))
+        lines.append(RefLine(response_at, f"Response ≤ {response_at:g}", "response"))
+    remission_below = clinical.get("REMISSION_BELOW").get(instrument)
+    if remission_below is not None:
+        lines.append(RefLine(remission_below - 1, f"Remission ≤ {remission_below - 1}", "remission"))
+    described = "; ".join(line.label for line in lines) or "no reference lines"
+    return draw(
+        kind="line",
+        chart_id=f"chart-{instrument}",
+        title=f"{scale.name} total over the weeks of treatment",
+        description=f"{len(points)} scores from {points[0].label} to {points[-1].label}, "
+        f"scale 0 to {scale.max_total}. Lines: {described}.",
+        y_name=scale.name,
+        y_max=scale.max_total,
+        points=points,
+        lines=lines,
+    )
+
+
+def _adherence_chart(timeline: Timeline) -> Chart | None:
+    judged = [w for w in timeline.weeks if w.adherence is not None]
+    if not judged:
+        return None
+    minimum = clinical.get("ADHERENCE_MIN_SHARE") * 100
+    points = [
+        Point(
+            week=w.week - 0.5,  # the bar sits in the middle of its week
+            value=round(w.adherence * 100),
+            label=f"Week {w.week}: {w.taken} of {w.judged} taken",
+        )
+        for w in judged
+    ]
+    return draw(
+        kind="bar",
+        chart_id="chart-adherence",
+        title="Weekly adherence: share of planned doses taken",
+        description=f"{len(points)} weeks; the dashed line marks {minimum:g} %, below which missed doses escalate.",
+        y_name="% taken",
+        y_max=100,
+        points=points,
+        lines=[RefLine(minimum, f"{minimum:g} %", "threshold")],
+    )
+
+
+def _burden_chart(timeline: Timeline) -> Chart | None:
+    zone = timeline.patient.zone
+    burdens = [
+        (a.completed_at, a.answers[scales.FIBSER_BURDEN_ITEM]) for a in timeline.assessments if a.instrument == "fibser"
+    ]
+    points = [
+        Point(week=timeline.weeks_since_start(when), value=burden, label=f"{when.astimezone(zone):%Y-%m-%d}: {burden}")
+        for when, burden in burdens
+    ]
+    if not points:
+        return None
+    warning, urgent = clinical.get("FIBSER_BURDEN_WARNING"), clinical.get("FIBSER_BURDEN_URGENT")
+    return draw(
+        kind="line",
+        chart_id="chart-fibser",
+        title="Side-effect burden (FIBSER burden item) over the weeks",
+        description=f"{len(points)} check-ins, 0 (none) to 6; {warning} or more: address the side effect; "
+        f"{urgent} or more: lower the dose or switch.",
+        y_name="FIBSER burden",
+        y_max=6,
+        points=points,
+        lines=[RefLine(warning, f"Address ≥ {warning}", "response"), RefLine(urgent, f"Act ≥ {urgent}", "threshold")],
+    )
+
+
+def course_charts(timeline: Timeline) -> list[Chart]:
+    """The charts that have data: PHQ-9, GAD-7, MADRS, weekly adherence, side-effect burden."""
+    charts = [_score_chart(timeline, code) for code in CHART_INSTRUMENTS]
+    charts += [_adherence_chart(timeline), _burden_chart(timeline)]
+    return [chart for chart in charts if chart is not None]
