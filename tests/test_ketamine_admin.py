@@ -1,0 +1,118 @@
+"""The in-clinic session admin: the BP warning, the decision it requires, clinic scoping, no delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.utils import timezone
+
+from tests.factories import drug
+from tests.test_admin_scoping import admin_url
+from tracker.models import InClinicSession
+from tracker.services.prescriptions import ScheduleSpec, prescribe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rx(patient, clinician):
+    return prescribe(
+        patient=patient,
+        drug=drug("esketamine"),
+        dose=Decimal("56"),
+        start_date=timezone.localdate() - dt.timedelta(days=7),
+        prescriber=clinician,
+        schedules=[ScheduleSpec(kind="weekdays", times_of_day=("10:00",), weekdays=(0, 3))],
+    )
+
+
+def split(prefix: str, value: dt.datetime) -> dict[str, str]:
+    local = timezone.localtime(value)
+    return {f"{prefix}_0": local.date().isoformat(), f"{prefix}_1": local.strftime("%H:%M:%S")}
+
+
+def test_add_with_high_bp_warns_to_consider_withholding(client, clinician, rx):
+    client.force_login(clinician.user)
+    before = timezone.now() - dt.timedelta(hours=3)
+    response = client.post(
+        admin_url("add", "inclinicsession"),
+        {
+            "prescription": rx.pk,
+            "planned_dose": "",
+            "administered_by": clinician.pk,
+            "bp_before_systolic": 150,
+            "bp_before_diastolic": 95,
+            **split("bp_before_at", before),
+        },
+    )
+    session = InClinicSession.objects.get()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (session.patient, session.route, session.status) == (rx.patient, "nasal", "started")
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("consider withholding the dose" in t for t in texts)
+    page = client.get(admin_url("change", "inclinicsession", session.pk)).content.decode()
+    assert 'role="alert"' in page and "above the label threshold of 140/90 mmHg" in page
+
+
+def test_change_refuses_dosing_until_a_bp_decision_is_recorded(client, clinician, rx):
+    from tracker.services.sessions import start_session
+
+    client.force_login(clinician.user)
+    start = timezone.now() - dt.timedelta(hours=3)
+    session = start_session(
+        prescription=rx, administered_by=clinician, bp_before_systolic=150, bp_before_diastolic=95, bp_before_at=start
+    ).session
+    url = admin_url("change", "inclinicsession", session.pk)
+    form = {
+        "bp_before_systolic": 150,
+        "bp_before_diastolic": 95,
+        **split("bp_before_at", start),
+        "devices": 2,
+        **split("first_device_at", start + dt.timedelta(minutes=10)),
+    }
+    response = client.post(url, form)
+    assert response.status_code == 200
+    assert "consider withholding the dose" in response.content.decode()
+    assert InClinicSession.objects.get().first_device_at is None
+
+    response = client.post(url, {**form, "bp_decision": "proceeded", "bp_decision_reason": "Repeat reading 138/86"})
+    assert response.status_code == 302
+    saved = InClinicSession.objects.get()
+    assert (saved.devices, saved.bp_decision, saved.bp_decision_by) == (2, "proceeded", clinician)
+
+
+def test_other_clinics_cannot_see_a_session_and_nobody_deletes_one(client, clinician, other_clinician, rx):
+    from tracker.services.sessions import start_session
+
+    session = start_session(prescription=rx, administered_by=clinician).session
+    client.force_login(other_clinician.user)
+    assert client.get(admin_url("change", "inclinicsession", session.pk)).status_code == 404
+    client.force_login(clinician.user)
+    assert client.get(admin_url("changelist", "inclinicsession")).status_code == 200
+    assert client.get(admin_url("delete", "inclinicsession", session.pk)).status_code == 403
+
+
+def test_prescribing_esketamine_without_two_failed_trials_warns_but_prescribes(client, clinician, patient):
+    client.force_login(clinician.user)
+    response = client.post(
+        admin_url("add", "prescription"),
+        {
+            "patient": str(patient.pk),
+            "drug": str(drug("esketamine").pk),
+            "dose": "56",
+            "route": "",
+            "times_of_day": "10:00",
+            "start_date": timezone.localdate().isoformat(),
+            "end_date": "",
+            "indication": "Depression",
+        },
+    )
+    assert response.status_code == 302
+    warnings = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
+    assert warnings == [
+        "Treatment resistance not confirmed: 0 adequate failed antidepressant trials on record (treatment "
+        "resistance needs 2: ≥ 42 days at an adequate dose with < 50% PHQ-9 improvement or marked failed)."
+    ]

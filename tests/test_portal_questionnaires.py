@@ -1,0 +1,138 @@
+"""PHQ-9, GAD-7 and the weekly side-effect check-in: one-page radio forms, errors by question, crisis guidance."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.test_portal_support import course, give_login, signed_in
+from tracker.models import Assessment, Flag, FlagKind, SideEffectReport
+from tracker.portal import selectors
+from tracker.services.assessments import submit_assessment
+from tracker.side_effect_catalogue import EFFECTS, choices_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def portal(client, patient):
+    return signed_in(client, give_login(patient, "pat"))
+
+
+def answers(values: list[int]) -> dict[str, int]:
+    return {f"q{n}": value for n, value in enumerate(values, start=1)}
+
+
+def test_phq9_is_one_page_of_labelled_radio_groups_that_needs_no_script(portal):
+    html = portal.get(reverse("portal:questionnaire", args=["phq9"])).content.decode()
+    assert html.count('<fieldset class="question') == 9
+    assert html.count('type="radio"') == 9 * 4
+    assert "<legend>9. Thoughts that you would be better off dead" in html
+    assert '<label class="choice" for="id_q1_0"><input type="radio" name="q1" value="0"' in html
+    assert "<script" not in html and "style=" not in html
+
+
+def test_a_missing_answer_is_named_by_its_question(portal):
+    response = portal.post(reverse("portal:questionnaire", args=["phq9"]), answers([1] * 8))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Please answer question 9 of 9: “Thoughts that you would be better off dead" in html
+    assert '<a href="#id_q9">' in html  # the summary links to the question
+    assert not Assessment.objects.exists()
+
+
+def test_phq9_without_thoughts_of_self_harm_saves_and_shows_the_score_only(portal, patient):
+    response = portal.post(reverse("portal:questionnaire", args=["phq9"]), answers([1] * 8 + [0]), follow=True)
+    html = response.content.decode()
+    assessment = Assessment.objects.get()
+    assert (assessment.instrument, assessment.total, assessment.source) == ("phq9", 8, "patient")
+    assert "Your score is 8 out of 27" in html
+    assert "Please read this now" not in html
+    assert not Flag.objects.exists()
+
+
+def test_phq9_item9_above_zero_shows_the_default_crisis_guidance_at_once(portal, patient):
+    response = portal.post(reverse("portal:questionnaire", args=["phq9"]), answers([2] * 8 + [1]))
+    assessment = Assessment.objects.get()
+    assert response["Location"] == reverse("portal:result", args=[assessment.pk])
+    html = portal.get(response["Location"]).content.decode()
+    assert '<section class="crisis" role="alert"' in html
+    assert html.index("Please read this now") < html.index("Your answers have been saved")  # guidance first
+    assert "call your local emergency number" in html and "Samaritans on 116 123" in html
+    assert "Your care team has been told about your answer." in html
+    assert "within" not in html.lower()  # never a promised response time
+    assert Flag.objects.get(kind=FlagKind.SCALE_SUICIDALITY).patient == patient
+
+
+def test_the_clinics_own_crisis_text_replaces_the_default(portal, patient):
+    patient.clinic.crisis_guidance = "Call the Northside crisis team on 0800 000 111, day or night.\nOr dial 999."
+    patient.clinic.phone = "020 7946 0000"
+    patient.clinic.save()
+    response = portal.post(reverse("portal:questionnaire", args=["phq9"]), answers([0] * 8 + [3]), follow=True)
+    html = response.content.decode()
+    assert "<p>Call the Northside crisis team on 0800 000 111, day or night.</p>" in html
+    assert "<p>Or dial 999.</p>" in html
+    assert "Samaritans" not in html
+    assert 'href="tel:020 7946 0000"' in html
+
+
+def test_gad7_is_seven_questions(portal):
+    assert portal.get(reverse("portal:questionnaire", args=["gad7"])).content.decode().count("<fieldset") == 7
+    response = portal.post(reverse("portal:questionnaire", args=["gad7"]), answers([3] * 7), follow=True)
+    assert "Your score is 21 out of 21" in response.content.decode()
+
+
+def test_out_of_range_answers_are_refused(portal):
+    response = portal.post(reverse("portal:questionnaire", args=["gad7"]), answers([4] * 7))
+    assert response.status_code == 400
+    assert "Please check your answers" in response.content.decode()
+    assert not Assessment.objects.exists()
+
+
+def test_checkin_lists_the_effects_of_the_patients_drug_classes_first(portal, patient, clinician):
+    course(patient, clinician, name="quetiapine", dose="150", times=("21:00",))
+    html = portal.get(reverse("portal:checkin")).content.decode()
+    (_, first_sga_effect) = choices_for({"sga"})[0]
+    assert html.index(first_sga_effect) < html.index("Headache")  # antipsychotic effects before the others
+    assert html.count('<fieldset class="question') == 3 + len(EFFECTS) + 1  # FIBSER, each effect, something else
+
+
+def test_checkin_saves_fibser_and_the_effects_present(portal, patient):
+    data = {
+        **answers([4, 3, 2]),
+        "effect_nausea": "moderate",
+        "effect_headache": "mild",
+        "other_description": "Vivid dreams",
+        "other_severity": "mild",
+    }
+    response = portal.post(reverse("portal:checkin"), data, follow=True)
+    fibser = Assessment.objects.get(instrument="fibser")
+    assert fibser.answers == [4, 3, 2]
+    reports = {r.effect: (r.severity, r.description) for r in SideEffectReport.objects.filter(checkin=fibser)}
+    assert reports == {
+        "nausea": ("moderate", ""),
+        "headache": ("mild", ""),
+        "other": ("mild", "Vivid dreams"),
+    }
+    html = response.content.decode()
+    assert "Feeling sick (nausea) or being sick – Moderate" in html and "Vivid dreams – Mild" in html
+
+
+def test_checkin_errors_name_the_question_and_the_missing_detail(portal):
+    response = portal.post(reverse("portal:checkin"), {**answers([1, 1]), "other_description": "Itchy skin"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Please answer question 3 of 3: “How much did the side effects get in the way of your day?”" in html
+    assert "Say how strong the side effect you described is." in html
+    assert not Assessment.objects.exists()
+
+
+def test_questionnaires_are_due_weekly_from_the_last_one(portal, patient):
+    submit_assessment(patient=patient, instrument="phq9", answers=[0] * 9, source="patient")
+    due = {d.instrument: d for d in selectors.questionnaires_due(patient, timezone.now())}
+    assert not due["phq9"].is_due and due["gad7"].is_due and due["fibser"].is_due
+    html = portal.get(reverse("portal:questionnaires")).content.decode()
+    assert "Next due on" in html and html.count("Due now") == 2
+    today = portal.get(reverse("portal:today")).content.decode()
+    assert "Anxiety questionnaire (GAD-7)" in today and "Mood questionnaire (PHQ-9)" not in today

@@ -1,0 +1,122 @@
+"""Recording doses: matching to the plan, timing, the daily maximum, late logs after a miss."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from tests.dosing import at, daily_course
+from tracker.models import DoseEvent, Flag, FlagKind, PlannedDose, Severity
+from tracker.rules import missed_doses
+from tracker.services.doses import record_dose
+
+PATIENT = DoseEvent.Reporter.PATIENT
+pytestmark = pytest.mark.django_db
+
+
+def log(rx, when: str, **kwargs) -> DoseEvent:
+    kwargs.setdefault("now", at(when))
+    return record_dose(prescription=rx, occurred_at=at(when), reporter=PATIENT, **kwargs)
+
+
+def test_dose_within_two_hours_is_on_time_and_matches_the_slot(patient, clinician):
+    rx = daily_course(patient, clinician)  # 08:00 London = 07:00 UTC in June
+    event = log(rx, "2026-06-02T08:30")
+    assert event.timing == DoseEvent.Timing.ON_TIME
+    assert event.planned_dose.due_at == at("2026-06-02T07:00")
+    assert event.planned_dose.status == PlannedDose.Status.TAKEN
+
+
+def test_dose_three_hours_after_is_late(patient, clinician):
+    rx = daily_course(patient, clinician)
+    event = log(rx, "2026-06-02T10:00")
+    assert (event.timing, event.planned_dose.due_at) == (DoseEvent.Timing.LATE, at("2026-06-02T07:00"))
+
+
+def test_dose_with_no_open_planned_dose_in_window_is_unplanned(patient, clinician):
+    rx = daily_course(patient, clinician, times=("08:00",))
+    log(rx, "2026-06-02T07:00")
+    event = log(rx, "2026-06-02T08:00")  # today's slot is taken; tomorrow's is 23 h away
+    assert (event.timing, event.planned_dose) == (DoseEvent.Timing.UNPLANNED, None)
+
+
+def test_dose_matches_the_nearest_of_two_slots(patient, clinician):
+    rx = daily_course(patient, clinician, dose="25", times=("08:00", "20:00"))
+    event = log(rx, "2026-06-02T16:00")  # 17:00 local: nearer 20:00 than 08:00
+    assert event.planned_dose.due_at == at("2026-06-02T19:00")
+    assert event.timing == DoseEvent.Timing.EARLY
+
+
+def test_after_midnight_dose_credits_the_previous_evening(patient, clinician):
+    rx = daily_course(patient, clinician, dose="25", times=("08:00", "22:00"))
+    event = log(rx, "2026-06-02T23:30")  # 00:30 local on 3 June, 2.5 h after the 22:00 dose
+    assert event.planned_dose.local_date.isoformat() == "2026-06-02"
+    assert event.local_date.isoformat() == "2026-06-03"
+    assert event.timing == DoseEvent.Timing.LATE
+
+
+def test_future_time_beyond_tolerance_is_refused(patient, clinician):
+    rx = daily_course(patient, clinician)
+    with pytest.raises(ValidationError) as error:
+        record_dose(prescription=rx, occurred_at=at("2026-06-02T09:00"), reporter=PATIENT, now=at("2026-06-02T08:00"))
+    assert error.value.message_dict["occurred_at"] == ["That time is in the future. Enter the time you took the dose."]
+
+
+def test_skipping_needs_a_reason(patient, clinician):
+    rx = daily_course(patient, clinician)
+    with pytest.raises(ValidationError) as error:
+        log(rx, "2026-06-02T07:00", outcome=DoseEvent.Outcome.SKIPPED)
+    assert error.value.message_dict["skip_reason"] == ["Please say why the dose was skipped."]
+
+
+def test_the_same_planned_dose_cannot_be_logged_twice(patient, clinician):
+    rx = daily_course(patient, clinician)
+    first = log(rx, "2026-06-02T07:00")
+    with pytest.raises(ValidationError) as error:
+        log(rx, "2026-06-02T07:05", planned_dose=first.planned_dose)
+    assert error.value.message_dict["planned_dose"] == ["This dose has already been recorded."]
+
+
+def test_patient_cannot_self_log_an_in_clinic_only_drug(patient, clinician):
+    rx = daily_course(
+        patient, clinician, name="esketamine", dose="56", times=("10:00",), kind="weekdays", weekdays=(1,)
+    )
+    with pytest.raises(ValidationError) as error:
+        log(rx, "2026-06-02T09:00")
+    assert "given only at the clinic" in error.value.messages[0]
+    assert not DoseEvent.objects.exists()
+
+
+def test_dose_over_the_daily_maximum_raises_an_urgent_flag_at_once(patient, clinician):
+    rx = daily_course(patient, clinician, dose="100", times=("08:00", "20:00"))  # 200 mg/day is the maximum
+    log(rx, "2026-06-02T07:00")
+    log(rx, "2026-06-02T19:00")
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
+    log(rx, "2026-06-02T21:00", amount=Decimal("50"))  # an extra 50 mg the same local day
+    flag = Flag.objects.get(kind=FlagKind.DOSE_OVER_DAILY_MAX)
+    assert flag.severity == Severity.URGENT
+    assert (
+        flag.message
+        == "250 mg of Sertraline logged for 02 Jun 2026, above the maximum of 200 mg per local calendar day."
+    )
+
+
+def test_late_log_after_a_missed_flag_resolves_it_with_a_note(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-02")
+    missed_doses.sweep(now=at("2026-06-02T14:00"))  # 07:00 UTC + 6 h grace has passed
+    flag = Flag.objects.get(kind=FlagKind.DOSE_MISSED)
+    event = log(rx, "2026-06-02T13:30", now=at("2026-06-02T14:30"))
+    flag.refresh_from_db()
+    assert event.timing == DoseEvent.Timing.LATE
+    assert event.planned_dose.status == PlannedDose.Status.TAKEN
+    assert flag.status == Flag.Status.RESOLVED
+    assert flag.resolution_note.startswith("Resolved automatically: the dose was logged late (patient)")
+
+
+def test_late_evening_dose_after_midnight_counts_for_the_evening_not_the_next_day(patient, clinician):
+    rx = daily_course(patient, clinician, name="mirtazapine", dose="45", times=("21:30",))
+    log(rx, "2026-06-01T23:17")  # 00:17 local on 2 June: the late dose of 1 June
+    log(rx, "2026-06-02T20:30")  # 21:30 local on 2 June: that day's own dose
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()

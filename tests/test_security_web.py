@@ -1,0 +1,111 @@
+"""Free text is escaped wherever it is shown (portal, admin, API), and CSRF guards every form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from tests import factories
+from tests.dosing import daily_course
+from tracker.models import PlannedDose
+from tracker.services.assessments import EffectReport, report_side_effects
+from tracker.services.doses import record_dose, report_outside_clinic
+
+pytestmark = pytest.mark.django_db
+SCRIPT = "<script>alert('stored')</script>"
+
+
+def assert_escaped(html: str) -> None:
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(" in html
+
+
+@pytest.fixture
+def patient_user(patient):
+    patient.user = factories.UserFactory(username="escaping-patient")
+    patient.save()
+    return patient.user
+
+
+@pytest.fixture
+def stored_script(patient, clinician, patient_user):
+    """A skip reason, a side-effect description and an outside-clinic note, each holding a script."""
+    today = timezone.localdate(timezone.now().astimezone(patient.zone))
+    rx = daily_course(patient, clinician, start=(today - timezone.timedelta(days=1)).isoformat(), times=("00:01",))
+    dose = PlannedDose.objects.filter(prescription=rx, local_date=today).get()
+    record_dose(
+        prescription=rx,
+        planned_dose=dose,
+        occurred_at=dose.due_at,
+        reporter="patient",
+        outcome="skipped",
+        skip_reason=SCRIPT,
+        recorded_by=patient_user,
+    )
+    report_side_effects(patient=patient, effects=[EffectReport("other", "severe", description=SCRIPT)])
+    esk = daily_course(patient, clinician, name="esketamine", dose="56", kind="weekdays", weekdays=(1,))
+    report_outside_clinic(prescription=esk, occurred_at=timezone.now(), reporter="patient", note=SCRIPT)
+    return patient
+
+
+def test_portal_escapes_the_patients_own_free_text(client, stored_script, patient_user):
+    client.force_login(patient_user)
+    assert_escaped(client.get(reverse("portal:today")).content.decode())
+
+
+def test_admin_escapes_free_text_on_the_worklist_timeline_and_record_pages(client, stored_script, clinician):
+    client.force_login(clinician.user)
+    assert_escaped(client.get(reverse("admin:index")).content.decode())  # the flag quotes the note
+    assert_escaped(client.get(reverse("admin:tracker_patient_timeline", args=[stored_script.pk])).content.decode())
+    report = stored_script.side_effects.get()
+    assert_escaped(client.get(reverse("admin:tracker_sideeffectreport_change", args=[report.pk])).content.decode())
+
+
+def test_api_returns_free_text_as_json_data_and_escapes_it_in_the_browsable_view(stored_script, clinician):
+    api = Client()
+    key = Token.objects.create(user=clinician.user).key
+    response = api.get("/api/side-effects/", HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json")
+    assert response["Content-Type"].startswith("application/json")
+    assert json.loads(response.content)["results"][0]["description"] == SCRIPT  # data, not markup
+    html = api.get("/api/side-effects/", HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="text/html")
+    assert html["Content-Type"].startswith("text/html")
+    assert_escaped(html.content.decode())
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/accounts/login/", "/admin/login/", "/accounts/password/change/", "portal:questionnaire"],
+)
+def test_forms_refuse_a_post_without_the_csrf_token(url, patient_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(patient_user)
+    target = reverse(url, args=["phq9"]) if ":" in url else url
+    assert client.post(target, {"username": "x", "password": "y"}).status_code == 403
+
+
+def test_dose_log_refuses_a_post_without_the_csrf_token(patient, clinician, patient_user):
+    rx = daily_course(patient, clinician, start=timezone.localdate().isoformat())
+    dose = PlannedDose.objects.filter(prescription=rx).first()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(patient_user)
+    assert client.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"}).status_code == 403
+    dose.refresh_from_db()
+    assert dose.status == PlannedDose.Status.PENDING
+
+
+def test_api_with_a_session_needs_the_csrf_token_but_a_token_client_does_not(patient, patient_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(patient_user)
+    body = json.dumps({"patient": patient.pk, "instrument": "gad7", "answers": [0] * 7})
+    assert client.post("/api/assessments/", body, content_type="application/json").status_code == 403
+    key = Token.objects.create(user=patient_user).key
+    token_client = Client(enforce_csrf_checks=True)
+    response = token_client.post(
+        "/api/assessments/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
+    )
+    assert response.status_code == 201

@@ -1,0 +1,156 @@
+"""Side-effect sweep (clinical-reference §5): severity, burden, persistence, dose increases,
+overdue check-ins and the young-adult PHQ-9 schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+
+from tests.conftest import need_service
+from tests.dosing import at, daily_course
+from tests.factories import PatientFactory
+from tests.symptoms import fibser, phq9, side_effect
+from tracker.models import Flag, FlagKind, Severity, SideEffectReport
+from tracker.rules import side_effects, symptoms
+from tracker.services.prescriptions import change_dose
+
+pytestmark = pytest.mark.django_db
+
+
+def flag(kind: str) -> Flag:
+    return Flag.objects.get(kind=kind)
+
+
+def test_severe_side_effect_is_urgent(patient, clinician):
+    side_effect(patient, "2026-06-05T09:00", "nausea", "severe")
+    side_effects.sweep(now=at("2026-06-05T10:00"))
+    severe = flag(FlagKind.SE_SEVERE)
+    assert severe.severity == Severity.URGENT
+    assert severe.message == "Severe side effect reported on 05 Jun 2026: Feeling sick (nausea) or being sick."
+
+
+@pytest.mark.parametrize(
+    ("burden", "severity"),
+    [(2, None), (3, Severity.WARNING), (4, Severity.WARNING), (5, Severity.URGENT), (6, Severity.URGENT)],
+)
+def test_fibser_burden_bands(patient, burden, severity):
+    fibser(patient, "2026-06-05T09:00", burden)
+    symptoms.sweep(now=at("2026-06-05T10:00"))  # questionnaires are claimed by the symptom sweep
+    found = list(Flag.objects.filter(kind=FlagKind.SE_BURDEN).values_list("severity", flat=True))
+    assert found == ([severity] if severity else [])
+
+
+def test_side_effect_persisting_over_weekly_checkins_is_a_warning(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    for week, day in enumerate(("08", "15", "22", "29")):
+        side_effect(patient, f"2026-06-{day}T09:00", "sexual_dysfunction", "moderate")
+        side_effects.sweep(now=at(f"2026-06-{day}T10:00"))
+        if week < 2:
+            assert not Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).exists()
+    persistent = flag(FlagKind.SE_PERSISTENT)
+    assert persistent.severity == Severity.WARNING
+    assert persistent.message == (
+        "Changes in sex drive or sexual function reported as moderate or worse for 2 weeks (since 08 Jun 2026)."
+    )
+    assert Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).count() == 1  # one per episode while unresolved
+
+
+def test_mild_reports_do_not_count_as_persistent(patient):
+    for day in ("01", "08", "15", "22"):
+        side_effect(patient, f"2026-06-{day}T09:00", "headache", "mild")
+    side_effects.sweep(now=at("2026-06-22T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).exists()
+
+
+def test_new_side_effect_after_a_dose_increase_names_the_change(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    change_dose(
+        prescription=rx,
+        new_dose=Decimal("100"),
+        effective_date=dt.date(2026, 6, 15),
+        reason="Titration",
+        prescriber=clinician,
+        now=at("2026-06-14T12:00"),
+    )
+    side_effect(patient, "2026-06-20T09:00", "insomnia", "moderate", onset_date=dt.date(2026, 6, 18))
+    side_effects.sweep(now=at("2026-06-20T10:00"))
+    assert flag(FlagKind.SE_AFTER_DOSE_INCREASE).message == (
+        "New side effect (Trouble sleeping) from 18 Jun 2026, within two weeks of Sertraline going up from "
+        "50 to 100 mg on 15 Jun 2026."
+    )
+
+
+def test_effect_present_before_the_increase_is_not_new(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    side_effect(patient, "2026-06-08T09:00", "insomnia", "mild")
+    change_dose(
+        prescription=rx,
+        new_dose=Decimal("100"),
+        effective_date=dt.date(2026, 6, 15),
+        reason="Titration",
+        prescriber=clinician,
+        now=at("2026-06-14T12:00"),
+    )
+    side_effect(patient, "2026-06-20T09:00", "insomnia", "moderate")
+    side_effects.sweep(now=at("2026-06-20T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SE_AFTER_DOSE_INCREASE).exists()
+
+
+def test_overdue_weekly_checkin_is_info(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    fibser(patient, "2026-06-05T09:00", 1)
+    side_effects.sweep(now=at("2026-06-14T10:00"))  # due 12 June, 2 days' grace: not yet overdue
+    assert not Flag.objects.filter(kind=FlagKind.SE_CHECKIN_OVERDUE).exists()
+    side_effects.sweep(now=at("2026-06-15T10:00"))
+    overdue = flag(FlagKind.SE_CHECKIN_OVERDUE)
+    assert overdue.severity == Severity.INFO
+    assert overdue.message == "Weekly side-effect check-in due on 12 Jun 2026 has not been done."
+
+
+def test_young_adult_on_an_antidepressant_missing_weekly_phq9_is_a_warning(clinic, clinician):
+    young = PatientFactory(clinic=clinic, date_of_birth=dt.date(2004, 1, 1))  # 22 at the start
+    daily_course(young, clinician, start="2026-06-01")
+    phq9(young, "2026-06-08T09:00", 12)  # week 1 done; week 2 (15 June) missed
+    side_effects.sweep(now=at("2026-06-17T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SE_YOUNG_ADULT_MONITORING_OVERDUE).exists()
+    side_effects.sweep(now=at("2026-06-18T10:00"))
+    overdue = flag(FlagKind.SE_YOUNG_ADULT_MONITORING_OVERDUE)
+    assert overdue.severity == Severity.WARNING
+    assert overdue.message.startswith("PHQ-9 due on 15 Jun 2026 is more than 2 days overdue for a patient under 25")
+
+
+def test_older_adult_gets_no_young_adult_flag(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")  # born 1985
+    side_effects.sweep(now=at("2026-06-18T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SE_YOUNG_ADULT_MONITORING_OVERDUE).exists()
+
+
+def test_sweep_run_twice_raises_nothing_new(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    side_effect(patient, "2026-06-05T09:00", "nausea", "severe")
+    first = side_effects.sweep(now=at("2026-06-15T10:00"))
+    second = side_effects.sweep(now=at("2026-06-15T10:00"))
+    assert first.flags_raised == 2  # severe effect and overdue check-in
+    assert (second.examined, second.flags_raised) == (0, 0)
+
+
+@pytest.mark.parametrize("patients", [5, 40])
+def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinician, django_assert_num_queries):
+    need_service(connection.vendor == "postgresql", "the query-count shape is asserted on PostgreSQL")
+    for i in range(patients):
+        person = PatientFactory(clinic=clinic, record_number=f"E{patients}-{i}")
+        daily_course(person, clinician, start="2026-06-01")
+        side_effect(person, "2026-06-05T09:00", "nausea", "severe")
+    ContentType.objects.get_for_model(SideEffectReport)  # cached per process, as in a worker
+    # New reports: SAVEPOINT; claim; reports; patients; report history; courses; existing keys;
+    # SAVEPOINT, count, INSERT, count, RELEASE; RELEASE (no episode flags, so no second insert).
+    # Monitoring, one chunk: patient ids; patients; courses; scores; existing keys; SAVEPOINT,
+    # count, INSERT, count, RELEASE; the empty next chunk.
+    with django_assert_num_queries(24):
+        result = side_effects.sweep(now=at("2026-06-15T10:00"))
+    assert result.examined == patients
+    assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == patients

@@ -1,0 +1,169 @@
+"""Symptom sweep (clinical-reference §4): worsening, response, remission, not improving."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+
+from tests.conftest import need_service
+from tests.dosing import at, daily_course
+from tests.factories import PatientFactory
+from tests.symptoms import phq9
+from tracker.models import Assessment, Flag, FlagKind, Severity
+from tracker.rules import symptoms
+from tracker.services.flags import resolve_flag
+from tracker.services.prescriptions import change_dose
+
+pytestmark = pytest.mark.django_db
+
+
+def kinds() -> list[str]:
+    return sorted(Flag.objects.values_list("kind", flat=True))
+
+
+def test_rise_of_five_from_baseline_is_worsening(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 12)  # baseline: before the course started
+    phq9(patient, "2026-06-08T09:00", 17)
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    flag = Flag.objects.get(kind=FlagKind.SCALE_WORSENING)
+    assert flag.severity == Severity.WARNING
+    assert flag.message == "PHQ-9 17 on 08 Jun 2026: up 5 points from the baseline of 12."
+
+
+def test_rise_of_four_is_not_worsening(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 12)
+    phq9(patient, "2026-06-08T09:00", 16)
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    assert kinds() == []
+
+
+def test_rise_from_previous_score_is_worsening(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 16)
+    phq9(patient, "2026-06-08T09:00", 8)
+    phq9(patient, "2026-06-15T09:00", 14)
+    symptoms.sweep(now=at("2026-06-15T10:00"))
+    flag = Flag.objects.get(kind=FlagKind.SCALE_WORSENING)
+    assert flag.message == "PHQ-9 14 on 15 Jun 2026: up 6 points from the previous score of 8."
+
+
+def test_entering_the_severe_band_is_worsening(patient, clinician):
+    phq9(patient, "2026-06-01T09:00", 18)
+    phq9(patient, "2026-06-08T09:00", 20)
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    assert Flag.objects.get(kind=FlagKind.SCALE_WORSENING).message == "PHQ-9 20 on 08 Jun 2026: now in the severe band."
+
+
+def test_response_and_remission_are_info_milestones_raised_once(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-29T09:00", 9)  # 50 % lower: response
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    assert kinds() == [FlagKind.SCALE_RESPONSE]
+    phq9(patient, "2026-07-06T09:00", 4)  # below 5: remission; response already flagged
+    symptoms.sweep(now=at("2026-07-06T10:00"))
+    assert kinds() == [FlagKind.SCALE_REMISSION, FlagKind.SCALE_RESPONSE]
+    remission = Flag.objects.get(kind=FlagKind.SCALE_REMISSION)
+    assert remission.severity == Severity.INFO
+    assert remission.message == "PHQ-9 remission on Sertraline: 4 on 06 Jul 2026 (baseline 18)."
+
+
+def test_resolved_milestone_is_not_raised_again(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-29T09:00", 8)
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    resolve_flag(flag=Flag.objects.get(kind=FlagKind.SCALE_RESPONSE), by=clinician.user, note="Seen")
+    phq9(patient, "2026-07-06T09:00", 7)
+    symptoms.sweep(now=at("2026-07-06T10:00"))
+    assert Flag.objects.filter(kind=FlagKind.SCALE_RESPONSE).count() == 1
+
+
+def test_not_improving_by_day_28_at_an_adequate_dose(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")  # sertraline 50 mg: the usual minimum
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-26T09:00", 16)  # 11 % better
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    flag = Flag.objects.get(kind=FlagKind.SCALE_NOT_IMPROVING)
+    assert flag.message == (
+        "PHQ-9 16 after 28 days on Sertraline 50 mg a day (baseline 18): 11% better, below the 20% expected by day 28."
+    )
+    assert flag.action.startswith("Consider a change of treatment")
+
+
+def test_not_improving_waits_for_a_stable_dose_after_a_change(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 18)
+    change_dose(
+        prescription=rx,
+        new_dose=Decimal("100"),
+        effective_date=dt.date(2026, 6, 20),
+        reason="Titration",
+        prescriber=clinician,
+        now=at("2026-06-19T12:00"),
+    )
+    phq9(patient, "2026-06-26T09:00", 17)
+    symptoms.sweep(now=at("2026-06-29T10:00"))  # day 9 at 100 mg: too early to judge
+    assert not Flag.objects.filter(kind=FlagKind.SCALE_NOT_IMPROVING).exists()
+
+
+def test_below_the_usual_dose_is_not_judged_as_non_response(patient, clinician):
+    daily_course(patient, clinician, dose="25", start="2026-06-01")  # below sertraline's usual 50 mg
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-26T09:00", 18)
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SCALE_NOT_IMPROVING).exists()
+
+
+def test_sweep_run_twice_raises_nothing_new(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-26T09:00", 24)
+    first = symptoms.sweep(now=at("2026-06-29T10:00"))
+    second = symptoms.sweep(now=at("2026-06-29T10:00"))
+    assert first.flags_raised == 2  # worsening and not improving
+    assert (second.examined, second.flags_raised) == (0, 0)
+
+
+def test_a_later_good_score_does_not_close_a_worsening_flag(patient, clinician):
+    phq9(patient, "2026-06-01T09:00", 8)
+    phq9(patient, "2026-06-08T09:00", 14)
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    phq9(patient, "2026-06-15T09:00", 3)
+    symptoms.sweep(now=at("2026-06-15T10:00"))
+    assert Flag.objects.get(kind=FlagKind.SCALE_WORSENING).status == Flag.Status.OPEN
+
+
+@pytest.mark.parametrize("patients", [5, 40])
+def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinician, django_assert_num_queries):
+    need_service(connection.vendor == "postgresql", "the query-count shape is asserted on PostgreSQL")
+    for i in range(patients):
+        person = PatientFactory(clinic=clinic, record_number=f"S{patients}-{i}")
+        daily_course(person, clinician, start="2026-06-01")
+        phq9(person, "2026-05-30T09:00", 18)
+        phq9(person, "2026-06-26T09:00", 17)
+    for model in (Assessment,):
+        ContentType.objects.get_for_model(model)  # cached per process, as in a worker
+    # New scores (none flag here): SAVEPOINT; claim; claimed rows; patients; scores; courses;
+    # RELEASE. Checkpoints, one chunk: patient ids; patients; courses; scores; existing keys;
+    # SAVEPOINT, count, INSERT, count, RELEASE; then the empty next chunk.
+    with django_assert_num_queries(18):
+        result = symptoms.sweep(now=at("2026-06-29T10:00"))
+    assert result.examined == 2 * patients
+    assert Flag.objects.filter(kind=FlagKind.SCALE_NOT_IMPROVING).count() == patients
+
+
+def test_adequacy_is_judged_on_the_daily_total_not_one_dose(patient, clinician):
+    # Bupropion 150 mg twice a day is 300 mg/day: the lower bound of its usual range (§6).
+    daily_course(patient, clinician, name="bupropion", dose="150", times=("08:00", "14:00"), start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 18)
+    phq9(patient, "2026-06-26T09:00", 17)
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    flag = Flag.objects.get(kind=FlagKind.SCALE_NOT_IMPROVING)
+    assert "Bupropion 300 mg a day" in flag.message

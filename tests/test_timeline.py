@@ -1,0 +1,210 @@
+"""The patient's course timeline: events in date order, server-side charts, isolation, query count."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+
+from tests import factories
+from tests.dosing import at, daily_course
+from tests.symptoms import fibser, phq9, side_effect
+from tracker import charts
+from tracker.models import Flag, FlagKind, PlannedDose
+from tracker.services.prescriptions import change_dose
+from tracker.timeline import patient_timeline
+
+
+def timeline_url(patient) -> str:
+    return reverse("admin:tracker_patient_timeline", args=[patient.pk])
+
+
+def build_course(patient, clinician, *, extra_flags: int = 0, extra_scores: int = 0):
+    """Sertraline from 1 June 2026, titrated on 15 June; PHQ-9 16 -> 7 -> 4; FIBSER; a side effect; flags."""
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    # Week 1: six taken, one missed; week 2 all taken (statuses as the dose services leave them).
+    week1 = PlannedDose.objects.filter(patient=patient, local_date__lt=dt.date(2026, 6, 8)).order_by("due_at")
+    PlannedDose.objects.filter(pk__in=[d.pk for d in week1[:6]]).update(status=PlannedDose.Status.TAKEN)
+    PlannedDose.objects.filter(pk=week1[6].pk).update(status=PlannedDose.Status.MISSED)
+    PlannedDose.objects.filter(patient=patient, local_date__range=("2026-06-08", "2026-06-14")).update(
+        status=PlannedDose.Status.TAKEN
+    )
+    change_dose(
+        prescription=rx,
+        new_dose=Decimal("100"),
+        effective_date=dt.date(2026, 6, 15),
+        reason="Titration: partial response",
+        prescriber=clinician,
+        now=at("2026-06-14T12:00"),
+    )
+    phq9(patient, "2026-05-30T10:00", 16)  # baseline, two days before the start
+    phq9(patient, "2026-06-15T10:00", 7)
+    phq9(patient, "2026-06-29T10:00", 4)
+    for i in range(extra_scores):
+        phq9(patient, f"2026-07-{1 + i:02d}T10:00", 5)
+    fibser(patient, "2026-06-08T10:00", 4)
+    side_effect(patient, "2026-06-03T10:00", "nausea", "moderate")
+    for i in range(1 + extra_flags):
+        Flag.objects.create(
+            patient=patient,
+            kind=FlagKind.SE_BURDEN,
+            severity=20,
+            dedup_key=f"timeline:{patient.pk}:{i}",
+            message="FIBSER burden 4.",
+            action="Address the side effect.",
+            raised_at=at("2026-06-08T11:00") + dt.timedelta(minutes=i),
+        )
+    return rx
+
+
+@pytest.fixture
+def north(client, clinician):
+    client.force_login(clinician.user)
+    return client
+
+
+class TestTimelineData:
+    def test_weeks_summarise_planned_and_taken(self, patient, clinician):
+        build_course(patient, clinician)
+        timeline = patient_timeline(patient, now=at("2026-06-16T00:00"))
+        week1, week2 = timeline.weeks[:2]
+        assert (week1.week, week1.planned, week1.taken, week1.missed) == (1, 7, 6, 1)
+        assert week1.adherence == pytest.approx(6 / 7)
+        assert (week2.planned, week2.taken, week2.adherence) == (7, 7, 1.0)
+
+    def test_events_are_in_date_order_with_both_versions(self, patient, clinician):
+        build_course(patient, clinician)
+        timeline = patient_timeline(patient, now=at("2026-07-01T00:00"))
+        instants = [e.at for e in timeline.events]
+        assert instants == sorted(instants)
+        titles = [e.title for e in timeline.events if e.kind == "prescription"]
+        assert titles == ["Started: Sertraline 50 mg", "Dose changed: Sertraline 100 mg"]
+        kinds = {e.kind for e in timeline.events}
+        assert {"prescription", "doses", "assessment", "side_effect", "flag"} <= kinds
+
+    def test_summary_comes_from_course_summaries(self, patient, clinician):
+        build_course(patient, clinician)
+        (summary,) = patient_timeline(patient, now=at("2026-07-01T00:00")).summaries
+        outcome = summary.outcomes["phq9"]
+        assert (outcome.baseline.total, outcome.latest.total, outcome.response, outcome.remission) == (
+            16,
+            4,
+            True,
+            True,
+        )
+
+
+class TestPage:
+    def test_renders_charts_with_points_lines_and_table_fallback(self, north, patient, clinician):
+        build_course(patient, clinician)
+        content = north.get(timeline_url(patient)).content.decode()
+
+        phq = re.search(r'<svg[^>]*id="chart-phq9".*?</svg>', content, re.S).group(0)
+        assert 'role="img"' in phq and "<title" in phq and "<desc" in phq
+        assert re.findall(r'class="point" data-week="[^"]+" data-value="(\d+)"', phq) == ["16", "7", "4"]
+        assert re.findall(r'data-week="([^"]+)" data-value', phq)[0] == "-0.3"  # baseline 2 days before
+        assert 'class="ref ref-response" data-value="8"' in phq  # 50 % of the baseline 16
+        assert 'class="ref ref-remission" data-value="4"' in phq  # PHQ-9 < 5
+        assert 'id="chart-phq9-table"' in content
+
+        adherence = re.search(r'<svg[^>]*id="chart-adherence".*?</svg>', content, re.S).group(0)
+        assert re.findall(r'class="bar" data-week="[^"]+" data-value="(\d+)"', adherence)[:2] == ["86", "100"]
+        assert 'id="chart-fibser"' in content
+        assert "supports clinical judgement; it does not replace it" in content
+        assert "Titration: partial response" in content
+
+    def test_patient_page_links_to_the_timeline(self, north, patient):
+        content = north.get(reverse("admin:tracker_patient_change", args=[patient.pk])).content.decode()
+        assert timeline_url(patient) in content
+        assert reverse("admin:tracker_patient_export", args=[patient.pk]) in content
+
+    def test_a_patient_without_a_course_still_renders(self, north, patient):
+        response = north.get(timeline_url(patient))
+        assert response.status_code == 200
+        assert "No prescriptions yet." in response.content.decode()
+
+
+@pytest.mark.parametrize(("extra_flags", "extra_scores"), [(0, 0), (27, 12)])
+def test_timeline_query_count_does_not_grow(
+    north, patient, clinician, extra_flags, extra_scores, django_assert_num_queries
+):
+    build_course(patient, clinician, extra_flags=extra_flags, extra_scores=extra_scores)
+    sessions_installed = any(m.__name__ == "InClinicSession" for m in apps.get_models())
+    with django_assert_num_queries(14 + sessions_installed):
+        # 1. the session
+        # 2. the logged-in user
+        # 3. the user's clinic membership
+        # 4. the patient (clinic-scoped, with its unresolved-flag count)
+        # 5. the user's own permissions
+        # 6. the user's group permissions
+        # 7. the prescription versions with their drug
+        # 8. course summaries: the courses (versions again, as the sweeps load them)
+        # 9. course summaries: the PHQ-9 / GAD-7 / MADRS scores
+        # 10. planned doses per local day by outcome (one GROUP BY)
+        # 11. unplanned doses taken per local day
+        # 12. assessments
+        # 13. side-effect reports
+        # 14. flags
+        # (15.) in-clinic sessions, once tracker.models.sessions is installed
+        response = north.get(timeline_url(patient))
+    assert response.status_code == 200
+
+
+class TestCharts:
+    def test_labels_are_escaped(self):
+        chart = charts.draw(
+            kind="line",
+            chart_id="x",
+            title="<b>t</b>",
+            description="d",
+            y_name="y",
+            y_max=10,
+            points=[charts.Point(week=1, value=3, label="<script>alert(1)</script>: 3")],
+        )
+        assert "<script>" not in chart.svg
+        assert "&lt;script&gt;" in chart.svg
+
+    def test_a_point_maps_into_the_plot_area(self):
+        chart = charts.draw(
+            kind="line",
+            chart_id="x",
+            title="t",
+            description="d",
+            y_name="y",
+            y_max=10,
+            points=[charts.Point(0, 10, "a: 10")],
+        )
+        cx, cy = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"', chart.svg).groups()
+        assert float(cx) == charts.LEFT
+        assert float(cy) == charts.TOP
+
+
+def test_other_clinic_gets_404_on_every_patient_url(north, other_patient, other_clinician):
+    """Every admin URL of a patient, the new ones included, answers 404 to another clinic."""
+    daily_course(other_patient, other_clinician, start="2026-06-01")
+    history_id = other_patient.history.latest().history_id
+    urls = [
+        reverse("admin:tracker_patient_change", args=[other_patient.pk]),
+        reverse("admin:tracker_patient_history", args=[other_patient.pk]),
+        reverse("admin:tracker_patient_delete", args=[other_patient.pk]),
+        reverse("admin:tracker_patient_simple_history", args=[other_patient.pk, history_id]),
+        reverse("admin:tracker_patient_timeline", args=[other_patient.pk]),
+        reverse("admin:tracker_patient_export", args=[other_patient.pk]),
+    ]
+    for url in urls:
+        assert north.get(url).status_code == 404, url
+
+
+def test_clinic_sessions_hook_is_empty_without_sessions(patient):
+    from tracker.timeline import clinic_session_events
+
+    assert clinic_session_events(patient) == []
+
+
+def test_superuser_sees_any_clinics_timeline(client, other_patient):
+    client.force_login(factories.UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get(timeline_url(other_patient)).status_code == 200

@@ -1,0 +1,266 @@
+"""The flag worklist on the admin's landing page: order, counts, filters, actions, isolation, queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from tests import factories
+from tracker.models import Flag, FlagKind, Severity
+
+T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
+INDEX = reverse("admin:index")
+
+
+def make_flag(patient, severity: int, *, hours: int = 0, kind: str = FlagKind.DOSE_MISSED, **fields) -> Flag:
+    """A flag raised ``hours`` after T0 (created directly: these tests are about reading and acting)."""
+    return Flag.objects.create(
+        patient=patient,
+        kind=kind,
+        severity=severity,
+        dedup_key=f"test:{patient.pk}:{kind}:{severity}:{hours}:{Flag.objects.count()}",
+        message=f"{Severity(severity).label} thing happened.",
+        action="Look at it.",
+        raised_at=T0 + dt.timedelta(hours=hours),
+        **fields,
+    )
+
+
+def ack_url(flag: Flag) -> str:
+    return reverse("admin:tracker_flag_acknowledge", args=[flag.pk])
+
+
+def resolve_url(flag: Flag) -> str:
+    return reverse("admin:tracker_flag_resolve", args=[flag.pk])
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def north(client, clinician):
+    client.force_login(clinician.user)
+    return client
+
+
+class TestOrderAndCounts:
+    def test_most_severe_first_then_oldest_and_only_unresolved_of_own_clinic(self, north, patient, other_patient):
+        warning_old = make_flag(patient, Severity.WARNING, hours=1)
+        urgent_new = make_flag(patient, Severity.URGENT, hours=5)
+        urgent_old = make_flag(patient, Severity.URGENT, hours=2)
+        critical = make_flag(patient, Severity.CRITICAL, hours=9)
+        acknowledged_info = make_flag(patient, Severity.INFO, hours=0, status=Flag.Status.ACKNOWLEDGED)
+        make_flag(patient, Severity.CRITICAL, hours=3, status=Flag.Status.RESOLVED, resolved_at=T0)
+        make_flag(other_patient, Severity.CRITICAL, hours=0)
+
+        response = north.get(INDEX)
+
+        assert response.status_code == 200
+        assert response.context["flags"] == [critical, urgent_old, urgent_new, warning_old, acknowledged_info]
+        assert response.context["severity_counts"] == [
+            ("Critical", 40, 1),
+            ("Urgent", 30, 2),
+            ("Warning", 20, 1),
+            ("Info", 10, 1),
+        ]
+        content = response.content.decode()
+        assert content.index(f'data-flag="{critical.pk}"') < content.index(f'data-flag="{urgent_old.pk}"')
+        assert other_patient.record_number not in content
+
+    def test_the_app_list_and_disclaimer_stay(self, north, patient):
+        content = north.get(INDEX).content.decode()
+        assert "Flags to work" in content
+        assert reverse("admin:tracker_patient_changelist") in content
+        assert "does not make clinical decisions" in content
+
+    def test_staff_without_a_clinic_sees_no_worklist(self, client, patient):
+        make_flag(patient, Severity.CRITICAL)
+        client.force_login(factories.UserFactory(username="staff-only", is_staff=True))
+        response = client.get(INDEX)
+        assert response.status_code == 200
+        assert response.context["worklist_visible"] is False
+        assert patient.record_number not in response.content.decode()
+
+
+class TestFilters:
+    @pytest.fixture
+    def flags(self, patient, clinic, clinician):
+        second = factories.PatientFactory(clinic=clinic, record_number="N-0002")
+        return {
+            "urgent_missed": make_flag(patient, Severity.URGENT, kind=FlagKind.DOSE_MISSED, assigned_to=clinician),
+            "warning_se": make_flag(patient, Severity.WARNING, kind=FlagKind.SE_BURDEN, hours=1),
+            "critical_other_patient": make_flag(
+                second, Severity.CRITICAL, kind=FlagKind.SCALE_SUICIDALITY, status=Flag.Status.ACKNOWLEDGED
+            ),
+        }
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ({"kind": FlagKind.SE_BURDEN}, ["warning_se"]),
+            ({"severity": "30"}, ["urgent_missed"]),
+            ({"assigned": "none"}, ["critical_other_patient", "warning_se"]),
+            ({"status": "acknowledged"}, ["critical_other_patient"]),
+        ],
+    )
+    def test_filter(self, north, flags, query, expected):
+        response = north.get(INDEX, query)
+        assert response.context["flags"] == [flags[name] for name in expected]
+
+    def test_filter_by_patient_and_assigned_clinician(self, north, flags, patient, clinician):
+        response = north.get(INDEX, {"patient": patient.pk, "assigned": clinician.pk})
+        assert response.context["flags"] == [flags["urgent_missed"]]
+
+    def test_a_patient_of_another_clinic_is_not_a_valid_filter(self, north, flags, other_patient):
+        make_flag(other_patient, Severity.CRITICAL)
+        response = north.get(INDEX, {"patient": other_patient.pk})
+        form = response.context["filter_form"]
+        assert "patient" in form.errors
+        assert all(f.patient.clinic_id != other_patient.clinic_id for f in response.context["flags"])
+
+    def test_garbled_severity_is_a_form_error_not_a_crash(self, north, flags):
+        response = north.get(INDEX, {"severity": "loud"})
+        assert response.status_code == 200
+        assert "severity" in response.context["filter_form"].errors
+        assert len(response.context["flags"]) == 3
+
+
+class TestOneClickActions:
+    def test_acknowledge(self, north, patient, clinician):
+        flag = make_flag(patient, Severity.URGENT)
+        response = north.post(ack_url(flag), {"next": f"{INDEX}?severity=30"})
+        assert response.status_code == 302
+        assert response["Location"] == f"{INDEX}?severity=30"
+        flag.refresh_from_db()
+        assert (flag.status, flag.acknowledged_by) == (Flag.Status.ACKNOWLEDGED, clinician.user)
+
+    def test_acknowledge_is_post_only(self, north, patient):
+        flag = make_flag(patient, Severity.URGENT)
+        assert north.get(ack_url(flag)).status_code == 405
+
+    def test_off_site_next_is_ignored(self, north, patient):
+        flag = make_flag(patient, Severity.WARNING)
+        response = north.post(ack_url(flag), {"next": "https://evil.example/"})
+        assert response["Location"] == INDEX
+
+    def test_resolving_an_urgent_flag_needs_a_note(self, north, patient):
+        flag = make_flag(patient, Severity.URGENT)
+        response = north.post(resolve_url(flag), {"note": "  "})
+        assert response.status_code == 302
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.OPEN
+        assert any("A note is required to close an urgent flag." in text for text in texts(response))
+
+        response = north.post(resolve_url(flag), {"note": "Called the patient; dose taken late."}, follow=True)
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.RESOLVED
+        assert flag.resolution_note == "Called the patient; dose taken late."
+        assert flag not in response.context["flags"]
+
+    def test_a_warning_resolves_without_a_note(self, north, patient):
+        flag = make_flag(patient, Severity.WARNING)
+        north.post(resolve_url(flag))
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.RESOLVED
+
+    def test_csrf_is_enforced(self, clinician, patient):
+        strict = Client(enforce_csrf_checks=True)
+        strict.force_login(clinician.user)
+        flag = make_flag(patient, Severity.URGENT)
+        assert strict.post(ack_url(flag)).status_code == 403
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.OPEN
+
+    def test_a_manager_sees_the_worklist_but_cannot_act(self, client, clinic, patient):
+        manager = factories.ClinicianFactory(clinic=clinic, role="manager", user__username="manager-north")
+        client.force_login(manager.user)
+        flag = make_flag(patient, Severity.URGENT)
+        response = client.get(INDEX)
+        assert response.context["flags"] == [flag]
+        assert response.context["can_act"] is False
+        assert client.post(ack_url(flag)).status_code == 403
+
+
+class TestBulk:
+    def test_bulk_acknowledge(self, north, patient):
+        flags = [make_flag(patient, Severity.WARNING, hours=h) for h in range(3)]
+        already = make_flag(patient, Severity.INFO, status=Flag.Status.ACKNOWLEDGED)
+        response = north.post(
+            reverse("admin:tracker_flag_bulk"),
+            {"action": "acknowledge", "flag": [f.pk for f in [*flags, already]]},
+        )
+        assert {f.status for f in Flag.objects.filter(pk__in=[f.pk for f in flags])} == {Flag.Status.ACKNOWLEDGED}
+        messages = texts(response)
+        assert "Acknowledged 3 flags." in messages
+        assert any("Only an open flag can be acknowledged." in m for m in messages)
+
+    def test_bulk_resolve_without_note_keeps_the_urgent_ones(self, north, patient):
+        warning = make_flag(patient, Severity.WARNING)
+        urgent = make_flag(patient, Severity.URGENT)
+        response = north.post(
+            reverse("admin:tracker_flag_bulk"), {"action": "resolve", "note": "", "flag": [warning.pk, urgent.pk]}
+        )
+        warning.refresh_from_db()
+        urgent.refresh_from_db()
+        assert (warning.status, urgent.status) == (Flag.Status.RESOLVED, Flag.Status.OPEN)
+        assert any("A note is required to close an urgent flag." in m for m in texts(response))
+
+    def test_bulk_resolve_with_a_note(self, north, patient):
+        flags = [make_flag(patient, Severity.CRITICAL, hours=h) for h in range(2)]
+        north.post(
+            reverse("admin:tracker_flag_bulk"),
+            {"action": "resolve", "note": "Reviewed in clinic.", "flag": [f.pk for f in flags]},
+        )
+        assert set(Flag.objects.values_list("status", "resolution_note")) == {
+            (Flag.Status.RESOLVED, "Reviewed in clinic.")
+        }
+
+
+class TestOtherClinic:
+    def test_actions_on_another_clinics_flag_answer_404(self, north, other_patient):
+        flag = make_flag(other_patient, Severity.URGENT)
+        assert north.post(ack_url(flag)).status_code == 404
+        assert north.post(resolve_url(flag), {"note": "not mine"}).status_code == 404
+        north.post(reverse("admin:tracker_flag_bulk"), {"action": "resolve", "note": "x", "flag": [flag.pk]})
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.OPEN
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_worklist_query_count_does_not_grow_with_flags(client, clinic, clinician, count, django_assert_num_queries):
+    for i in range(count):
+        patient = factories.PatientFactory(clinic=clinic, responsible_clinician=clinician)
+        make_flag(patient, Severity.values[i % 4], hours=i, assigned_to=clinician if i % 2 else None)
+    client.force_login(clinician.user)
+    with django_assert_num_queries(10):
+        # 1. the session
+        # 2. the logged-in user
+        # 3. the user's clinic membership (cached on the request)
+        # 4. the user's own permissions
+        # 5. the user's group permissions
+        # 6. the clinic's active clinicians, for the "assigned to" filter
+        # 7. the patients with unresolved flags, for the patient filter
+        # 8. the paginator's count
+        # 9. the page of flags with patient and assigned clinician (and their user)
+        # 10. the counts by severity, one aggregate
+        response = client.get(INDEX)
+    assert len(response.context["flags"]) == count
+
+
+@pytest.mark.django_db
+def test_resolving_leaves_an_audit_trail_clinicians_can_read(north, patient, clinician):
+    flag = make_flag(patient, Severity.URGENT)
+    north.post(resolve_url(flag), {"note": "Called the patient."})
+    latest = flag.history.latest()
+    assert (latest.history_user, latest.status, latest.resolution_note) == (
+        clinician.user,
+        "resolved",
+        "Called the patient.",
+    )
+    page = north.get(reverse("admin:tracker_flag_history", args=[flag.pk])).content.decode()
+    assert clinician.user.username in page or clinician.user.get_full_name() in page
