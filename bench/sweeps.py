@@ -284,7 +284,9 @@ def bench_full(args: argparse.Namespace, now: dt.datetime, patients: int) -> dic
     }
     step = max(patients // args.naive_sample, 1)
     sample = [row[0] for row in execute("SELECT id FROM tracker_patient ORDER BY id")][::step][: args.naive_sample]
-    naive = timed("naive loop (sample)", args.runs, lambda: naive_sweep(now, sample), vacuum_between=True)
+    # Committed on a fresh copy with Django's default autocommit: one commit per save, as
+    # the per-patient design runs in production.
+    naive = timed_fresh("naive loop (sample)", args.runs, lambda: naive_sweep(now, sample), url, base)
     naive.note = f"{len(sample)} of {patients} patients, x{patients / len(sample):.0f} extrapolated"
     out["naive_sample"] = naive
     scale = patients / len(sample)
@@ -642,8 +644,9 @@ def notes(
         "  one rolled-back transaction the batched sweep would re-scan its own earlier claims, which production never",
         "  does); the statement is UPDATE … RETURNING feeding INSERT … ON CONFLICT DO NOTHING (same keys and message,",
         "  no escalations, so a true lower bound). The naive per-patient ORM loop (`Flag.objects.create` per dose,",
-        f"  with its history row) runs {args.runs} times on {args.naive_sample} evenly spread patients in a",
-        "  rolled-back transaction and is scaled linearly to the whole clinic (the full loop would take hours).",
+        f"  with its history row) runs {args.runs} times on {args.naive_sample} evenly spread patients, each run",
+        "  committed on a fresh copy in Django's default autocommit (one commit per save, as that design runs), and",
+        "  is scaled linearly to the whole clinic (the full loop would take hours).",
         "- Incremental sweep: the last 24 hours before the data's 'now' are cut into 5-minute windows; the burst is",
         "  the window in which the most planned doses reach their deadline, the quiet window the one with the fewest",
         "  that still has a missed dose to flag. Everything up to 5 minutes before the window is swept first (by the",
@@ -653,7 +656,7 @@ def notes(
         f"{args.horizon_days} days)` plans {args.horizon_days} more days for every schedule; the baseline COPYs",
         "  exactly the rows it made into the same table (same indexes and foreign keys).",
         "- The incremental sweep is one batch, timed in a rolled-back transaction, so its commit (one WAL flush) is",
-        "  not counted; the naive loop likewise runs in one transaction, not one commit per save, which flatters it.",
+        "  not counted.",
         "",
     ]
     if not history:

@@ -282,10 +282,10 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
         ContentType.objects.get_for_model(model)  # cached per process, as in a worker
     # Pass 1 (missed sessions): SAVEPOINT, claim UPDATE ... RETURNING, RELEASE.                 3
     # Pass 2 (sessions), one batch: SAVEPOINT, unsettled sessions with patient and drug, keys
-    #   already raised, SAVEPOINT, count, INSERT, count, RELEASE, RELEASE (none settles yet, so
-    #   the settle UPDATE is skipped: Django sends no query for an empty id list).           9
+    #   already raised, SAVEPOINT, INSERT ... RETURNING, RELEASE, RELEASE (none settles yet,
+    #   so the settle UPDATE is skipped: Django sends no query for an empty id list).        7
     # Pass 3 (courses), one chunk: patient ids, patients, prescriptions, PHQ-9 scores, keys
-    #   already raised, SAVEPOINT, count, INSERT, count, RELEASE; then the empty next chunk. 11
-    with django_assert_num_queries(23):
+    #   already raised, SAVEPOINT, INSERT ... RETURNING, RELEASE; then the empty next chunk.  9
+    with django_assert_num_queries(19):
         result = ketamine.sweep(now=at("2026-06-01T12:00"))
     assert result.flags_raised == 3 * patients  # early discharge, interaction, TRD unconfirmed

@@ -12,6 +12,7 @@ from django.db import connection
 from tests.conftest import need_service
 from tests.dosing import at, daily_course
 from tests.factories import PatientFactory, drug
+from tracker import clinical
 from tracker.models import DoseSchedule, Flag, FlagKind, PlannedDose, Severity
 from tracker.rules import missed_doses
 from tracker.services.doses import record_dose
@@ -135,6 +136,26 @@ def test_batches_give_the_same_flags_as_one_pass(patient, clinician):
     assert len(flags(FlagKind.DOSE_MISSED_REPEATED)) == 1
 
 
+def test_batches_that_split_patients_miss_nobody_and_escalate_each_once(clinic, clinician):
+    # Batches of 5 go patient by patient, so each patient's 8 misses straddle a boundary.
+    patients = [PatientFactory(clinic=clinic, record_number=f"B-{i}") for i in range(3)]
+    for patient in patients:
+        daily_course(patient, clinician, start="2026-06-01", dose="25", times=("08:00", "20:00"))
+    result = missed_doses.sweep(now=at("2026-06-05T02:00"), batch_size=5)
+    assert result.examined == 24
+    assert (
+        PlannedDose.objects.filter(status=PlannedDose.Status.PENDING, deadline__lte=at("2026-06-05T02:00")).count() == 0
+    )
+    missed = flags(FlagKind.DOSE_MISSED)
+    assert len({f.dedup_key for f in missed}) == 24
+    repeated = flags(FlagKind.DOSE_MISSED_REPEATED)
+    assert sorted(f.patient_id for f in repeated) == sorted(p.pk for p in patients)
+    # Raised by the batch in which the run first crossed the threshold; it says the run then.
+    runs = [int(f.message.removeprefix("Sertraline: ").split()[0]) for f in repeated]
+    assert all(f.message.endswith(" doses missed in a row.") for f in repeated)
+    assert min(runs) >= clinical.get("ESCALATE_CONSECUTIVE_MISSES")
+
+
 def test_run_sweeps_command_judges_the_given_instant(patient, clinician, capsys):
     daily_course(patient, clinician, start="2026-06-02")
     call_command("run_sweeps", "missed_doses", "--at", "2026-06-02T13:00:00Z")
@@ -148,15 +169,14 @@ def _clinic_of(n: int, clinic, clinician) -> None:
 
 @pytest.mark.parametrize("patients", [10, 200])
 def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinician, django_assert_num_queries):
-    # SQLite splits a bulk INSERT into statements of at most 999 parameters, so only
-    # PostgreSQL (where CI runs this) shows the single-statement shape being asserted.
+    # SQLite splits the flag insert into chunks of 400 rows, so only PostgreSQL (where CI
+    # runs this) shows the single-statement shape being asserted.
     need_service(connection.vendor == "postgresql", "the query-count shape is asserted on PostgreSQL")
     _clinic_of(patients, clinic, clinician)
     ContentType.objects.get_for_model(PlannedDose)  # cached per process, as in a worker
-    # SAVEPOINT; claim UPDATE ... RETURNING ids; the claimed rows with drug and zone;
-    # the per-(patient, drug) context aggregate; SAVEPOINT for the flag insert; count of
-    # unresolved flags with these keys; INSERT ... ON CONFLICT DO NOTHING; count again;
-    # RELEASE both savepoints.
-    with django_assert_num_queries(10):
+    # SAVEPOINT; claim UPDATE ... RETURNING the doses; their prescriptions with drug and
+    # zone; the per-(patient, drug) context aggregate; SAVEPOINT for the flag insert;
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING; RELEASE both savepoints.
+    with django_assert_num_queries(8):
         result = missed_doses.sweep(now=at("2026-06-02T14:00"))
     assert result.examined == 2 * patients

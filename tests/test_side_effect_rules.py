@@ -147,10 +147,10 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
         side_effect(person, "2026-06-05T09:00", "nausea", "severe")
     ContentType.objects.get_for_model(SideEffectReport)  # cached per process, as in a worker
     # New reports: SAVEPOINT; claim; reports; patients; report history; courses; existing keys;
-    # SAVEPOINT, count, INSERT, count, RELEASE; RELEASE (no episode flags, so no second insert).
+    # SAVEPOINT, INSERT ... RETURNING, RELEASE; RELEASE (no episode flags, so no second insert).
     # Monitoring, one chunk: patient ids; patients; courses; scores; existing keys; SAVEPOINT,
-    # count, INSERT, count, RELEASE; the empty next chunk.
-    with django_assert_num_queries(24):
+    # INSERT ... RETURNING, RELEASE; the empty next chunk.
+    with django_assert_num_queries(20):
         result = side_effects.sweep(now=at("2026-06-15T10:00"))
     assert result.examined == patients
     assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == patients

@@ -152,8 +152,8 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
         ContentType.objects.get_for_model(model)  # cached per process, as in a worker
     # New scores (none flag here): SAVEPOINT; claim; claimed rows; patients; scores; courses;
     # RELEASE. Checkpoints, one chunk: patient ids; patients; courses; scores; existing keys;
-    # SAVEPOINT, count, INSERT, count, RELEASE; then the empty next chunk.
-    with django_assert_num_queries(18):
+    # SAVEPOINT, INSERT ... RETURNING, RELEASE; then the empty next chunk.
+    with django_assert_num_queries(16):
         result = symptoms.sweep(now=at("2026-06-29T10:00"))
     assert result.examined == 2 * patients
     assert Flag.objects.filter(kind=FlagKind.SCALE_NOT_IMPROVING).count() == patients

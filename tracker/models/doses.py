@@ -55,11 +55,18 @@ class PlannedDose(models.Model):
             ),
         ]
         indexes = [
-            # The sweep's scan: pending doses by deadline, and nothing else.
+            # Pending doses by deadline: the quiet sweep window and the ketamine sweep.
             models.Index(
                 fields=["deadline"],
                 condition=models.Q(status="pending"),
                 name="tracker_pd_pending_deadline",
+            ),
+            # The sweep's claim: pending doses patient by patient, so a backlog's batch
+            # holds whole patients (tracker.rules.missed_doses).
+            models.Index(
+                fields=["patient", "deadline"],
+                condition=models.Q(status="pending"),
+                name="tracker_pd_pending_patient",
             ),
             # "Today" and a patient's recent history.
             models.Index(fields=["patient", "due_at"], name="tracker_pd_patient_due"),

@@ -2,8 +2,11 @@
 
 Steps, repeated in batches until nothing is left:
 1. Claim: one UPDATE turns pending planned doses whose deadline has passed into
-   "missed" and returns their ids. Only rows this statement changed are acted on, so a
+   "missed" and returns them. Only rows this statement changed are acted on, so a
    second sweep, or a second worker (``SKIP LOCKED`` on PostgreSQL), finds nothing to do.
+   The first batch goes by deadline; in a backlog (it came back full) the rest goes
+   patient by patient, so the next two steps read each patient's history about once
+   per sweep, not once per batch.
 2. Context: one aggregate query per batch gives, for each (patient, drug) touched, the
    current run of consecutive misses and the 7-day taken share.
 3. Flags: one insert raises a warning per missed dose, and an urgent flag per
@@ -23,11 +26,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from tracker import clinical
-from tracker.models import Flag, FlagKind, PlannedDose, Severity
+from tracker.models import FlagKind, PlannedDose, Prescription, Severity
 from tracker.rules.base import SweepResult
 from tracker.rules.sql import is_postgres, placeholders, ts
 from tracker.services.doses import missed_flag_key
-from tracker.services.flags import build_flag, raise_flags
+from tracker.services.flags import NewFlag, raise_flags
 
 BATCH_SIZE = 5000
 # Consecutive misses are counted over this much history (a weekly drug needs weeks).
@@ -43,26 +46,80 @@ class PairContext:
 
 # Planned sessions of clinic-only drugs (ketamine, esketamine) are judged by the ketamine
 # sweep, which raises esk.session_missed instead of dose.missed (tracker.rules.ketamine).
-CLINIC_ONLY_PRESCRIPTIONS = """
-    SELECT rx.id FROM tracker_prescription rx JOIN tracker_drug d ON d.id = rx.drug_id WHERE d.in_clinic_only
+NOT_CLINIC_ONLY = """
+    NOT EXISTS (
+        SELECT 1 FROM tracker_prescription rx JOIN tracker_drug d ON d.id = rx.drug_id
+        WHERE rx.id = tracker_planneddose.prescription_id AND d.in_clinic_only
+    )
 """
+# A batch's order. By deadline uses the small pending-by-deadline index and suits the
+# usual sweep, where everything due fits one batch. In a backlog (a batch came back full)
+# the rest goes patient by patient (keyset on the patient id), so each batch holds whole
+# patients and their history is read once per sweep, not once per batch.
+BY_DEADLINE = "ORDER BY deadline, id"
+BY_PATIENT = "AND patient_id >= %s ORDER BY patient_id, deadline, id"
 
 
-def _claim(now: dt.datetime, limit: int) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    patient_id: int
+    prescription_id: int
+    due_at: dt.datetime
+    deadline: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Medicine:
+    """What a flag's message says about the prescription, and the patient's zone."""
+
+    drug_id: int
+    drug_name: str
+    display: str
+    label: str  # display name, dose and unit
+    zone: ZoneInfo
+
+
+def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claimed]:
+    """Mark up to ``limit`` overdue doses missed: by deadline, or patient by patient from ``from_patient``."""
     lock = "FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    order = BY_DEADLINE if from_patient is None else BY_PATIENT
     sql = f"""
         UPDATE tracker_planneddose SET status = 'missed', status_changed_at = %s
         WHERE id IN (
             SELECT id FROM tracker_planneddose
-            WHERE status = 'pending' AND deadline <= %s
-              AND prescription_id NOT IN ({CLINIC_ONLY_PRESCRIPTIONS})
-            ORDER BY deadline, id LIMIT %s {lock}
+            WHERE status = 'pending' AND deadline <= %s AND {NOT_CLINIC_ONLY}
+            {order} LIMIT %s {lock}
         ) AND status = 'pending'
-        RETURNING id
-    """  # noqa: S608 - no user input; only the lock clause is interpolated
+        RETURNING id, patient_id, prescription_id, due_at, deadline
+    """  # noqa: S608 - no user input; only fixed clauses are interpolated
+    params = [ts(now), ts(now), *([] if from_patient is None else [from_patient]), limit]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ts(now), ts(now), limit])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    convert = _datetime_converter()
+    return sorted(
+        (Claimed(pk, patient, rx, convert(due), convert(deadline)) for pk, patient, rx, due, deadline in rows),
+        key=lambda c: (c.patient_id, c.due_at, c.id),
+    )
+
+
+def _datetime_converter():
+    """RETURNING bypasses the ORM's converters: SQLite hands back text."""
+    if is_postgres():
+        return lambda value: value
+    field = PlannedDose._meta.get_field("due_at")
+    return lambda value: field.to_python(value).replace(tzinfo=dt.UTC)
+
+
+def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:
+    rows = Prescription.objects.filter(id__in=prescription_ids).values_list(
+        "id", "drug_id", "drug__name", "drug__display_name", "dose", "dose_unit", "patient__timezone"
+    )
+    return {
+        pk: Medicine(drug, name, display, f"{display} {dose.normalize():f} {unit}", ZoneInfo(zone))
+        for pk, drug, name, display, dose, unit, zone in rows
+    }
 
 
 def _context(patient_ids: list[int], now: dt.datetime) -> dict[tuple[int, int], PairContext]:
@@ -109,81 +166,69 @@ def _escalation(drug_name: str, ctx: PairContext) -> str | None:
     return None
 
 
-def _flags_for(ids: list[int], now: dt.datetime) -> list[Flag]:
-    rows = list(
-        PlannedDose.objects.filter(id__in=ids)
-        .order_by("due_at")
-        .values(
-            "id",
-            "patient_id",
-            "due_at",
-            "deadline",
-            "patient__timezone",
-            "prescription__drug_id",
-            "prescription__drug__name",
-            "prescription__drug__display_name",
-            "prescription__dose",
-            "prescription__dose_unit",
-        )
-    )
-    context = _context(sorted({r["patient_id"] for r in rows}), now)
-    planned_type = ContentType.objects.get_for_model(PlannedDose)  # cached after the first call
-    flags: list[Flag] = []
+def _flags_for(claimed: list[Claimed], now: dt.datetime) -> list[NewFlag]:
+    medicines = _medicines({c.prescription_id for c in claimed})
+    context = _context(sorted({c.patient_id for c in claimed}), now)
+    planned_type = ContentType.objects.get_for_model(PlannedDose).pk  # cached after the first call
+    flags: list[NewFlag] = []
     escalated: set[tuple[int, int]] = set()
-    for row in rows:
-        drug = row["prescription__drug__display_name"]
-        local_due = row["due_at"].astimezone(ZoneInfo(row["patient__timezone"]))
-        dose = f"{row['prescription__dose'].normalize():f} {row['prescription__dose_unit']}"
+    for dose in claimed:
+        medicine = medicines[dose.prescription_id]
+        local_due = dose.due_at.astimezone(medicine.zone)
         flags.append(
-            build_flag(
-                patient=row["patient_id"],
+            NewFlag(
+                patient_id=dose.patient_id,
                 kind=FlagKind.DOSE_MISSED,
                 severity=Severity.WARNING,
-                dedup_key=missed_flag_key(row["id"]),
-                message=f"{drug} {dose} due at {local_due:%H:%M on %a %d %b} (patient's local time) was not logged.",
+                dedup_key=missed_flag_key(dose.id),
+                message=f"{medicine.label} due at {local_due:%H:%M on %a %d %b} (patient's local time) was not logged.",
                 action="Contact the patient to find out whether the dose was taken, and record it if it was.",
-                raised_at=row["deadline"],
-                subject_type=planned_type,
-                subject_id=row["id"],
+                raised_at=dose.deadline,
+                subject_type_id=planned_type,
+                subject_id=dose.id,
             )
         )
-        pair = (row["patient_id"], row["prescription__drug_id"])
+        pair = (dose.patient_id, medicine.drug_id)
         ctx = context.get(pair)
         if pair in escalated or ctx is None:
             continue
-        reason = _escalation(row["prescription__drug__name"], ctx)
+        reason = _escalation(medicine.drug_name, ctx)
         if reason is None:
             continue
         escalated.add(pair)
-        risk = clinical.discontinuation_risk(row["prescription__drug__name"]) == "high"
-        message = f"{drug}: {reason}."
-        action = "Contact the patient today about taking this medicine"
-        if risk:
-            message += f" {drug} has a high risk of discontinuation symptoms when doses are missed."
-            action += " and ask about discontinuation symptoms"
-        flags.append(
-            build_flag(
-                patient=row["patient_id"],
-                kind=FlagKind.DOSE_MISSED_REPEATED,
-                severity=Severity.URGENT,
-                dedup_key=f"{FlagKind.DOSE_MISSED_REPEATED}:patient:{pair[0]}:drug:{pair[1]}",
-                message=message,
-                action=action + ".",
-                raised_at=row["deadline"],
-            )
-        )
+        flags.append(_escalation_flag(pair, medicine, reason, dose.deadline))
     return flags
+
+
+def _escalation_flag(pair: tuple[int, int], medicine: Medicine, reason: str, raised_at: dt.datetime) -> NewFlag:
+    message = f"{medicine.display}: {reason}."
+    action = "Contact the patient today about taking this medicine"
+    if clinical.discontinuation_risk(medicine.drug_name) == "high":
+        message += f" {medicine.display} has a high risk of discontinuation symptoms when doses are missed."
+        action += " and ask about discontinuation symptoms"
+    return NewFlag(
+        patient_id=pair[0],
+        kind=FlagKind.DOSE_MISSED_REPEATED,
+        severity=Severity.URGENT,
+        dedup_key=f"{FlagKind.DOSE_MISSED_REPEATED}:patient:{pair[0]}:drug:{pair[1]}",
+        message=message,
+        action=action + ".",
+        raised_at=raised_at,
+    )
 
 
 def sweep(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> SweepResult:
     """Mark overdue planned doses missed and raise their flags; see the module docstring."""
     examined = raised = 0
+    from_patient: int | None = None  # the first batch goes by deadline
     while True:
         with transaction.atomic():
-            ids = _claim(now, batch_size)
-            if ids:
-                raised += raise_flags(_flags_for(ids, now))
-        examined += len(ids)
-        if len(ids) < batch_size:
-            break
-    return SweepResult(name="missed_doses", examined=examined, flags_raised=raised)
+            claimed = _claim(now, batch_size, from_patient)
+            if claimed:
+                raised += raise_flags(_flags_for(claimed, now))
+        examined += len(claimed)
+        if len(claimed) < batch_size:
+            return SweepResult(name="missed_doses", examined=examined, flags_raised=raised)
+        # A backlog: go patient by patient from the lowest id. The last patient of a batch
+        # may have more overdue doses, so the next batch starts at it again.
+        from_patient = claimed[-1].patient_id if from_patient is not None else 0

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tracker.models import Flag, Patient, Severity
 from tracker.services.errors import ServiceError
+from tracker.services.flag_insert import NewFlag, insert_flags
 from tracker.services.notifications import NOTIFY_FROM, enqueue_notifications
 
 NOTE_REQUIRED_FROM = Severity.URGENT
@@ -32,47 +33,45 @@ def build_flag(
     action: str,
     raised_at: dt.datetime,
     subject: models.Model | None = None,
-    subject_type: ContentType | None = None,
+    subject_type: ContentType | int | None = None,
     subject_id: int | None = None,
-) -> Flag:
-    """An unsaved Flag; pass a list of them to ``raise_flags``."""
+) -> NewFlag:
+    """A flag to raise; pass a list of them to ``raise_flags``."""
     if subject is not None:
         subject_type = ContentType.objects.get_for_model(subject)
         subject_id = subject.pk
-    patient_id = patient if isinstance(patient, int) else patient.pk
-    return Flag(
-        patient_id=patient_id,
+    return NewFlag(
+        patient_id=patient if isinstance(patient, int) else patient.pk,
         kind=kind,
         severity=severity,
         dedup_key=dedup_key,
         message=message,
         action=action,
         raised_at=raised_at,
-        subject_type=subject_type,
+        subject_type_id=subject_type.pk if isinstance(subject_type, ContentType) else subject_type,
         subject_id=subject_id,
     )
 
 
-def raise_flags(flags: Sequence[Flag]) -> int:
-    """Insert the flags whose key has no unresolved flag yet; one statement, no reads.
+def raise_flags(flags: Sequence[NewFlag]) -> int:
+    """Insert the flags whose key has no unresolved flag yet, and return how many were new.
 
-    Returns how many were inserted. The count comes from the database, not from the
-    objects, because ``ignore_conflicts`` drops duplicates without telling which.
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk: the partial unique
+    constraint (one unresolved flag per key) drops duplicates, and the returned rows say
+    which were new, so nothing is read first and two workers never raise a key twice.
+    Urgent and critical flags are emailed once the transaction commits.
     """
     if not flags:
         return 0
-    keys = [f.dedup_key for f in flags]
     with transaction.atomic():
-        before = Flag.objects.filter(dedup_key__in=keys).exclude(status=Flag.Status.RESOLVED).count()
-        Flag.objects.bulk_create(flags, ignore_conflicts=True)
-        after = Flag.objects.filter(dedup_key__in=keys).exclude(status=Flag.Status.RESOLVED).count()
-        if after > before and any(f.severity >= NOTIFY_FROM for f in flags):
+        severities = insert_flags(flags, created_at=timezone.now())
+        if any(severity >= NOTIFY_FROM for severity in severities):
             # Emailed only once the flag is committed; a broker outage is logged, not raised.
             transaction.on_commit(enqueue_notifications)
-    return after - before
+    return len(severities)
 
 
-def raise_new_flags(flags: Sequence[Flag]) -> int:
+def raise_new_flags(flags: Sequence[NewFlag]) -> int:
     """Like ``raise_flags``, but a key that ever had a flag (even resolved) is not raised again.
 
     For milestones and one-off findings (a response reached, a given questionnaire's
