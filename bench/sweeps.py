@@ -360,9 +360,9 @@ def explain_batch(now: dt.datetime) -> str:
 
     with transaction.atomic():
         with CaptureQueriesContext(connection) as captured:
-            ids = missed_doses._claim(now, missed_doses.BATCH_SIZE)
-            if ids:
-                missed_doses._flags_for(ids, now)
+            claimed = missed_doses._claim(now, missed_doses.BATCH_SIZE, None)  # the first batch: by deadline
+            if claimed:
+                missed_doses._flags_for(claimed, now)
         transaction.set_rollback(True)
     plans = []
     with transaction.atomic():
