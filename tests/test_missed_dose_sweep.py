@@ -16,6 +16,7 @@ from tracker import clinical
 from tracker.models import DoseSchedule, Flag, FlagKind, PlannedDose, Severity
 from tracker.rules import missed_doses
 from tracker.services.doses import record_dose
+from tracker.services.flags import resolve_flag
 from tracker.services.prescriptions import ScheduleSpec, prescribe
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +109,21 @@ def test_a_taken_dose_breaks_the_run_of_misses(patient, clinician, settings):
     record_dose(prescription=rx, occurred_at=at("2026-06-03T07:00"), reporter="patient", now=at("2026-06-03T07:00"))
     missed_doses.sweep(now=at("2026-06-05T14:00"))  # 4 and 5 June missed: a run of two
     assert flags(FlagKind.DOSE_MISSED_REPEATED) == []
+
+
+def test_catch_up_escalates_a_run_that_ended_before_the_patient_resumed(patient, clinician, settings):
+    # The sweep did not run from 1 to 4 June; the patient missed three days, then resumed.
+    settings.TRACKER_CLINICAL_OVERRIDES = {"ADHERENCE_MIN_SHARE": 0}  # judge the run rule alone
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    record_dose(prescription=rx, occurred_at=at("2026-06-04T07:00"), reporter="patient", now=at("2026-06-04T07:00"))
+    missed_doses.sweep(now=at("2026-06-04T14:00"))
+    (urgent,) = flags(FlagKind.DOSE_MISSED_REPEATED)
+    assert urgent.message.startswith("Sertraline: 3 doses missed in a row.")
+    # A later sweep does not judge that run again once it is closed.
+    resolve_flag(flag=urgent, by=clinician.user, note="Spoke to the patient; back on track.")
+    record_dose(prescription=rx, occurred_at=at("2026-06-05T07:00"), reporter="patient", now=at("2026-06-05T07:00"))
+    missed_doses.sweep(now=at("2026-06-06T14:00"))  # 6 June missed: a run of one
+    assert len(flags(FlagKind.DOSE_MISSED_REPEATED)) == 1
 
 
 def test_low_seven_day_share_escalates(patient, clinician):

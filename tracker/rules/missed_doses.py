@@ -123,32 +123,47 @@ def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:
 
 
 def _context(patient_ids: list[int], now: dt.datetime) -> dict[tuple[int, int], PairContext]:
-    """Per (patient, drug): consecutive misses up to now, and the share window's counts."""
+    """Per (patient, drug): the longest run of consecutive misses holding a dose this sweep
+    marked missed, and the share window's counts.
+
+    Runs are judged where they happened, not only up to now: after an outage, doses missed
+    on three days before the patient resumed still make a run of three (gaps and islands:
+    within a (patient, drug), consecutive judged doses with the same missed-or-not state
+    share ``row_number() - row_number() per state``). A dose this sweep claimed carries
+    ``status_changed_at = now``; a run without one was judged by an earlier sweep.
+    """
     share_since = now - dt.timedelta(days=clinical.get("ADHERENCE_WINDOW_DAYS"))
     sql = f"""
         WITH recent AS (
-            SELECT pd.patient_id, rx.drug_id, pd.due_at, pd.status
+            SELECT pd.patient_id, rx.drug_id, pd.due_at, pd.status,
+                   CASE WHEN pd.status = 'missed' AND pd.status_changed_at = %s THEN 1 ELSE 0 END AS fresh,
+                   ROW_NUMBER() OVER (PARTITION BY pd.patient_id, rx.drug_id ORDER BY pd.due_at)
+                   - ROW_NUMBER() OVER (
+                       PARTITION BY pd.patient_id, rx.drug_id, pd.status = 'missed' ORDER BY pd.due_at
+                   ) AS island
             FROM tracker_planneddose pd
             JOIN tracker_prescription rx ON rx.id = pd.prescription_id
             WHERE pd.patient_id IN ({placeholders(patient_ids)})
               AND pd.due_at >= %s AND pd.deadline <= %s
               AND pd.status IN ('taken', 'skipped', 'missed')
         ),
-        last_ok AS (
-            SELECT patient_id, drug_id,
-                   MAX(CASE WHEN status <> 'missed' THEN due_at END) AS last_ok
-            FROM recent GROUP BY patient_id, drug_id
+        runs AS (
+            SELECT patient_id, drug_id, COUNT(*) AS length
+            FROM recent WHERE status = 'missed'
+            GROUP BY patient_id, drug_id, island
+            HAVING MAX(fresh) = 1
+        ),
+        longest AS (
+            SELECT patient_id, drug_id, MAX(length) AS run FROM runs GROUP BY patient_id, drug_id
         )
-        SELECT r.patient_id, r.drug_id,
-            SUM(CASE WHEN r.status = 'missed' AND (l.last_ok IS NULL OR r.due_at > l.last_ok)
-                THEN 1 ELSE 0 END),
+        SELECT r.patient_id, r.drug_id, COALESCE(MAX(l.run), 0),
             SUM(CASE WHEN r.status = 'taken' AND r.due_at >= %s THEN 1 ELSE 0 END),
             SUM(CASE WHEN r.due_at >= %s THEN 1 ELSE 0 END)
         FROM recent r
-        JOIN last_ok l ON l.patient_id = r.patient_id AND l.drug_id = r.drug_id
+        LEFT JOIN longest l ON l.patient_id = r.patient_id AND l.drug_id = r.drug_id
         GROUP BY r.patient_id, r.drug_id
     """  # noqa: S608 - placeholders only
-    params = [*patient_ids, ts(now - RUN_LOOKBACK), ts(now), ts(share_since), ts(share_since)]
+    params = [ts(now), *patient_ids, ts(now - RUN_LOOKBACK), ts(now), ts(share_since), ts(share_since)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(p, d): PairContext(int(run), int(taken), int(judged)) for p, d, run, taken, judged in cursor}
