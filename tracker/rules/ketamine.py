@@ -26,12 +26,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from tracker import clinical, esketamine
-from tracker.models import Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Severity
+from tracker.models import FlagKind, InClinicSession, PlannedDose, Prescription, Severity
 from tracker.models.sessions import bp_text
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult, in_batches
 from tracker.rules.sql import is_postgres, ts
-from tracker.services.flags import build_flag, raise_flags, raise_new_flags
+from tracker.services.flags import NewFlag, build_flag, raise_flags, raise_new_flags
 from tracker.services.sessions import session_missed_key
 
 BATCH_SIZE = 2000
@@ -113,7 +113,7 @@ def settle_at(session: InClinicSession) -> dt.datetime:
     return anchor + latest
 
 
-def session_flags(session: InClinicSession, now: dt.datetime) -> list[Flag]:
+def session_flags(session: InClinicSession, now: dt.datetime) -> list[NewFlag]:
     """The §0 session rules for one session, as judged at ``now``."""
     if session.entered_in_error_at is not None:
         return []
@@ -126,7 +126,7 @@ def session_flags(session: InClinicSession, now: dt.datetime) -> list[Flag]:
         "subject_type": ContentType.objects.get_for_model(InClinicSession),
         "subject_id": session.pk,
     }
-    flags: list[Flag] = []
+    flags: list[NewFlag] = []
 
     def add(kind: str, severity: int, message: str, action: str, raised_at: dt.datetime) -> None:
         flags.append(
@@ -233,7 +233,7 @@ def _interaction_and_trd(patient_ids: Collection[int], now: dt.datetime) -> int:
     by_patient: dict[int, list[dict]] = {}
     for v in values:
         by_patient.setdefault(v["patient_id"], []).append(v)
-    flags: list[Flag] = []
+    flags: list[NewFlag] = []
     for patient_id, own in by_patient.items():
         zone = people[patient_id].zone
         today = now.astimezone(zone).date()

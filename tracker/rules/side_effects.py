@@ -17,16 +17,16 @@ from django.db import transaction
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.courses import Course, Score
-from tracker.models import Assessment, Flag, FlagKind, Patient, Severity, SideEffectReport
+from tracker.models import Assessment, FlagKind, Patient, Severity, SideEffectReport
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult, in_batches
-from tracker.services.flags import build_flag, raise_flags, raise_new_flags
+from tracker.services.flags import NewFlag, build_flag, raise_flags, raise_new_flags
 
 BATCH_SIZE = 2000
 AT_LEAST_MODERATE = ("moderate", "severe")
 
 
-def burden_flags(fibser_ids: Collection[int]) -> list[Flag]:
+def burden_flags(fibser_ids: Collection[int]) -> list[NewFlag]:
     """§5 FIBSER burden 3–4: address the side effect (warning); 5–6: lower the dose or switch (urgent)."""
     if not fibser_ids:
         return []
@@ -60,10 +60,10 @@ def burden_flags(fibser_ids: Collection[int]) -> list[Flag]:
 
 def _report_flags(
     report: SideEffectReport, earlier: list[SideEffectReport], own_courses: list[Course], zone: ZoneInfo
-) -> tuple[list[Flag], list[Flag]]:
+) -> tuple[list[NewFlag], list[NewFlag]]:
     """(once-only flags, episode flags) for one new report."""
-    once: list[Flag] = []
-    episode: list[Flag] = []
+    once: list[NewFlag] = []
+    episode: list[NewFlag] = []
     effect = side_effect_catalogue.label(report.effect) if report.effect != "other" else report.description
     kind = ContentType.objects.get_for_model(SideEffectReport)
     common = {
@@ -138,8 +138,8 @@ def _new_reports(now: dt.datetime, batch_size: int) -> tuple[int, int]:
         for r in SideEffectReport.objects.current().filter(patient_id__in=patient_ids).order_by("reported_at", "id"):
             history[r.patient_id].append(r)
         patient_courses = loaders.courses_by_patient(patient_ids)
-        once: list[Flag] = []
-        episode: list[Flag] = []
+        once: list[NewFlag] = []
+        episode: list[NewFlag] = []
         for report in new:
             earlier = [r for r in history[report.patient_id] if r.reported_at < report.reported_at]
             a, b = _report_flags(
@@ -158,7 +158,7 @@ def young_adult_due_dates(anchor: dt.date) -> list[dt.date]:
     return [anchor + dt.timedelta(weeks=w) for w in weeks]
 
 
-def monitoring_flags(patient: Patient, own_courses: list[Course], scores: list[Score], today: dt.date) -> list[Flag]:
+def monitoring_flags(patient: Patient, own_courses: list[Course], scores: list[Score], today: dt.date) -> list[NewFlag]:
     """Overdue weekly check-in (info) and, under 25 on an antidepressant, overdue PHQ-9 (warning)."""
     active = [c for c in own_courses if c.is_active]
     if not active:
@@ -223,7 +223,7 @@ def _monitoring(now: dt.datetime) -> int:
         people = loaders.patients(patient_ids)
         patient_courses = loaders.courses_by_patient(patient_ids)
         scores = loaders.scores_by_patient(patient_ids, ("phq9", "fibser"))
-        flags: list[Flag] = []
+        flags: list[NewFlag] = []
         for patient_id, patient in people.items():
             today = now.astimezone(patient.zone).date()
             flags += monitoring_flags(patient, patient_courses.get(patient_id, []), scores.get(patient_id, []), today)

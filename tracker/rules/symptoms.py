@@ -18,10 +18,10 @@ from django.db import transaction
 
 from tracker import clinical, courses
 from tracker.courses import Course, Score
-from tracker.models import Assessment, Flag, FlagKind, Severity
+from tracker.models import Assessment, FlagKind, Severity
 from tracker.rules import loaders, side_effects
 from tracker.rules.base import SweepResult, in_batches
-from tracker.services.flags import build_flag, raise_new_flags
+from tracker.services.flags import NewFlag, build_flag, raise_new_flags
 
 BATCH_SIZE = 2000
 TRACKED = ("phq9", "madrs", "gad7")
@@ -49,7 +49,7 @@ def worsening_reasons(score: Score, previous: Score | None, base: Score | None) 
     return reasons
 
 
-def judge_score(score: Score, history: list[Score], course: Course | None, zone: ZoneInfo) -> list[Flag]:
+def judge_score(score: Score, history: list[Score], course: Course | None, zone: ZoneInfo) -> list[NewFlag]:
     """Flags for one new score, given the patient's scores and the course it belongs to."""
     name = NAMES[score.instrument]
     earlier = [s for s in history if s.instrument == score.instrument and s.completed_at < score.completed_at]
@@ -64,7 +64,7 @@ def judge_score(score: Score, history: list[Score], course: Course | None, zone:
         "subject_id": score.id,
     }
     on = f"{score.completed_at.astimezone(zone):%d %b %Y}"
-    flags: list[Flag] = []
+    flags: list[NewFlag] = []
     if score.instrument == "phq9" and (reasons := worsening_reasons(score, previous, base)):
         flags.append(
             build_flag(
@@ -117,7 +117,7 @@ def _new_scores(now: dt.datetime, batch_size: int) -> tuple[int, int]:
         history = loaders.scores_by_patient(patient_ids, TRACKED)
         patient_courses = loaders.courses_by_patient(patient_ids, antidepressants_only=True)
         by_id = {s.id: s for scores in history.values() for s in scores}
-        flags: list[Flag] = []
+        flags: list[NewFlag] = []
         for pk, patient_id, instrument in claimed:
             if instrument not in TRACKED:
                 continue
@@ -130,7 +130,7 @@ def _new_scores(now: dt.datetime, batch_size: int) -> tuple[int, int]:
         return len(ids), raise_new_flags(flags)
 
 
-def not_improving_flags(course: Course, scores: list[Score], today: dt.date, zone: ZoneInfo) -> list[Flag]:
+def not_improving_flags(course: Course, scores: list[Score], today: dt.date, zone: ZoneInfo) -> list[NewFlag]:
     """§4 not_improving: < 20 % PHQ-9 reduction by day 28, < 50 % by day 56, at an adequate stable dose."""
     current = course.current
     if not course.is_active or current.daily_dose < current.usual_min:
@@ -179,7 +179,7 @@ def _checkpoints(now: dt.datetime) -> int:
         people = loaders.patients(patient_ids)
         patient_courses = loaders.courses_by_patient(patient_ids, antidepressants_only=True)
         scores = loaders.scores_by_patient(list(patient_courses), ("phq9",))
-        flags: list[Flag] = []
+        flags: list[NewFlag] = []
         for patient_id, own in patient_courses.items():
             zone = people[patient_id].zone
             today = now.astimezone(zone).date()
