@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -159,6 +160,21 @@ class TestDigest:
         assert mine.subject == "[Tracker] 2 open warnings on 2026-06-02"
         assert patient.record_number in mine.body and second.record_number in mine.body
         assert other_patient.record_number not in mine.body
+
+    def test_a_long_backlog_lists_the_oldest_and_counts_the_rest(self, patient, clinician, settings):
+        settings.TRACKER_SITE_URL = "https://tracker.example.org"
+        start = timezone.now() - dt.timedelta(days=30)
+        warnings = [flag_for(patient, Severity.WARNING, f"w{i}") for i in range(notifications.DIGEST_MAX_LISTED + 3)]
+        raise_flags([dataclasses.replace(w, raised_at=start + dt.timedelta(hours=i)) for i, w in enumerate(warnings)])
+
+        assert notifications.send_warning_digest(now=timezone.now()) == 1
+        (email,) = mail.outbox
+        assert email.subject.startswith(f"[Tracker] {notifications.DIGEST_MAX_LISTED + 3} open warnings")
+        listed = [line for line in email.body.splitlines() if line.startswith("- ")]
+        assert len(listed) == notifications.DIGEST_MAX_LISTED + 1
+        assert listed[0].startswith(f"- {start:%Y-%m-%d}")  # oldest first
+        assert listed[-1] == "- and 3 more"
+        assert "https://tracker.example.org/" in email.body
 
 
 def test_beat_runs_the_outbox_every_minute_and_the_digest_daily():

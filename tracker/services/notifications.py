@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -35,6 +35,9 @@ NOTIFY_FROM = Severity.URGENT
 # clinic's whole backlog. They stay on the worklist.
 NOTIFY_MAX_AGE = dt.timedelta(days=7)
 BATCH_SIZE = 100
+# A digest lists the oldest open warnings up to this many and counts the rest: an email
+# is a reminder to open the worklist, not a copy of it.
+DIGEST_MAX_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,30 @@ def send_flag_notifications(*, now: dt.datetime) -> SendResult:
     return SendResult(sent=sent, failed=failed)
 
 
-def open_warnings_by_recipient() -> dict[str, list[Flag]]:
-    """Unresolved warning flags grouped by the address that should read them (2 queries)."""
-    flags = list(
+@dataclass
+class Digest:
+    """One clinician's open warnings: how many, and the oldest few to list."""
+
+    count: int = 0
+    flags: list[Flag] = field(default_factory=list)
+
+    def add(self, flag: Flag) -> None:
+        self.count += 1
+        if len(self.flags) < DIGEST_MAX_LISTED:
+            self.flags.append(flag)
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.flags)
+
+
+def open_warnings_by_recipient() -> dict[str, Digest]:
+    """Unresolved warning flags grouped by the address that should read them (2 queries).
+
+    The flags are streamed oldest first and each digest keeps only its first
+    ``DIGEST_MAX_LISTED``, so a clinic with a large backlog cannot exhaust the worker's memory.
+    """
+    flags = (
         Flag.objects.filter(severity=Severity.WARNING)
         .exclude(status=Flag.Status.RESOLVED)
         .select_related("patient__responsible_clinician__user")
@@ -146,14 +170,14 @@ def open_warnings_by_recipient() -> dict[str, list[Flag]]:
     )
     for clinic_id, email in rows:
         prescribers[clinic_id].append(email)
-    grouped: dict[str, list[Flag]] = defaultdict(list)
-    for flag in flags:
+    grouped: dict[str, Digest] = defaultdict(Digest)
+    for flag in flags.iterator(chunk_size=2000):
         responsible = flag.patient.responsible_clinician
         if responsible is not None and responsible.is_active and responsible.user.is_active and responsible.user.email:
-            grouped[responsible.user.email].append(flag)
+            grouped[responsible.user.email].add(flag)
         else:
             for email in prescribers.get(flag.patient.clinic_id, []):
-                grouped[email].append(flag)
+                grouped[email].add(flag)
     return dict(grouped)
 
 
@@ -164,8 +188,14 @@ def send_warning_digest(*, now: dt.datetime) -> int:
     """
     sent = 0
     worklist_url = _absolute(reverse("admin:index"))
-    for email, flags in sorted(open_warnings_by_recipient().items()):
-        context = {"flags": flags, "count": len(flags), "day": now.date(), "url": worklist_url}
+    for email, digest in sorted(open_warnings_by_recipient().items()):
+        context = {
+            "flags": digest.flags,
+            "count": digest.count,
+            "more": digest.more,
+            "day": now.date(),
+            "url": worklist_url,
+        }
         subject = render_to_string("email/warning_digest_subject.txt", context).strip()
         body = render_to_string("email/warning_digest.txt", context)
         try:
