@@ -116,18 +116,120 @@ class TestFilters:
         response = north.get(INDEX, {"patient": patient.pk, "assigned": clinician.pk})
         assert response.context["flags"] == [flags["urgent_missed"]]
 
+    def test_the_patient_filter_names_the_patient_and_links_back_to_all(self, north, flags, patient):
+        response = north.get(INDEX, {"patient": patient.pk, "severity": "20"})
+        assert response.context["flags"] == [flags["warning_se"]]
+        content = response.content.decode()
+        timeline = reverse("admin:tracker_patient_timeline", args=[patient.pk])
+        assert f'Only the flags of <a href="{timeline}">{patient}</a>' in content
+        assert 'href="?severity=20">All patients</a>' in content
+        # The next filter keeps the patient: the id rides along in a hidden field.
+        assert f'<input type="hidden" name="patient" value="{patient.pk}"' in content
+
     def test_a_patient_of_another_clinic_is_not_a_valid_filter(self, north, flags, other_patient):
-        make_flag(other_patient, Severity.CRITICAL)
+        other_flag = make_flag(other_patient, Severity.CRITICAL)
         response = north.get(INDEX, {"patient": other_patient.pk})
         form = response.context["filter_form"]
-        assert "patient" in form.errors
-        assert all(f.patient.clinic_id != other_patient.clinic_id for f in response.context["flags"])
+        assert form.errors["patient"] == [
+            f"Patient: no patient of your clinic has the id {other_patient.pk}. "
+            "Search by record number or name instead."
+        ]
+        # The error is shown, and the list is this clinic's whole worklist, never the other patient's flags.
+        content = response.content.decode()
+        assert f"no patient of your clinic has the id {other_patient.pk}" in content
+        assert response.context["chosen_patient"] is None
+        assert set(response.context["flags"]) == set(flags.values())
+        assert f'data-flag="{other_flag.pk}"' not in content
+        assert other_patient.record_number not in content
+        assert 'name="patient"' not in content  # the refused id is not carried into the next filter
+
+    @pytest.mark.parametrize("value", ["999999", "abc", "-1"])
+    def test_an_unknown_patient_id_gets_the_same_error(self, north, flags, value):
+        response = north.get(INDEX, {"patient": value})
+        assert response.status_code == 200
+        assert response.context["filter_form"].errors["patient"] == [
+            f"Patient: no patient of your clinic has the id {value}. Search by record number or name instead."
+        ]
 
     def test_garbled_severity_is_a_form_error_not_a_crash(self, north, flags):
         response = north.get(INDEX, {"severity": "loud"})
         assert response.status_code == 200
         assert "severity" in response.context["filter_form"].errors
         assert len(response.context["flags"]) == 3
+
+
+class TestPatientSearch:
+    """``q``: every word must start the record number, the family or given name, or a part of a name."""
+
+    @pytest.fixture
+    def people(self, clinic, patient, other_patient):
+        patient.given_name, patient.family_name = "Ann", "Smith"
+        patient.save()
+        other_patient.given_name, other_patient.family_name = "Ann", "Smith"  # the same name at the other clinic
+        other_patient.save()
+        people = {
+            "ann_smith": patient,
+            "anna_smithers": factories.PatientFactory(
+                clinic=clinic, given_name="Anna", family_name="Smithers", record_number="N-0200"
+            ),
+            "bo_jones": factories.PatientFactory(
+                clinic=clinic, given_name="Bo", family_name="Carter-Jones", record_number="N-0300"
+            ),
+        }
+        for hours, person in enumerate(people.values()):
+            make_flag(person, Severity.WARNING, hours=hours)
+        make_flag(other_patient, Severity.CRITICAL)
+        return people
+
+    @pytest.mark.parametrize(
+        ("q", "expected"),
+        [
+            ("smith", ["ann_smith", "anna_smithers"]),  # family name prefix, any case
+            ("ANN", ["ann_smith", "anna_smithers"]),  # given name prefix
+            ("Smith, Ann", ["ann_smith", "anna_smithers"]),  # "family, given" as printed on the worklist
+            ("anna smi", ["anna_smithers"]),  # every word must match
+            ("jones", ["bo_jones"]),  # the second part of a double-barrelled name
+            ("n-0001", ["ann_smith"]),  # record number prefix, any case
+            ("N-0", ["ann_smith", "anna_smithers", "bo_jones"]),
+            ("mith", []),  # a prefix, not a substring
+        ],
+    )
+    def test_search(self, north, people, q, expected):
+        response = north.get(INDEX, {"q": q})
+        assert [f.patient for f in response.context["flags"]] == [people[name] for name in expected]
+
+    def test_search_results_keep_the_worklist_order(self, north, people):
+        urgent = make_flag(people["anna_smithers"], Severity.URGENT, hours=9)
+        critical = make_flag(people["ann_smith"], Severity.CRITICAL, hours=20)
+        response = north.get(INDEX, {"q": "smi"})
+        flags = response.context["flags"]
+        assert flags[:2] == [critical, urgent]
+        assert [f.severity for f in flags] == sorted((f.severity for f in flags), reverse=True)
+        warnings = [f for f in flags if f.severity == Severity.WARNING]
+        assert warnings == sorted(warnings, key=lambda f: f.raised_at)
+
+    def test_search_never_reaches_another_clinics_patient(self, north, people, other_patient):
+        other_flag = other_patient.flags.get()
+        response = north.get(INDEX, {"q": "Ann Smith"})
+        assert [f.patient for f in response.context["flags"]] == [people["ann_smith"], people["anna_smithers"]]
+        assert f'data-flag="{other_flag.pk}"' not in response.content.decode()
+        response = north.get(INDEX, {"q": other_patient.record_number})
+        assert response.context["flags"] == []
+        assert f'data-flag="{other_flag.pk}"' not in response.content.decode()
+
+    def test_no_match_says_so(self, north, people):
+        content = north.get(INDEX, {"q": "Zed"}).content.decode()
+        assert "No unresolved flags match these filters." in content
+
+    def test_the_page_lists_no_patients_beyond_its_flags(self, north, people, clinic):
+        # The patient filter used to be a <select> of every flagged patient: 9,904 options at a
+        # 10,000-patient clinic. A patient whose flags are not on this page is not named on it.
+        unseen = factories.PatientFactory(clinic=clinic, given_name="Ulla", family_name="Unseen")
+        make_flag(unseen, Severity.WARNING, hours=1)
+        content = north.get(INDEX, {"severity": "40"}).content.decode()
+        assert "Unseen" not in content
+        assert 'type="search" name="q"' in content
+        assert '<select name="patient"' not in content
 
 
 class TestOneClickActions:
@@ -232,24 +334,32 @@ class TestOtherClinic:
 
 
 @pytest.mark.parametrize("count", [3, 30])
-def test_worklist_query_count_does_not_grow_with_flags(client, clinic, clinician, count, django_assert_num_queries):
+@pytest.mark.parametrize("filtered_by", ["nothing", "search", "patient"])
+def test_worklist_query_count_does_not_grow_with_flags(
+    client, clinic, clinician, count, filtered_by, django_assert_num_queries
+):
     for i in range(count):
-        patient = factories.PatientFactory(clinic=clinic, responsible_clinician=clinician)
+        patient = factories.PatientFactory(
+            clinic=clinic, responsible_clinician=clinician, given_name="Ann", family_name=f"Smith {i}"
+        )
         make_flag(patient, Severity.values[i % 4], hours=i, assigned_to=clinician if i % 2 else None)
+    query = {"nothing": {}, "search": {"q": "smith ann"}, "patient": {"patient": patient.pk}}[filtered_by]
     client.force_login(clinician.user)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(10 if filtered_by == "patient" else 9):
         # 1. the session
         # 2. the logged-in user
         # 3. the user's clinic membership (cached on the request)
         # 4. the user's own permissions
         # 5. the user's group permissions
         # 6. the clinic's active clinicians, for the "assigned to" filter
-        # 7. the patients with unresolved flags, for the patient filter
-        # 8. the paginator's count
-        # 9. the page of flags with patient and assigned clinician (and their user)
-        # 10. the counts by severity, one aggregate
-        response = client.get(INDEX)
-    assert len(response.context["flags"]) == count
+        # (7. with ?patient=: that patient, looked up among the clinic's patients)
+        # 7. the paginator's count
+        # 8. the page of flags with patient and assigned clinician (and their user)
+        # 9. the counts by severity, one aggregate
+        # No list of flagged patients (see TestPatientSearch).
+        response = client.get(INDEX, query)
+    assert response.context["filter_form"].errors == {}
+    assert len(response.context["flags"]) == (1 if filtered_by == "patient" else count)
 
 
 @pytest.mark.django_db

@@ -73,7 +73,19 @@ def test_clinician_works_the_worklist_and_reads_the_chart(page: Page, live_serve
     urgent.refresh_from_db()
     assert (urgent.status, urgent.resolution_note) == (Flag.Status.RESOLVED, "Spoke to the patient; nausea settling.")
 
-    # 3. The patient's course: the PHQ-9 chart renders with its three scores and its lines.
+    # 3. The patient search filters the list: a name that matches nobody empties it, the record number
+    #    brings the patient's flags back.
+    search = page.get_by_role("searchbox", name="Patient")
+    search.fill("Nobody-by-this-name")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No unresolved flags match these filters.")).to_be_visible()
+    search = page.get_by_role("searchbox", name="Patient")
+    search.fill(patient.record_number.lower())
+    search.press("Enter")
+    expect(page.locator("tr.flag-row")).to_have_count(2)
+    expect(page.get_by_role("searchbox", name="Patient")).to_have_value(patient.record_number.lower())
+
+    # 4. The patient's course: the PHQ-9 chart renders with its three scores and its lines.
     page.locator(f'tr[data-flag="{critical.pk}"]').get_by_role("link", name=str(patient)).click()
     chart = page.locator("svg#chart-phq9")
     expect(chart).to_be_visible()

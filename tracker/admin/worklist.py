@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from tracker import worklist
 from tracker.admin.scoping import clinician_for, restrict_to_clinic
-from tracker.models import Clinician, Flag, FlagKind, Severity
+from tracker.models import Clinician, Flag, FlagKind, Patient, Severity
 from tracker.services.errors import ServiceError
 from tracker.services.flags import acknowledge_flag, resolve_flag
 from tracker.services.worklist import BulkOutcome, acknowledge_flags, resolve_flags, service_message
@@ -36,8 +37,30 @@ UNASSIGNED = "none"
 
 
 class WorklistFilterForm(forms.Form):
-    """GET filters; choices of patients and clinicians come from the user's clinic only."""
+    """GET filters. Patients and clinicians are looked up in the user's clinic only.
 
+    ``q`` searches patients by record number or name (see ``worklist.worklist``) instead of
+    listing every flagged patient, which at a large clinic was most of the page's time and size.
+    ``patient`` is one exact patient by id, for links such as "this patient's flags"; an id
+    outside ``patients`` (another clinic's patient, or none) is a form error, never a filter.
+    """
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Patient",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Record number or name", "size": 24}),
+    )
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.none(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": (
+                "Patient: no patient of your clinic has the id %(value)s. Search by record number or name instead."
+            )
+        },
+    )
     kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *FlagKind.choices])
     severity = forms.TypedChoiceField(
         required=False,
@@ -45,16 +68,15 @@ class WorklistFilterForm(forms.Form):
         empty_value=None,
         choices=[("", "All severities"), *sorted(Severity.choices, reverse=True)],
     )
-    patient = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     assigned = forms.ChoiceField(required=False, label="Assigned to")
     status = forms.ChoiceField(
         required=False,
         choices=[("", "Open and acknowledged"), *((s.value, s.label) for s in map(Flag.Status, worklist.UNRESOLVED))],
     )
 
-    def __init__(self, *args: Any, patients: list[tuple[int, str]], clinicians: list[Clinician], **kwargs: Any):
+    def __init__(self, *args: Any, patients: QuerySet[Patient], clinicians: list[Clinician], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["patient"].choices = [("", "All patients with flags"), *patients]
+        self.fields["patient"].queryset = patients
         self.fields["assigned"].choices = [
             ("", "Anyone or no one"),
             (UNASSIGNED, "Not assigned"),
@@ -66,14 +88,20 @@ class WorklistFilterForm(forms.Form):
             return worklist.WorklistFilters()
         data = self.cleaned_data
         assigned = data.get("assigned") or ""
+        patient = data.get("patient")
         return worklist.WorklistFilters(
             kind=data.get("kind") or None,
             severity=data.get("severity"),
-            patient_id=data.get("patient"),
+            patient_id=patient.pk if patient else None,
+            patient_words=worklist.search_words(data.get("q") or ""),
             assigned_to_id=int(assigned) if assigned.isdigit() else None,
             unassigned=assigned == UNASSIGNED,
             status=data.get("status") or None,
         )
+
+    def chosen_patient(self) -> Patient | None:
+        """The exact patient filtered on, once the form is valid (for "only flags of ...")."""
+        return self.cleaned_data.get("patient") if self.is_valid() else None
 
 
 def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, Any]:
@@ -84,7 +112,8 @@ def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, A
     clinicians = list(
         restrict_to_clinic(Clinician.objects.filter(is_active=True), request).select_related("user", "clinic")
     )
-    form = WorklistFilterForm(request.GET or None, patients=worklist.flagged_patients(flags), clinicians=clinicians)
+    patients = restrict_to_clinic(Patient.objects.all(), request)
+    form = WorklistFilterForm(request.GET or None, patients=patients, clinicians=clinicians)
     page = Paginator(worklist.worklist(flags, form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
     counts = worklist.severity_counts(flags)
     return {
@@ -92,19 +121,22 @@ def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, A
         "severity_counts": [(Severity(level).label, level, n) for level, n in counts.items()],
         "unresolved_total": sum(counts.values()),
         "filter_form": form,
+        "chosen_patient": form.chosen_patient(),
         "page_obj": page,
         "flags": list(page.object_list),
         "can_act": flag_admin.has_change_permission(request),
         "note_required_from": Severity.URGENT,
         "membership": clinician_for(request),
-        "query_string": _without_page(request),
+        "query_string": _query_without(request, "page"),
+        "all_patients_query": _query_without(request, "page", "patient"),
     }
 
 
-def _without_page(request: HttpRequest) -> str:
-    """The current filters as a query string, for the pagination links."""
+def _query_without(request: HttpRequest, *names: str) -> str:
+    """The current query string without ``names``, for links that change only those."""
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in names:
+        query.pop(name, None)
     return query.urlencode()
 
 
