@@ -2,6 +2,9 @@
 
 Every function takes an already clinic-scoped ``Flag`` queryset (the admin's), so the
 isolation rule lives in one place and these stay plain reads with a fixed query count.
+Only ``severity_counts`` reads all of a clinic's unresolved flags on every request, and
+PostgreSQL answers it from a small partial index: the page must stay fast at hundreds of
+thousands of open flags (docs/benchmarks.md, section 5).
 """
 
 from __future__ import annotations
@@ -28,8 +31,49 @@ class WorklistFilters:
     status: str | None = None
 
 
+@dataclass(frozen=True)
+class WorklistPage:
+    """One page of the worklist, found without counting every match.
+
+    A clinician works from the top of the list, and the severity counts already give the
+    totals; a "page 1 of 3,219" would need a COUNT over every matching flag on each request.
+    """
+
+    number: int
+    size: int
+    flags: list[Flag]
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.size + 1
+
+    @property
+    def end_index(self) -> int:
+        return self.start_index + len(self.flags) - 1
+
+
 def unresolved(flags: QuerySet[Flag]) -> QuerySet[Flag]:
-    return flags.filter(status__in=UNRESOLVED)
+    # Written as "not resolved" (the same rows: status has three values, see the check
+    # constraint) because that is the predicate of the partial indexes on Flag; PostgreSQL
+    # reads them without the table only when the query repeats the predicate word for word.
+    return flags.exclude(status=Flag.Status.RESOLVED)
 
 
 def search_words(text: str) -> tuple[str, ...]:
@@ -83,9 +127,20 @@ def worklist(flags: QuerySet[Flag], filters: WorklistFilters) -> QuerySet[Flag]:
     return rows.order_by("-severity", "raised_at", "id")
 
 
+def worklist_page(rows: QuerySet[Flag], number: int, size: int) -> WorklistPage:
+    """Page ``number`` (from 1) of ``rows`` in one query: one row more than the page tells whether there is a next."""
+    start = (number - 1) * size
+    fetched = list(rows[start : start + size + 1])
+    return WorklistPage(number=number, size=size, flags=fetched[:size], has_next=len(fetched) > size)
+
+
 def severity_counts(flags: QuerySet[Flag]) -> dict[int, int]:
-    """Unresolved flags per severity, most severe first, in one aggregate query."""
+    """Unresolved flags per severity, most severe first, in one aggregate query.
+
+    It counts ``severity``, not ``id``: needing only severity and patient, PostgreSQL counts
+    from the partial index ``tracker_flag_open_by_patient`` without reading the table.
+    """
     totals = unresolved(flags).aggregate(
-        **{f"s{level}": Count("pk", filter=Q(severity=level)) for level in Severity.values}
+        **{f"s{level}": Count("severity", filter=Q(severity=level)) for level in Severity.values}
     )
     return {level: totals[f"s{level}"] for level in sorted(Severity.values, reverse=True)}

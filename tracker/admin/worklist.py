@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 
 WORKLIST_TEMPLATE = "admin/tracker/worklist.html"
 PAGE_SIZE = 100
+MAX_PAGE = 10_000
 UNASSIGNED = "none"
 
 
@@ -114,7 +114,7 @@ def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, A
     )
     patients = restrict_to_clinic(Patient.objects.all(), request)
     form = WorklistFilterForm(request.GET or None, patients=patients, clinicians=clinicians)
-    page = Paginator(worklist.worklist(flags, form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = worklist.worklist_page(worklist.worklist(flags, form.filters()), _page_number(request), PAGE_SIZE)
     counts = worklist.severity_counts(flags)
     return {
         "worklist_visible": True,
@@ -123,13 +123,23 @@ def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, A
         "filter_form": form,
         "chosen_patient": form.chosen_patient(),
         "page_obj": page,
-        "flags": list(page.object_list),
+        "flags": page.flags,
         "can_act": flag_admin.has_change_permission(request),
         "note_required_from": Severity.URGENT,
         "membership": clinician_for(request),
         "query_string": _query_without(request, "page"),
         "all_patients_query": _query_without(request, "page", "patient"),
     }
+
+
+def _page_number(request: HttpRequest) -> int:
+    """The requested page; anything that is not a page number is the first page."""
+    try:
+        number = int(request.GET.get("page", "1"))
+    except ValueError:
+        number = 1
+    # The cap (a million flags) keeps the OFFSET a sane integer: a 30-digit page would be a database error.
+    return min(max(number, 1), MAX_PAGE)
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
