@@ -13,7 +13,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from tests import factories
-from tracker.models import Flag, FlagKind, Severity
+from tests.dosing import at
+from tracker.models import DigestDelivery, Flag, FlagKind, Severity
 from tracker.services import notifications
 from tracker.services.flags import build_flag, raise_flags
 from tracker.tasks import send_flag_notifications_task, send_warning_digest_task
@@ -175,6 +176,26 @@ class TestDigest:
         assert listed[0].startswith(f"- {start:%Y-%m-%d}")  # oldest first
         assert listed[-1] == "- and 3 more"
         assert "https://tracker.example.org/" in email.body
+
+
+    def test_a_second_run_on_the_same_day_sends_nothing(self, patient, clinician):
+        raise_flags([flag_for(patient, Severity.WARNING, "w1")])
+        first = notifications.send_warning_digest(now=at("2026-06-02T07:00"))
+        again = notifications.send_warning_digest(now=at("2026-06-02T07:05"))  # a second beat, or a redelivery
+        next_day = notifications.send_warning_digest(now=at("2026-06-03T07:00"))
+        assert (first, again, next_day) == (1, 0, 1)
+        assert len(mail.outbox) == 2
+        assert DigestDelivery.objects.filter(recipient=clinician.user.email).count() == 2
+
+    def test_a_failed_send_is_tried_again_by_the_next_run(self, patient, clinician, settings):
+        raise_flags([flag_for(patient, Severity.WARNING, "w1")])
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1  # nothing listens
+        assert notifications.send_warning_digest(now=at("2026-06-02T07:00")) == 0
+        assert not DigestDelivery.objects.exists()
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        assert notifications.send_warning_digest(now=at("2026-06-02T07:05")) == 1
+        assert len(mail.outbox) == 1
 
 
 def test_beat_runs_the_outbox_every_minute_and_the_digest_daily():

@@ -88,7 +88,7 @@ def insert_flags(flags: Sequence[NewFlag], *, created_at: dt.datetime) -> list[i
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%b::{kind}[]" for _, kind in COLUMNS)
         sql = (
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING RETURNING severity"  # noqa: S608, E501 - fixed names only
+            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING RETURNING severity"  # noqa: S608 - fixed names only
         )
         with _binary_cursor() as cursor:
             for chunk in _chunks(flags, CHUNK):

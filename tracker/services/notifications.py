@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from tracker.models import Clinician, Flag, Severity
+from tracker.models import Clinician, DigestDelivery, Flag, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -185,23 +185,35 @@ def send_warning_digest(*, now: dt.datetime) -> int:
     """One email per clinician listing their patients' open warnings; returns emails sent.
 
     Warnings are not worth an email each (notification fatigue); once a day they are.
+    Each address gets one digest per day however often the task runs (``DigestDelivery``).
     """
     sent = 0
     worklist_url = _absolute(reverse("admin:index"))
+    day = now.date()
     for email, digest in sorted(open_warnings_by_recipient().items()):
         context = {
             "flags": digest.flags,
             "count": digest.count,
             "more": digest.more,
-            "day": now.date(),
+            "day": day,
             "url": worklist_url,
         }
+        try:
+            sent += _send_digest(email, day, digest.count, context)
+        except Exception:
+            logger.exception("warning digest to %s failed; the next run tries again", email)
+    return sent
+
+
+def _send_digest(email: str, day: dt.date, count: int, context: dict) -> bool:
+    """Record and send one digest in one transaction; False if it went out already today."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                DigestDelivery.objects.create(recipient=email, day=day, warnings=count)
+        except IntegrityError:  # sent today already, or being sent by another worker that committed
+            return False
         subject = render_to_string("email/warning_digest_subject.txt", context).strip()
         body = render_to_string("email/warning_digest.txt", context)
-        try:
-            send_mail(subject, body, None, [email])
-        except Exception:
-            logger.exception("warning digest to %s failed", email)
-            continue
-        sent += 1
-    return sent
+        send_mail(subject, body, None, [email])  # raising rolls the row back
+        return True
