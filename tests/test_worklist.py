@@ -368,6 +368,18 @@ class TestBulk:
         }
 
 
+    def test_bulk_ignores_ids_that_are_not_plain_numbers(self, north, patient):
+        flag = make_flag(patient, Severity.WARNING)
+        response = north.post(
+            reverse("admin:tracker_flag_bulk"),
+            {"action": "acknowledge", "flag": ["²", "9" * 30, "-1", f" {flag.pk}", str(flag.pk)]},
+        )
+        assert response.status_code == 302
+        flag.refresh_from_db()
+        assert flag.status == Flag.Status.ACKNOWLEDGED
+        assert "Acknowledged 1 flag." in texts(response)
+
+
 class TestOtherClinic:
     def test_actions_on_another_clinics_flag_answer_404(self, north, other_patient):
         flag = make_flag(other_patient, Severity.URGENT)

@@ -8,6 +8,7 @@ clinic answers 404. The views only translate the request; the services decide.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -34,6 +35,11 @@ WORKLIST_TEMPLATE = "admin/tracker/worklist.html"
 PAGE_SIZE = 100
 MAX_PAGE = 10_000
 UNASSIGNED = "none"
+
+
+# A ticked flag's id: ASCII digits that fit a bigint ("²".isdigit() is true, and a
+# 30-digit number overflows the column; either would be a 500, not "not found").
+FLAG_ID = re.compile(r"[0-9]{1,18}")
 
 
 class WorklistFilterForm(forms.Form):
@@ -213,7 +219,7 @@ def bulk_view(request: HttpRequest, flag_admin: FlagAdmin) -> HttpResponse:
     """Acknowledge or resolve the ticked flags; ids outside the clinic are simply not found."""
     if not flag_admin.has_change_permission(request):
         raise PermissionDenied
-    ids = [value for value in request.POST.getlist("flag") if value.isdigit()]
+    ids = [int(value) for value in request.POST.getlist("flag") if FLAG_ID.fullmatch(value)]
     action = request.POST.get("action")
     selected = list(flag_admin.get_queryset(request).filter(pk__in=ids).select_related("patient").order_by("pk"))
     if not selected:
