@@ -122,6 +122,15 @@ class TestPage:
         assert timeline_url(patient) in content
         assert reverse("admin:tracker_patient_export", args=[patient.pk]) in content
 
+    def test_patient_page_links_to_their_open_flags_on_the_worklist(self, north, patient, other_patient):
+        content = north.get(reverse("admin:tracker_patient_change", args=[patient.pk])).content.decode()
+        link = f"{reverse('admin:index')}?patient={patient.pk}"
+        assert f'href="{link}"' in content
+        worklist = north.get(link)
+        assert worklist.status_code == 200
+        assert worklist.context["filter_form"].is_valid()
+        assert worklist.context["chosen_patient"] == patient
+
     def test_a_patient_without_a_course_still_renders(self, north, patient):
         response = north.get(timeline_url(patient))
         assert response.status_code == 200
