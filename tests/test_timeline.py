@@ -122,7 +122,7 @@ class TestPage:
         assert timeline_url(patient) in content
         assert reverse("admin:tracker_patient_export", args=[patient.pk]) in content
 
-    def test_patient_page_links_to_their_open_flags_on_the_worklist(self, north, patient, other_patient):
+    def test_patient_page_links_to_their_open_flags_on_the_worklist(self, north, patient):
         content = north.get(reverse("admin:tracker_patient_change", args=[patient.pk])).content.decode()
         link = f"{reverse('admin:index')}?patient={patient.pk}"
         assert f'href="{link}"' in content
