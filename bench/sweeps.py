@@ -26,6 +26,7 @@ import io
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import sys
@@ -73,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--horizon-days", type=int, default=5, help="days of new planned doses to generate (>= 3)")
     parser.add_argument("--output", default="docs/benchmarks.md")
     parser.add_argument("--skip-full", action="store_true", help="skip the full-sweep benchmarks (a)")
+    parser.add_argument(
+        "--only", choices=["horizon"], help="run only this benchmark (horizon: d, a few minutes; write to --output)"
+    )
     return parser.parse_args(argv)
 
 
@@ -371,9 +375,15 @@ def explain_batch(now: dt.datetime) -> str:
             if sql.startswith(("UPDATE tracker_planneddose", "WITH recent")):
                 plan = execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
                 kind = "claim" if sql.startswith("UPDATE") else "context"
-                plans.append(f"-- {kind}\n" + "\n".join(row[0] for row in plan))
+                lines = (_short_id_lists(row[0]) for row in plan)
+                plans.append(f"-- {kind}\n" + "\n".join(lines))
         transaction.set_rollback(True)
     return "\n\n".join(plans)
+
+
+def _short_id_lists(line: str) -> str:
+    """A plan line with its long literal id lists (thousands of patient ids) cut to a count."""
+    return re.sub(r"'\{(\d+(?:,\d+){20,})\}'", lambda m: f"'{{… {m.group(1).count(',') + 1} ids …}}'", line)
 
 
 # -- (d) horizon extension ---------------------------------------------------------------------
@@ -499,15 +509,16 @@ def main(argv: list[str] | None = None) -> None:
         info = meta()
         anchor = dt.datetime.fromisoformat(str(info["now"]))
         counts = row_counts()
-        full = {} if args.skip_full else bench_full(args, anchor, counts["tracker_patient"])
-        explain_full = explain_batch(anchor)
-        incremental = bench_incremental(args, anchor, f"{info['days']} days")
+        sweeps = args.only is None
+        full = {} if args.skip_full or not sweeps else bench_full(args, anchor, counts["tracker_patient"])
+        explain_full = explain_batch(anchor) if sweeps else ""
+        incremental = bench_incremental(args, anchor, f"{info['days']} days") if sweeps else []
         explain = BURST_EXPLAIN.get(f"{info['days']} days", "")
         horizon = bench_horizon(args, anchor)
         history: list[tuple[Window, Measure]] = []
         history_counts: dict[str, int] = {}
         history_info: dict[str, object] = {}
-        if args.history_database_url:
+        if args.history_database_url and sweeps:
             history_base = db_name(args.history_database_url)
             history_work = f"{history_base}_hist"
             use_database(base)  # release the work copy's connection before copying
@@ -524,8 +535,9 @@ def main(argv: list[str] | None = None) -> None:
         elapsed = time.perf_counter() - started
         host = machine()
         text = report(args, info, counts, host, full, incremental, horizon, history, history_info, history_counts)
-        text += "\n## EXPLAIN of the sweep's queries\n\nFirst batch of the full sweep from nothing:\n\n"
-        text += f"```\n{explain_full}\n```\n\nThe morning burst (incremental):\n\n```\n{explain}\n```\n"
+        if sweeps:
+            text += "\n## EXPLAIN of the sweep's queries\n\nFirst batch of the full sweep from nothing:\n\n"
+            text += f"```\n{explain_full}\n```\n\nThe morning burst (incremental):\n\n```\n{explain}\n```\n"
         text += f"\nThe whole run took {elapsed / 60:.1f} minutes.\n"
         output = Path(args.output)
         if output.exists() and ANALYSIS_MARKER in output.read_text():
