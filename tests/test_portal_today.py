@@ -214,13 +214,13 @@ def test_dose_post_has_a_fixed_query_count(portal, patient, clinician, days, dja
     _long_history(patient, clinician, days)
     rx = patient.prescriptions.get(drug__name="sertraline")
     dose = todays_doses(patient, rx)[0]
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(10):
         # 1 session, 2 user, 3 patient with clinic,
         # 4 the planned dose, scoped to the patient, with prescription and drug,
-        # record_dose: 5 savepoint (its transaction), 6 the planned dose again FOR UPDATE,
-        # 7 savepoint around the insert, 8 insert the dose event, 9 its history row,
-        # 10 release, 11 mark the planned dose taken,
-        # 12-13 the day's taken total for the daily maximum (explicit amounts, implied doses),
-        # 14 release the service's savepoint.
+        # record_dose: 5 savepoint (its transaction),
+        # 6 mark the planned dose taken if it is still as read (one conditional UPDATE, no second read),
+        # 7 insert the dose event, 8 its history row,
+        # 9 the day's taken total for the daily maximum (logged amounts and implied doses in one SUM),
+        # 10 release the service's savepoint.
         response = portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     assert response.status_code == 302

@@ -79,6 +79,48 @@ def test_the_same_planned_dose_cannot_be_logged_twice(patient, clinician):
     assert error.value.message_dict["planned_dose"] == ["This dose has already been recorded."]
 
 
+def test_a_dose_logged_since_it_was_read_is_refused(patient, clinician):
+    rx = daily_course(patient, clinician)
+    planned = PlannedDose.objects.get(prescription=rx, due_at=at("2026-06-02T07:00"))
+    stale = PlannedDose.objects.get(pk=planned.pk)  # a second page open on the same dose
+    log(rx, "2026-06-02T07:05", planned_dose=planned)
+    with pytest.raises(ValidationError) as error:
+        log(rx, "2026-06-02T07:10", planned_dose=stale)
+    assert error.value.message_dict["planned_dose"] == ["This dose has already been recorded."]
+    assert DoseEvent.objects.count() == 1
+
+
+def test_a_dose_missed_since_it_was_read_is_logged_late_and_its_flag_resolved(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-02")
+    planned = PlannedDose.objects.get(prescription=rx, due_at=at("2026-06-02T07:00"))  # read while still due
+    missed_doses.sweep(now=at("2026-06-02T14:00"))  # meanwhile the sweep marks it missed and flags it
+    event = log(rx, "2026-06-02T13:30", planned_dose=planned, now=at("2026-06-02T14:30"))
+    assert (event.planned_dose.pk, event.timing) == (planned.pk, DoseEvent.Timing.LATE)
+    assert PlannedDose.objects.get(pk=planned.pk).status == PlannedDose.Status.TAKEN
+    assert Flag.objects.get(kind=FlagKind.DOSE_MISSED).status == Flag.Status.RESOLVED
+
+
+def test_a_refused_log_leaves_the_planned_dose_open(patient, clinician):
+    """The planned dose is marked before the event is stored; a refused event takes that mark back."""
+    rx = daily_course(patient, clinician)
+    planned = PlannedDose.objects.get(prescription=rx, due_at=at("2026-06-02T07:00"))
+    # An outcome stored without marking its planned dose (as an import might): the database
+    # refuses a second current outcome for the same planned dose.
+    DoseEvent.objects.create(
+        patient=patient,
+        prescription=rx,
+        planned_dose=planned,
+        occurred_at=at("2026-06-02T07:00"),
+        local_date=planned.local_date,
+        reporter=PATIENT,
+    )
+    with pytest.raises(ValidationError) as error:
+        log(rx, "2026-06-02T07:05", planned_dose=planned)
+    assert error.value.message_dict["planned_dose"] == ["This dose has already been recorded."]
+    assert PlannedDose.objects.get(pk=planned.pk).status == PlannedDose.Status.PENDING
+    assert DoseEvent.objects.count() == 1
+
+
 def test_patient_cannot_self_log_an_in_clinic_only_drug(patient, clinician):
     rx = daily_course(
         patient, clinician, name="esketamine", dose="56", times=("10:00",), kind="weekdays", weekdays=(1,)
@@ -101,6 +143,16 @@ def test_dose_over_the_daily_maximum_raises_an_urgent_flag_at_once(patient, clin
         flag.message
         == "250 mg of Sertraline logged for 02 Jun 2026, above the maximum of 200 mg per local calendar day."
     )
+
+
+def test_daily_maximum_counts_only_the_patients_own_doses(patient, other_patient, clinician, other_clinician):
+    theirs = daily_course(other_patient, other_clinician, dose="100", times=("08:00", "20:00"))
+    for when in ("2026-06-02T07:00", "2026-06-02T19:00"):
+        log(theirs, when)
+    mine = daily_course(patient, clinician, dose="100", times=("08:00", "20:00"))
+    log(mine, "2026-06-02T07:00")
+    log(mine, "2026-06-02T19:00")  # 200 mg: at the maximum, not above it
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
 
 
 def test_late_log_after_a_missed_flag_resolves_it_with_a_note(patient, clinician):

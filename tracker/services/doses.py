@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -123,20 +123,29 @@ def record_dose(
     if outcome == DoseEvent.Outcome.SKIPPED and not skip_reason.strip():
         raise ServiceError({"skip_reason": "Please say why the dose was skipped."})
 
-    if planned_dose is not None:
-        planned = PlannedDose.objects.select_for_update().get(pk=planned_dose.pk)
-        if planned.prescription_id != prescription.pk:
-            raise ServiceError({"planned_dose": "That planned dose belongs to another prescription."})
-        if planned.status not in OPEN_STATUSES:
-            raise ServiceError({"planned_dose": "This dose has already been recorded."})
-    else:
-        planned = match_planned_dose(prescription, occurred_at)
-        if planned is not None:
+    new_status = PlannedDose.Status.TAKEN if outcome == DoseEvent.Outcome.TAKEN else PlannedDose.Status.SKIPPED
+    planned = planned_dose if planned_dose is not None else match_planned_dose(prescription, occurred_at)
+    was_missed = False
+    if planned is not None:
+        read_status = planned.status
+        if _claim(planned, prescription=prescription, new_status=new_status, now=now):
+            was_missed = read_status == PlannedDose.Status.MISSED
+        else:
+            # Changed since it was read (logged meanwhile, missed by the sweep, given back by a
+            # correction) or not this prescription's: judge the row as it is now, under a lock.
             planned = PlannedDose.objects.select_for_update().get(pk=planned.pk)
-            if planned.status not in OPEN_STATUSES:  # taken by a concurrent log meanwhile
+            if planned_dose is not None:
+                if planned.prescription_id != prescription.pk:
+                    raise ServiceError({"planned_dose": "That planned dose belongs to another prescription."})
+                if planned.status not in OPEN_STATUSES:
+                    raise ServiceError({"planned_dose": "This dose has already been recorded."})
+            elif planned.status not in OPEN_STATUSES:  # taken by a concurrent log meanwhile
                 planned = None
+            if planned is not None:
+                was_missed = planned.status == PlannedDose.Status.MISSED
+                planned.status, planned.status_changed_at = new_status, now
+                planned.save(update_fields=["status", "status_changed_at"])
 
-    was_missed = planned is not None and planned.status == PlannedDose.Status.MISSED
     patient = prescription.patient
     event = DoseEvent(
         patient=patient,
@@ -155,21 +164,36 @@ def record_dose(
         created_at=now,
     )
     try:
-        with transaction.atomic():
-            event.save()
+        # No savepoint of its own: the ServiceError leaves this function's atomic block, which
+        # rolls the whole write back (or back to its own savepoint inside a caller's transaction).
+        event.save()
     except IntegrityError:
         raise ServiceError({"planned_dose": "This dose has already been recorded."}) from None
 
-    if planned is not None:
-        planned.status = PlannedDose.Status.TAKEN if outcome == DoseEvent.Outcome.TAKEN else PlannedDose.Status.SKIPPED
-        planned.status_changed_at = now
-        planned.save(update_fields=["status", "status_changed_at"])
-        if was_missed:
-            _resolve_missed_flag(planned, event, now)
+    if was_missed:
+        _resolve_missed_flag(planned, event, now)
 
     if outcome == DoseEvent.Outcome.TAKEN:
         _check_daily_maximum(event, now)
     return event
+
+
+def _claim(planned: PlannedDose, *, prescription: Prescription, new_status: str, now: dt.datetime) -> bool:
+    """Give ``planned`` its outcome if it is still open, this prescription's, and as it was read.
+
+    One conditional UPDATE, which also takes the row's lock until the commit: it matches
+    nothing if a concurrent log, the missed-dose sweep or a correction changed the status
+    since the caller read it, and the caller then reads the row again under a lock. So the
+    common case costs one statement instead of a locking read plus an update.
+    """
+    if planned.status not in OPEN_STATUSES:
+        return False
+    claimed = PlannedDose.objects.filter(pk=planned.pk, prescription=prescription, status=planned.status).update(
+        status=new_status, status_changed_at=now
+    )
+    if claimed:
+        planned.status, planned.status_changed_at = new_status, now
+    return bool(claimed)
 
 
 def _resolve_missed_flag(planned: PlannedDose, event: DoseEvent, now: dt.datetime) -> None:
@@ -192,18 +216,24 @@ def _check_daily_maximum(event: DoseEvent, now: dt.datetime) -> None:
     # A dose counts on the day it was planned for (a 21:30 dose taken at 00:17 belongs to
     # the evening before); an unplanned dose counts on the local day it was taken.
     day = event.planned_dose.local_date if event.planned_dose else event.local_date
-    events = (
+    totals = (
         DoseEvent.objects.current()
         .annotate(dose_day=Coalesce("planned_dose__local_date", "local_date"))
         .filter(
             patient=event.patient_id,
+            # The patient's own prescriptions of the drug (an event's prescription is always its
+            # patient's): the database then starts from those few rows, not from every
+            # prescription of the drug in the clinic (docs/benchmarks.md, section 4).
+            prescription__patient=event.patient_id,
             prescription__drug=rx.drug_id,
             dose_day=day,
             outcome=DoseEvent.Outcome.TAKEN,
         )
+        # One statement: the amounts logged, plus the prescribed dose where none was given.
+        .aggregate(explicit=Sum("amount"), implied=Sum("prescription__dose", filter=Q(amount__isnull=True)))
     )
-    explicit = events.filter(amount__isnull=False).aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    implied = events.filter(amount__isnull=True).aggregate(total=Sum("prescription__dose"))["total"] or Decimal(0)
+    explicit = totals["explicit"] or Decimal(0)
+    implied = totals["implied"] or Decimal(0)
     total = explicit + implied
     if total <= maximum:
         return
