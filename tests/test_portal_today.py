@@ -8,10 +8,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.dosing import at, daily_course
 from tests.test_portal_support import as_needed, clinic_only, course, give_login, local_today, signed_in
 from tracker import clinical
 from tracker.models import DoseEvent, Flag, FlagKind, PlannedDose, Severity
+from tracker.portal import selectors
 from tracker.services.doses import record_dose
+from tracker.services.patients import change_timezone
 
 pytestmark = pytest.mark.django_db
 LOCAL = "%Y-%m-%dT%H:%M"
@@ -186,6 +189,19 @@ def test_yesterdays_open_doses_are_offered_for_late_logging(portal, patient, cli
         assert f'id="dose-{dose.pk}"' in html
 
 
+def test_a_dose_planned_before_the_patient_moved_far_away_is_still_offered(patient, clinician):
+    """The day a dose belongs to is the one it was planned for, even 25 hours of UTC offset away."""
+    patient.timezone = "Pacific/Kiritimati"  # UTC+14
+    patient.save(update_fields=["timezone"])
+    rx = daily_course(patient, clinician, start="2026-06-01", times=("00:30",))
+    change_timezone(patient=patient, new_timezone="Pacific/Pago_Pago", now=at("2026-06-02T12:00"))  # UTC-11
+    planned = PlannedDose.objects.get(prescription=rx, local_date=dt.date(2026, 6, 2))
+    assert planned.due_at == at("2026-06-01T10:30")  # 00:30 on 2 June in Kiritimati, kept as it was
+    today = selectors.today_for_patient(patient, at("2026-06-03T12:00"))  # 01:00 on 3 June in Pago Pago
+    assert today.date == dt.date(2026, 6, 3)
+    assert planned in today.left_from_yesterday
+
+
 def _long_history(patient, clinician, days: int) -> None:
     """A course with ``days`` of history: doses taken, skipped and missed, plus PRN and clinic drugs."""
     rx = course(patient, clinician, days_ago=days)
@@ -203,7 +219,7 @@ def test_today_page_has_a_fixed_query_count(portal, patient, clinician, days, dj
     with django_assert_num_queries(6):
         # 1 session, 2 user (the login), 3 patient with clinic (one join),
         # 4 yesterday's and today's planned doses with drug and logged time (subqueries),
-        # 5 schedules in force with their drugs and today's taken count (PRN, clinic-only),
+        # 5 schedules in force with their drugs and today's taken count (PRN, clinic-only; a subquery),
         # 6 last completion of each weekly questionnaire (one GROUP BY).
         response = portal.get(reverse("portal:today"))
     assert response.status_code == 200

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from tracker import clinical, scales, side_effect_catalogue
@@ -64,17 +65,24 @@ def active_schedules(patient: Patient, now: dt.datetime) -> list[DoseSchedule]:
         .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
         .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
         .select_related("prescription__drug")
-        .annotate(
-            taken_today=Count(
-                "prescription__dose_events",
-                filter=Q(
-                    prescription__dose_events__local_date=today,
-                    prescription__dose_events__outcome=DoseEvent.Outcome.TAKEN,
-                    prescription__dose_events__entered_in_error_at__isnull=True,
-                ),
-            )
-        )
+        .annotate(taken_today=Coalesce(Subquery(_taken_on(today)), 0))
         .order_by("prescription__drug__display_name", "id")
+    )
+
+
+def _taken_on(day: dt.date) -> QuerySet[DoseEvent]:
+    """How many doses of the row's prescription were taken on ``day``, as a subquery.
+
+    One index lookup (prescription, local day) per schedule; a join with a count would read
+    every dose event of the prescription, a list that grows all through the course.
+    """
+    return (
+        DoseEvent.objects.current()
+        .filter(prescription=OuterRef("prescription"), local_date=day, outcome=DoseEvent.Outcome.TAKEN)
+        .order_by()
+        .values("prescription")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
 
 
@@ -123,9 +131,22 @@ def _logged(field_name: str) -> Subquery:
     return Subquery(events.values(field_name)[:1])
 
 
+# Wider than any gap between a dose's UTC time and its local day, even one planned in a zone
+# the patient has since left (UTC offsets span 26 hours).
+LOCAL_DAY_MARGIN = dt.timedelta(days=2)
+
+
 def planned_doses_between(patient: Patient, first: dt.date, last: dt.date) -> QuerySet[PlannedDose]:
+    """The patient's planned doses on local days ``first`` to ``last``, cancelled ones left out.
+
+    The local days decide; the UTC bounds around them only let the (patient, due_at) index
+    read those days instead of the patient's whole history.
+    """
+    zone = patient.zone
     return PlannedDose.objects.filter(
         patient=patient,
+        due_at__gte=dt.datetime.combine(first, dt.time.min, tzinfo=zone) - LOCAL_DAY_MARGIN,
+        due_at__lt=dt.datetime.combine(last, dt.time.min, tzinfo=zone) + dt.timedelta(days=1) + LOCAL_DAY_MARGIN,
         local_date__gte=first,
         local_date__lte=last,
         prescription__entered_in_error_at__isnull=True,
