@@ -569,9 +569,10 @@ def report(
     lines = [
         "# Benchmarks",
         "",
-        "Issue 10, first slice: the missed-dose sweep and horizon extension on a generated clinic on PostgreSQL,",
-        "each beside a baseline measured in the same run. Times are wall-clock from Python (Django ORM + psycopg 3),",
-        "each run in a transaction rolled back afterwards, so every run starts from the same state.",
+        "Issue 10, items 1–3: the missed-dose sweep and horizon extension on a generated clinic on PostgreSQL,",
+        "each beside a baseline measured in the same run. Times are wall-clock from Python (Django ORM + psycopg 3);",
+        "every run starts from the same state (a rolled-back transaction, or a fresh copy for the full sweeps).",
+        "Items 4–7 (web under load, clinician pages, rule sweeps, memory) follow the analysis below.",
         "",
         "## Machine",
         "",
