@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from tracker.models import (
     Prescription,
     Severity,
     SideEffectReport,
+    WeightMeasurement,
 )
 
 UTC = dt.UTC
@@ -116,3 +118,9 @@ def make_flag(patient: Patient, **kwargs: Any) -> Flag:
     }
     values.update(kwargs)
     return Flag.objects.create(**values)
+
+
+def make_weight(patient: Patient, **kwargs: Any) -> WeightMeasurement:
+    values: dict[str, Any] = {"patient": patient, "measured_at": DUE_AT, "weight_kg": Decimal("72.5")}
+    values.update(kwargs)
+    return WeightMeasurement.objects.create(**values)

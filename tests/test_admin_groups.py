@@ -35,6 +35,25 @@ class TestGroupsMigration:
         assert "add_prescription" not in nurses
         assert {"add_patient", "change_patient", "add_clinician", "change_clinician"} <= managers
 
+    def test_weights_are_recorded_by_prescribers_and_nurses_and_viewed_by_managers(self):
+        recording = {"view_weightmeasurement", "add_weightmeasurement", "change_weightmeasurement"}
+        assert recording <= codenames("Prescribers")
+        assert recording <= codenames("Nurses")
+        assert {p for p in codenames("Clinic managers") if p.endswith("_weightmeasurement")} == {
+            "view_weightmeasurement"
+        }
+
+    def test_live_role_table_grants_weights_as_the_migration_does(self):
+        Group.objects.filter(name__in=ROLE_GROUPS.values()).delete()  # re-created from the live table
+        for role, name in ROLE_GROUPS.items():
+            sync_clinician_groups(clinician=factories.ClinicianFactory(role=role))
+            granted = {p for p in codenames(name) if p.endswith("_weightmeasurement")}
+            assert granted == (
+                {"view_weightmeasurement"}
+                if role == "manager"
+                else {"view_weightmeasurement", "add_weightmeasurement", "change_weightmeasurement"}
+            )
+
     def test_reverse_removes_the_groups_and_forward_restores_them(self):
         # The historical models, as the migration sees them (never the live app registry).
         state_apps = MigrationExecutor(connection).loader.project_state(("tracker", "0003_clinician_groups")).apps

@@ -13,6 +13,7 @@ from tests.helpers_models import (
     make_flag,
     make_schedule,
     make_side_effect,
+    make_weight,
 )
 from tracker.models import (
     Assessment,
@@ -23,6 +24,7 @@ from tracker.models import (
     Patient,
     Prescription,
     SideEffectReport,
+    WeightMeasurement,
 )
 from tracker.services.records import mark_entered_in_error
 
@@ -42,6 +44,8 @@ def _make(model, patient):
         return make_assessment(patient)
     if model is SideEffectReport:
         return make_side_effect(patient)
+    if model is WeightMeasurement:
+        return make_weight(patient)
     if model is Flag:
         return make_flag(patient)
     raise AssertionError(model)
@@ -55,6 +59,7 @@ ALL_CLINICAL = [
     (DoseEvent, "Dose event"),
     (Assessment, "Assessment"),
     (SideEffectReport, "Side effect report"),
+    (WeightMeasurement, "Weight measurement"),
     (Flag, "Flag"),
 ]
 MARKABLE = [model for model, _ in ALL_CLINICAL if model is not Flag]  # flags are resolved, not marked

@@ -6,6 +6,7 @@ from tracker.models.clinics import Clinic, Clinician
 from tracker.models.doses import DoseEvent, PlannedDose
 from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
 from tracker.models.flags import Flag, FlagKind, Severity
+from tracker.models.measurements import WeightMeasurement
 from tracker.models.notifications import DigestDelivery
 from tracker.models.patients import Patient, validate_timezone
 from tracker.models.prescriptions import DoseSchedule, Prescription
@@ -34,5 +35,6 @@ __all__ = [
     "Route",
     "Severity",
     "SideEffectReport",
+    "WeightMeasurement",
     "validate_timezone",
 ]

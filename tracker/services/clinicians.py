@@ -33,6 +33,7 @@ VIEW_MODELS = (
     "sideeffectreport",
     "flag",
     "inclinicsession",
+    "weightmeasurement",
 )
 
 
@@ -43,10 +44,20 @@ def _add_change(*models: str) -> tuple[str, ...]:
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Prescribers also work flags: they are clinicians on the worklist too.
     "Prescribers": (
-        *_add_change("prescription", "doseschedule", "assessment", "inclinicsession", "doseevent", "sideeffectreport"),
+        *_add_change(
+            "prescription",
+            "doseschedule",
+            "assessment",
+            "inclinicsession",
+            "doseevent",
+            "sideeffectreport",
+            "weightmeasurement",
+        ),
         "change_flag",
     ),
-    "Nurses": _add_change("doseevent", "assessment", "sideeffectreport", "flag", "inclinicsession"),
+    "Nurses": _add_change(
+        "doseevent", "assessment", "sideeffectreport", "flag", "inclinicsession", "weightmeasurement"
+    ),
     "Clinic managers": _add_change("patient", "clinician", "drug"),
 }
 

@@ -7,8 +7,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tracker.models import ClinicalRecord, DoseEvent, DoseSchedule, PlannedDose, Prescription
+from tracker.models import (
+    ClinicalRecord,
+    DoseEvent,
+    DoseSchedule,
+    Patient,
+    PlannedDose,
+    Prescription,
+    WeightMeasurement,
+)
 from tracker.services.errors import ServiceError
+from tracker.services.measurements import sync_current_weight
 
 
 @transaction.atomic
@@ -34,7 +43,8 @@ def _withdraw_from_care(record: ClinicalRecord, *, now) -> None:
 
     A prescription or schedule in error plans nothing more and its pending doses are
     withdrawn; a dose event in error gives its planned dose back (due again, or missed
-    by the next sweep if its time has passed), so the right dose can be logged.
+    by the next sweep if its time has passed), so the right dose can be logged; a weight
+    in error no longer counts as the patient's current weight.
     """
     if isinstance(record, Prescription | DoseSchedule):
         schedules = record.schedules.all() if isinstance(record, Prescription) else [record]
@@ -49,3 +59,5 @@ def _withdraw_from_care(record: ClinicalRecord, *, now) -> None:
         PlannedDose.objects.filter(
             pk=record.planned_dose_id, status__in=[PlannedDose.Status.TAKEN, PlannedDose.Status.SKIPPED]
         ).update(status=PlannedDose.Status.PENDING, status_changed_at=now)
+    elif isinstance(record, WeightMeasurement):
+        sync_current_weight(patient=Patient.objects.select_for_update().get(pk=record.patient_id))
