@@ -133,7 +133,13 @@ class TestPatientPage:
         assert admin_url("change", "flag", course.flag.pk) in content
         assert course.assessment.band in content
         names = {formset.opts.__class__.__name__ for formset in response.context["inline_admin_formsets"]}
-        assert names == {"OpenFlagInline", "PrescriptionInline", "RecentDoseEventInline", "AssessmentInline"}
+        assert names == {
+            "OpenFlagInline",
+            "PrescriptionInline",
+            "RecentDoseEventInline",
+            "AssessmentInline",
+            "WeightInline",
+        }
 
     def test_recent_dose_events_are_capped(self, client, patient, clinician):
         course = make_course(patient, clinician)

@@ -5,10 +5,10 @@ Importing the modules registers their ModelAdmins with the default admin site.
 
 from django.contrib import admin
 
-from tracker.admin import catalogue, flags, patients, prescriptions, records, sessions
+from tracker.admin import catalogue, flags, measurements, patients, prescriptions, records, sessions
 
 admin.site.site_header = "Treatment-course tracker"
 admin.site.site_title = "Treatment-course tracker"
 admin.site.index_title = "Treatment courses: patients, prescriptions, doses and flags"
 
-__all__ = ["catalogue", "flags", "patients", "prescriptions", "records", "sessions"]
+__all__ = ["catalogue", "flags", "measurements", "patients", "prescriptions", "records", "sessions"]

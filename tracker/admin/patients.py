@@ -9,14 +9,16 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 
 from tracker.admin import exports
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import ClinicianListFilter, EnteredInErrorFilter, ScopedHistoryAdmin, clinician_for
 from tracker.admin.timeline import timeline_view
-from tracker.models import Assessment, DoseEvent, Flag, Patient, Prescription
+from tracker.models import Assessment, DoseEvent, Flag, Patient, Prescription, WeightMeasurement
+from tracker.models.measurements import validate_weight_kg
+from tracker.services.measurements import record_weight
 from tracker.services.patients import change_timezone, discharge
 
 RECENT_DOSE_EVENTS = 20
@@ -75,6 +77,16 @@ class AssessmentInline(ReadOnlyInline):
     fields = ["instrument", "total", "band", "completed_at", "source", "entered_in_error_at"]
 
 
+class WeightInline(ReadOnlyInline):
+    model = WeightMeasurement
+    formset = RecentFormSet
+    verbose_name_plural = f"Weights (last {RECENT_DOSE_EVENTS})"
+    fields = ["measured_at", "weight_kg", "recorded_by", "note", "entered_in_error_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WeightMeasurement]:
+        return super().get_queryset(request).select_related("recorded_by").order_by("-measured_at", "-id")
+
+
 class OpenFlagInline(ReadOnlyInline):
     model = Flag
     verbose_name_plural = "Unresolved flags"
@@ -110,6 +122,14 @@ class PatientForm(forms.ModelForm):
             "responsible_clinician",
             "is_active",
         ]
+
+    def clean_weight_kg(self) -> Any:
+        # A new patient's weight is recorded as their first measurement, so it must fit its range
+        # (0 and below are left to the model's own message).
+        weight = self.cleaned_data.get("weight_kg")
+        if weight is not None and weight > 0:
+            validate_weight_kg(weight)
+        return weight
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -150,7 +170,7 @@ class PatientAdmin(ScopedHistoryAdmin):
         "entered_in_error_by",
         "entered_in_error_reason",
     ]
-    inlines = [OpenFlagInline, PrescriptionInline, RecentDoseEventInline, AssessmentInline]
+    inlines = [OpenFlagInline, PrescriptionInline, RecentDoseEventInline, AssessmentInline, WeightInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
         # A correlated count in the list query instead of a query per row; a subquery rather
@@ -177,7 +197,21 @@ class PatientAdmin(ScopedHistoryAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields.insert(0, "clinic")  # a clinician's patients are always in their own clinic
+        if obj is not None:
+            fields.append("weight_kg")  # the latest measurement: changed by "Add weight", with its history
         return fields
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Patient | None = None,
+    ) -> HttpResponse:
+        context["can_add_weight"] = obj is not None and request.user.has_perm("tracker.add_weightmeasurement")
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_form(self, request: HttpRequest, obj: Patient | None = None, change: bool = False, **kwargs: Any):
         form_class = super().get_form(request, obj, change=change, **kwargs)
@@ -198,6 +232,16 @@ class PatientAdmin(ScopedHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: Patient, form: forms.ModelForm, change: bool) -> None:
         if not change and not request.user.is_superuser:
             obj.clinic = clinician_for(request).clinic  # type: ignore[union-attr]
+        if not change and obj.weight_kg is not None:
+            # A weight given with the new record is its first measurement (the baseline on record).
+            super().save_model(request, obj, form, change)
+            record_weight(
+                patient=obj,
+                weight_kg=obj.weight_kg,
+                recorded_by=request.user,
+                note="Given with the new patient record.",
+            )
+            return
         if change and "is_active" in form.changed_data and not obj.is_active:
             # Discharge: planned doses not yet due are withdrawn, so they raise no flags.
             super().save_model(request, obj, form, change)

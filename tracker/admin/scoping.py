@@ -32,6 +32,7 @@ from tracker.models import (
     PlannedDose,
     Prescription,
     SideEffectReport,
+    WeightMeasurement,
 )
 from tracker.services.records import mark_entered_in_error
 
@@ -46,6 +47,7 @@ CLINIC_PATHS: dict[type[models.Model], str] = {
     DoseEvent: "patient__clinic",
     Assessment: "patient__clinic",
     SideEffectReport: "patient__clinic",
+    WeightMeasurement: "patient__clinic",
     Flag: "patient__clinic",
 }
 
