@@ -15,7 +15,9 @@ from tests.dosing import at, daily_course
 from tests.symptoms import fibser, phq9, side_effect
 from tracker import charts
 from tracker.models import Flag, FlagKind, PlannedDose
+from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import change_dose
+from tracker.services.records import mark_entered_in_error
 from tracker.timeline import patient_timeline
 
 
@@ -46,6 +48,7 @@ def build_course(patient, clinician, *, extra_flags: int = 0, extra_scores: int 
     phq9(patient, "2026-06-29T10:00", 4)
     for i in range(extra_scores):
         phq9(patient, f"2026-07-{1 + i:02d}T10:00", 5)
+        record_weight(patient=patient, weight_kg=Decimal("70"), recorded_by=None, now=at(f"2026-07-{1 + i:02d}T10:00"))
     fibser(patient, "2026-06-08T10:00", 4)
     side_effect(patient, "2026-06-03T10:00", "nausea", "moderate")
     for i in range(1 + extra_flags):
@@ -137,13 +140,29 @@ class TestPage:
         assert "No prescriptions yet." in response.content.decode()
 
 
+def test_weights_are_events_in_date_order_without_those_in_error(north, patient, clinician):
+    daily_course(patient, clinician, name="aripiprazole", dose="5", start="2026-06-01")
+    for when, kg, note in (("2026-05-30", "70.0", "Baseline"), ("2026-06-29", "72.1", ""), ("2026-06-30", "27.1", "")):
+        weight = record_weight(
+            patient=patient, weight_kg=Decimal(kg), recorded_by=None, note=note, now=at(f"{when}T09:00")
+        )
+    mark_entered_in_error(record=weight, by=clinician.user, reason="Digits swapped")
+    timeline = patient_timeline(patient, now=at("2026-07-01T00:00"))
+    weights = [(e.title, e.detail) for e in timeline.events if e.kind == "weight"]
+    assert weights == [("Weight: 70.0 kg", "Baseline"), ("Weight: 72.1 kg", "")]
+    assert [e.at for e in timeline.events] == sorted(e.at for e in timeline.events)
+    assert timeline.events[0].kind == "weight"  # weighed before the course started
+    content = north.get(timeline_url(patient)).content.decode()
+    assert 'data-kind="weight"' in content and "Weight: 72.1 kg" in content
+
+
 @pytest.mark.parametrize(("extra_flags", "extra_scores"), [(0, 0), (27, 12)])
 def test_timeline_query_count_does_not_grow(
     north, patient, clinician, extra_flags, extra_scores, django_assert_num_queries
 ):
     build_course(patient, clinician, extra_flags=extra_flags, extra_scores=extra_scores)
     sessions_installed = any(m.__name__ == "InClinicSession" for m in apps.get_models())
-    with django_assert_num_queries(14 + sessions_installed):
+    with django_assert_num_queries(15 + sessions_installed):
         # 1. the session
         # 2. the logged-in user
         # 3. the user's clinic membership
@@ -157,8 +176,9 @@ def test_timeline_query_count_does_not_grow(
         # 11. unplanned doses taken per local day
         # 12. assessments
         # 13. side-effect reports
-        # 14. flags
-        # (15.) in-clinic sessions, once tracker.models.sessions is installed
+        # 14. weight measurements
+        # 15. flags
+        # (16.) in-clinic sessions, once tracker.models.sessions is installed
         response = north.get(timeline_url(patient))
     assert response.status_code == 200
 

@@ -1,4 +1,4 @@
-"""A patient's whole course on one page: what was prescribed, taken, felt and flagged, in date order.
+"""A patient's whole course on one page: what was prescribed, taken, felt, weighed and flagged, in date order.
 
 One query per kind of row whatever the length of the course: doses come summarised per
 day by the database (a 90-day course has hundreds of planned doses) and are rolled up
@@ -17,7 +17,16 @@ from django.urls import NoReverseMatch, reverse
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.charts import Chart, Point, RefLine, draw
-from tracker.models import Assessment, DoseEvent, Flag, Patient, PlannedDose, Prescription, SideEffectReport
+from tracker.models import (
+    Assessment,
+    DoseEvent,
+    Flag,
+    Patient,
+    PlannedDose,
+    Prescription,
+    SideEffectReport,
+    WeightMeasurement,
+)
 from tracker.selectors import CourseSummary, course_summaries
 
 CHART_INSTRUMENTS = ("phq9", "gad7", "madrs")
@@ -50,7 +59,7 @@ class WeekDoses:
 @dataclass(frozen=True)
 class Event:
     at: dt.datetime
-    kind: str  # prescription, doses, session, assessment, side_effect, flag
+    kind: str  # prescription, doses, session, assessment, side_effect, weight, flag
     title: str
     detail: str = ""
     url: str = ""
@@ -67,6 +76,7 @@ class Timeline:
     weeks: list[WeekDoses]
     assessments: list[Assessment]
     side_effects: list[SideEffectReport]
+    weights: list[WeightMeasurement]
     flags: list[Flag]
     events: list[Event] = field(default_factory=list)
 
@@ -212,6 +222,16 @@ def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
                 url=reverse("admin:tracker_sideeffectreport_change", args=[s.pk]),
             )
         )
+    for w in timeline.weights:
+        events.append(
+            Event(
+                at=w.measured_at,
+                kind="weight",
+                title=f"Weight: {w.weight_kg} kg",
+                detail=w.note,
+                url=reverse("admin:tracker_weightmeasurement_change", args=[w.pk]),
+            )
+        )
     for f in timeline.flags:
         events.append(
             Event(
@@ -244,6 +264,7 @@ def patient_timeline(patient: Patient, *, now: dt.datetime) -> Timeline:
         weeks=weekly_doses(days, origin),
         assessments=list(Assessment.objects.current().filter(patient=patient).order_by("completed_at", "id")),
         side_effects=list(SideEffectReport.objects.current().filter(patient=patient).order_by("reported_at", "id")),
+        weights=list(WeightMeasurement.objects.current().filter(patient=patient).order_by("measured_at", "id")),
         flags=list(Flag.objects.filter(patient=patient).order_by("raised_at", "id")),
     )
     timeline.events = _events(timeline, clinic_session_events(patient))

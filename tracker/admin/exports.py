@@ -70,7 +70,7 @@ def _utc(instant: dt.datetime) -> tuple[str, str]:
 
 
 def course_rows(patient: Patient, now: dt.datetime) -> list[list[Any]]:
-    """One patient's course: versions, doses per local day, questionnaires, side effects, flags."""
+    """One patient's course: versions, doses per local day, questionnaires, side effects, weights, flags."""
     timeline = patient_timeline(patient, now=now)
     rows: list[list[Any]] = []
     for rx in timeline.prescriptions:
@@ -90,6 +90,8 @@ def course_rows(patient: Patient, now: dt.datetime) -> list[list[Any]]:
     for s in timeline.side_effects:
         rows.append(["side_effect", s.pk, *_utc(s.reported_at), side_effect_catalogue.label(s.effect), "", "",
                      s.severity, s.description])  # fmt: skip
+    for w in timeline.weights:
+        rows.append(["weight", w.pk, *_utc(w.measured_at), "body weight", w.weight_kg, "kg", "", w.note])
     for f in timeline.flags:
         note = f"resolution: {f.resolution_note}" if f.resolution_note else ""
         rows.append(["flag", f.pk, *_utc(f.raised_at), f.get_kind_display(), f.get_severity_display(), "",
