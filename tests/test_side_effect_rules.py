@@ -1,5 +1,5 @@
 """Side-effect sweep (clinical-reference §5): severity, burden, persistence, dose increases,
-overdue check-ins and the young-adult PHQ-9 schedule."""
+overdue check-ins, the young-adult PHQ-9 schedule and weight gain on an antipsychotic."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from tests.conftest import need_service
 from tests.dosing import at, daily_course
 from tests.factories import PatientFactory
 from tests.symptoms import fibser, phq9, side_effect
-from tracker.models import Flag, FlagKind, Severity, SideEffectReport
+from tracker.models import Flag, FlagKind, Severity, SideEffectReport, WeightMeasurement
 from tracker.rules import side_effects, symptoms
+from tracker.services.flags import resolve_flag
+from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import change_dose
+from tracker.services.records import mark_entered_in_error
 
 pytestmark = pytest.mark.django_db
 
@@ -138,19 +141,135 @@ def test_sweep_run_twice_raises_nothing_new(patient, clinician):
     assert (second.examined, second.flags_raised) == (0, 0)
 
 
+# --- Weight gain on an antipsychotic (§0 se.metabolic_weight, §5 antipsychotic_metabolic) ----------
+
+
+def weigh(patient, when: str, kg: str) -> WeightMeasurement:
+    return record_weight(patient=patient, weight_kg=Decimal(kg), measured_at=at(when), recorded_by=None, now=at(when))
+
+
+def antipsychotic(patient, clinician, start="2026-06-01"):
+    return daily_course(patient, clinician, name="aripiprazole", dose="5", start=start)
+
+
+def weight_flags() -> list[Flag]:
+    return list(Flag.objects.filter(kind=FlagKind.SE_METABOLIC_WEIGHT))
+
+
+def test_weight_gain_below_the_threshold_raises_nothing(patient, clinician):
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-05-30T09:00", "80.0")
+    weigh(patient, "2026-06-29T09:00", "83.9")  # +4.9 %
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    assert weight_flags() == []
+
+
+def test_weight_gain_at_the_threshold_is_a_warning_with_the_numbers(patient, clinician):
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-05-20T09:00", "79.0")
+    weigh(patient, "2026-05-30T09:00", "80.0")  # baseline: the latest up to the start
+    weigh(patient, "2026-06-15T09:00", "82.0")
+    latest = weigh(patient, "2026-06-29T09:00", "84.0")  # +5.0 %
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    (flag,) = weight_flags()
+    assert flag.severity == Severity.WARNING
+    assert flag.message == (
+        "Weight up 5.0 % on Aripiprazole (started 01 Jun 2026): 80.0 kg at baseline on 30 May 2026, "
+        "84.0 kg on 29 Jun 2026 (review from a 5 % gain)."
+    )
+    assert flag.action.startswith("Review weight, glucose and lipids with the patient; consider the options")
+    assert "such as switching" in flag.action
+    assert (flag.subject, flag.raised_at) == (latest, at("2026-06-29T09:00"))
+    assert flag.dedup_key == f"se.metabolic_weight:patient:{patient.pk}:start:2026-06-01"
+
+
+def test_the_threshold_follows_the_clinic_override(settings, patient, clinician):
+    settings.TRACKER_CLINICAL_OVERRIDES = {"METABOLIC_WEIGHT_GAIN_PERCENT": 7.5}
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-05-30T09:00", "80.0")
+    weigh(patient, "2026-06-29T09:00", "85.6")  # +7.0 %
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    assert weight_flags() == []
+    weigh(patient, "2026-06-30T09:00", "86.0")  # +7.5 %
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    (flag,) = weight_flags()
+    assert flag.message.endswith("(review from a 7.5 % gain).")
+
+
+def test_weight_gain_on_an_antidepressant_only_raises_nothing(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")  # sertraline
+    weigh(patient, "2026-05-30T09:00", "80.0")
+    weigh(patient, "2026-06-29T09:00", "90.0")
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    assert weight_flags() == []
+
+
+def test_weight_flag_is_raised_once_per_course_even_after_it_is_resolved(patient, clinician):
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-05-30T09:00", "80.0")
+    weigh(patient, "2026-06-29T09:00", "84.4")
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    side_effects.sweep(now=at("2026-06-30T10:05"))
+    (flag,) = weight_flags()
+    resolve_flag(flag=flag, by=clinician.user, note="Discussed diet; lipids ordered")
+    weigh(patient, "2026-07-13T09:00", "86.0")
+    side_effects.sweep(now=at("2026-07-14T10:00"))
+    assert len(weight_flags()) == 1
+
+
+def test_a_baseline_shortly_after_the_start_counts_but_not_later(clinic, clinician):
+    early, late = (PatientFactory(clinic=clinic, record_number=n) for n in ("W-1", "W-2"))
+    for person, first_day in ((early, "2026-06-08"), (late, "2026-06-09")):  # start + 7 days, + 8 days
+        antipsychotic(person, clinician)
+        weigh(person, f"{first_day}T09:00", "80.0")
+        weigh(person, "2026-07-06T09:00", "85.0")
+    side_effects.sweep(now=at("2026-07-07T10:00"))
+    assert [f.patient for f in weight_flags()] == [early]
+
+
+def test_a_weight_from_long_before_the_course_is_no_baseline(patient, clinician):
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-03-01T09:00", "80.0")  # 92 days before the start
+    weigh(patient, "2026-06-29T09:00", "86.0")
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    assert weight_flags() == []
+
+
+def test_weights_in_error_and_weights_after_the_judged_instant_do_not_count(patient, clinician):
+    antipsychotic(patient, clinician)
+    weigh(patient, "2026-05-30T09:00", "80.0")
+    wrong = weigh(patient, "2026-06-15T09:00", "88.0")
+    mark_entered_in_error(record=wrong, by=clinician.user, reason="Another patient's reading")
+    weigh(patient, "2026-06-29T09:00", "84.0")
+    side_effects.sweep(now=at("2026-06-20T10:00"))  # replaying a moment before the gain was measured
+    assert weight_flags() == []
+    side_effects.sweep(now=at("2026-06-30T10:00"))
+    (flag,) = weight_flags()
+    assert "84.0 kg on 29 Jun 2026" in flag.message
+
+
 @pytest.mark.parametrize("patients", [5, 40])
 def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinician, django_assert_num_queries):
     need_service(connection.vendor == "postgresql", "the query-count shape is asserted on PostgreSQL")
+    on_antipsychotic = range(0, patients, 2)
     for i in range(patients):
         person = PatientFactory(clinic=clinic, record_number=f"E{patients}-{i}")
-        daily_course(person, clinician, start="2026-06-01")
+        if i in on_antipsychotic:
+            antipsychotic(person, clinician)
+            weigh(person, "2026-05-30T09:00", "80.0")
+            weigh(person, "2026-06-12T09:00", "84.5")
+        else:
+            daily_course(person, clinician, start="2026-06-01")
         side_effect(person, "2026-06-05T09:00", "nausea", "severe")
-    ContentType.objects.get_for_model(SideEffectReport)  # cached per process, as in a worker
+    for model in (SideEffectReport, WeightMeasurement):
+        ContentType.objects.get_for_model(model)  # cached per process, as in a worker
     # New reports: SAVEPOINT; claim; reports; patients; report history; courses; existing keys;
     # SAVEPOINT, INSERT ... RETURNING, RELEASE; RELEASE (no episode flags, so no second insert).
-    # Monitoring, one chunk: patient ids; patients; courses; scores; existing keys; SAVEPOINT,
+    # Monitoring, one chunk: patient ids; patients; courses; scores; weights of the patients on
+    # an antipsychotic (none asked for a chunk without one); existing keys; SAVEPOINT,
     # INSERT ... RETURNING, RELEASE; the empty next chunk.
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(21):
         result = side_effects.sweep(now=at("2026-06-15T10:00"))
     assert result.examined == patients
     assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == patients
+    assert len(weight_flags()) == len(on_antipsychotic)

@@ -80,6 +80,14 @@ DEFAULTS: dict[str, Any] = {
     "YOUNG_ADULT_WEEKLY_WEEKS": 4,
     "YOUNG_ADULT_UNTIL_WEEK": 12,
     "YOUNG_ADULT_OVERDUE_DAYS": 2,
+    # §5 antipsychotic_metabolic (ADA/APA 2004): consider switching after ≥ 5 % weight gain
+    # from baseline; §0 se.metabolic_weight raises a warning at this gain on an antipsychotic.
+    "METABOLIC_WEIGHT_GAIN_PERCENT": 5,
+    # §5 antipsychotic_metabolic asks for a weight at baseline. Tracker default [P]: the baseline
+    # is the latest weight in the 90 days up to the course start (one quarter, the reference's
+    # monitoring interval), else the first in the 7 days after it (as the PHQ-9 baseline, §4).
+    "WEIGHT_BASELINE_DAYS_BEFORE": 90,
+    "WEIGHT_BASELINE_DAYS_AFTER": 7,
     # §7 / project default: planned doses are generated this many days ahead.
     "PLANNING_HORIZON_DAYS": 14,
     # Project default: a dose may be logged up to this many minutes in the future

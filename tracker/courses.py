@@ -148,3 +148,29 @@ def outcome(instrument: str, scores: Sequence[Score], course_start: dt.date, zon
         response=is_response(base.total, latest.total),
         remission=is_remission(instrument, latest.total),
     )
+
+
+@dataclass(frozen=True)
+class Weight:
+    id: int
+    patient_id: int
+    measured_at: dt.datetime
+    weight_kg: Decimal
+
+
+def weight_baseline(weights: Sequence[Weight], course_start: dt.date, zone: dt.tzinfo = dt.UTC) -> Weight | None:
+    """§5 antipsychotic_metabolic baseline: the latest weight in the 90 days up to the course
+    start (the start day included), else the first in the 7 days after (tracker defaults)."""
+    before = dt.timedelta(days=clinical.get("WEIGHT_BASELINE_DAYS_BEFORE"))
+    after = dt.timedelta(days=clinical.get("WEIGHT_BASELINE_DAYS_AFTER"))
+    dated = sorted(weights, key=lambda w: (w.measured_at, w.id))
+    prior = [w for w in dated if course_start - before <= w.measured_at.astimezone(zone).date() <= course_start]
+    if prior:
+        return prior[-1]
+    following = [w for w in dated if course_start < w.measured_at.astimezone(zone).date() <= course_start + after]
+    return following[0] if following else None
+
+
+def weight_gain_percent(baseline_kg: Decimal, latest_kg: Decimal) -> Decimal:
+    """Change from baseline in per cent of the baseline (negative for a loss)."""
+    return (latest_kg - baseline_kg) * 100 / baseline_kg

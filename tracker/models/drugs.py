@@ -27,6 +27,10 @@ class DrugClass(models.TextChoices):
     def antidepressants(cls) -> set[str]:
         return {cls.SSRI, cls.SNRI, cls.NDRI, cls.NASSA, cls.MAOI}
 
+    @classmethod
+    def antipsychotics(cls) -> set[str]:
+        return {cls.SGA}
+
 
 class Route(models.TextChoices):
     ORAL = "oral", "By mouth"

@@ -8,8 +8,8 @@ from collections.abc import Collection
 
 from django.db import connection
 
-from tracker.courses import Course, Score, Version, build_courses
-from tracker.models import Assessment, DrugClass, Patient, Prescription
+from tracker.courses import Course, Score, Version, Weight, build_courses
+from tracker.models import Assessment, DrugClass, Patient, Prescription, WeightMeasurement
 from tracker.rules.sql import is_postgres, ts
 
 
@@ -83,6 +83,22 @@ def scores_by_patient(patient_ids: Collection[int], instruments: Collection[str]
     )
     for pk, patient_id, instrument, completed_at, total in rows:
         grouped[patient_id].append(Score(pk, patient_id, instrument, completed_at, total))
+    return grouped
+
+
+def weights_by_patient(patient_ids: Collection[int], *, until: dt.datetime) -> dict[int, list[Weight]]:
+    """Current weight measurements of these patients up to ``until``, oldest first (no query for no patients)."""
+    grouped: dict[int, list[Weight]] = defaultdict(list)
+    if not patient_ids:
+        return grouped
+    rows = (
+        WeightMeasurement.objects.current()
+        .filter(patient_id__in=patient_ids, measured_at__lte=until)
+        .order_by("measured_at", "id")
+        .values_list("id", "patient_id", "measured_at", "weight_kg")
+    )
+    for pk, patient_id, measured_at, weight_kg in rows:
+        grouped[patient_id].append(Weight(pk, patient_id, measured_at, weight_kg))
     return grouped
 
 

@@ -1,5 +1,6 @@
 """Side-effect flags (clinical-reference §5): severe effects, burden, persistence, effects
-after a dose increase, overdue weekly check-ins and the young-adult PHQ-9 schedule.
+after a dose increase, overdue weekly check-ins, the young-adult PHQ-9 schedule and weight
+gain on an antipsychotic.
 
 New reports are claimed once (``evaluated_at``); the check-in and monitoring rules look
 at every active course, a chunk of patients at a time, with a fixed number of queries.
@@ -9,15 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from tracker import clinical, scales, side_effect_catalogue
-from tracker.courses import Course, Score
-from tracker.models import Assessment, FlagKind, Patient, Severity, SideEffectReport
+from tracker.courses import Course, Score, Weight, weight_baseline, weight_gain_percent
+from tracker.models import (
+    Assessment,
+    DrugClass,
+    FlagKind,
+    Patient,
+    Severity,
+    SideEffectReport,
+    WeightMeasurement,
+)
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult, in_batches
 from tracker.services.flags import NewFlag, build_flag, raise_flags, raise_new_flags
@@ -158,8 +168,62 @@ def young_adult_due_dates(anchor: dt.date) -> list[dt.date]:
     return [anchor + dt.timedelta(weeks=w) for w in weeks]
 
 
-def monitoring_flags(patient: Patient, own_courses: list[Course], scores: list[Score], today: dt.date) -> list[NewFlag]:
-    """Overdue weekly check-in (info) and, under 25 on an antidepressant, overdue PHQ-9 (warning)."""
+def metabolic_weight_flags(patient: Patient, active: list[Course], weights: Sequence[Weight]) -> list[NewFlag]:
+    """§0 se.metabolic_weight: ≥ 5 % weight gain from the course's baseline on an antipsychotic (warning).
+
+    ``weights`` are the patient's current measurements up to the judged instant, oldest
+    first. One flag per course (keyed on its start), never raised again once resolved.
+    """
+    threshold = Decimal(str(clinical.get("METABOLIC_WEIGHT_GAIN_PERCENT")))
+    zone = patient.zone
+    flags = []
+    for course in active:
+        if course.current.drug_class not in DrugClass.antipsychotics():
+            continue
+        baseline = weight_baseline(weights, course.start_date, zone)
+        if baseline is None:
+            continue
+        latest = max(weights, key=lambda w: (w.measured_at, w.id))
+        if latest is baseline:
+            continue
+        gain = weight_gain_percent(baseline.weight_kg, latest.weight_kg)
+        if gain < threshold:
+            continue
+        drug = course.current.drug_display
+        flags.append(
+            build_flag(
+                patient=patient.pk,
+                kind=FlagKind.SE_METABOLIC_WEIGHT,
+                severity=Severity.WARNING,
+                dedup_key=f"{FlagKind.SE_METABOLIC_WEIGHT}:patient:{patient.pk}:start:{course.start_date}",
+                message=(
+                    f"Weight up {gain:.1f} % on {drug} (started {course.start_date:%d %b %Y}): "
+                    f"{baseline.weight_kg} kg at baseline on {baseline.measured_at.astimezone(zone):%d %b %Y}, "
+                    f"{latest.weight_kg} kg on {latest.measured_at.astimezone(zone):%d %b %Y} "
+                    f"(review from a {threshold.normalize():f} % gain)."
+                ),
+                action=(
+                    "Review weight, glucose and lipids with the patient; consider the options in the "
+                    "clinical reference (§5 antipsychotic_metabolic), such as switching to an antipsychotic "
+                    "with less weight gain."
+                ),
+                raised_at=latest.measured_at,
+                subject_type=ContentType.objects.get_for_model(WeightMeasurement),
+                subject_id=latest.id,
+            )
+        )
+    return flags
+
+
+def monitoring_flags(
+    patient: Patient,
+    own_courses: list[Course],
+    scores: list[Score],
+    today: dt.date,
+    weights: Sequence[Weight] = (),
+) -> list[NewFlag]:
+    """Overdue weekly check-in (info), under 25 on an antidepressant overdue PHQ-9 (warning), and
+    weight gain on an antipsychotic (warning)."""
     active = [c for c in own_courses if c.is_active]
     if not active:
         return []
@@ -214,7 +278,12 @@ def monitoring_flags(patient: Patient, own_courses: list[Course], scores: list[S
                 raised_at=dt.datetime.combine(latest_due + overdue_after, dt.time(0), tzinfo=zone),
             )
         )
+    flags += metabolic_weight_flags(patient, active, weights)
     return flags
+
+
+def _on_an_antipsychotic(courses: list[Course]) -> bool:
+    return any(c.is_active and c.current.drug_class in DrugClass.antipsychotics() for c in courses)
 
 
 def _monitoring(now: dt.datetime) -> int:
@@ -223,10 +292,20 @@ def _monitoring(now: dt.datetime) -> int:
         people = loaders.patients(patient_ids)
         patient_courses = loaders.courses_by_patient(patient_ids)
         scores = loaders.scores_by_patient(patient_ids, ("phq9", "fibser"))
+        # Weights only for patients on an antipsychotic: one query, none when the chunk has none.
+        weights = loaders.weights_by_patient(
+            [pid for pid, courses in patient_courses.items() if _on_an_antipsychotic(courses)], until=now
+        )
         flags: list[NewFlag] = []
         for patient_id, patient in people.items():
             today = now.astimezone(patient.zone).date()
-            flags += monitoring_flags(patient, patient_courses.get(patient_id, []), scores.get(patient_id, []), today)
+            flags += monitoring_flags(
+                patient,
+                patient_courses.get(patient_id, []),
+                scores.get(patient_id, []),
+                today,
+                weights.get(patient_id, []),
+            )
         raised += raise_new_flags(flags)
     return raised
 
