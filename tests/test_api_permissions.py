@@ -51,6 +51,7 @@ RECORDS = (
     ("assessments", "assessment"),
     ("side-effects", "side_effect"),
     ("in-clinic-sessions", "session"),
+    ("weight-measurements", "weight"),
 )
 REPORTS = {"dose-events", "assessments", "side-effects"}
 
@@ -102,7 +103,7 @@ ROWS: list[Row] = [
     *(
         ("POST", detail(p, a, "entered-in-error/"), lambda w: {"reason": "Wrong patient"}, CLINICIAN_ACTION)
         for p, a in RECORDS
-        if p in REPORTS | {"prescriptions", "in-clinic-sessions"}
+        if p in REPORTS | {"prescriptions", "in-clinic-sessions", "weight-measurements"}
     ),
     # What patients may add for themselves.
     (
@@ -128,6 +129,13 @@ ROWS: list[Row] = [
         lambda w: "/api/side-effects/",
         lambda w: {"patient": w.patient_a.pk, "effect": "headache", "severity": "moderate"},
         PATIENT_CREATES,
+    ),
+    # Weights are recorded by clinicians; patients read their own.
+    (
+        "POST",
+        lambda w: "/api/weight-measurements/",
+        lambda w: {"patient": w.patient_a.pk, "weight_kg": "73.1"},
+        (401, 403, 403, 201, 400),
     ),
     # Flags are the clinicians' worklist.
     ("POST", detail("flags", "flag", "acknowledge/"), None, CLINICIAN_ACTION),
@@ -165,6 +173,7 @@ def test_patient_lists_hold_only_their_own_rows(world: World) -> None:
             "assessments",
             "side-effects",
             "in-clinic-sessions",
+            "weight-measurements",
         ):
             rows = client.get(f"/api/{prefix}/?page_size=100").json()["results"]
             assert {r["patient"] for r in rows} <= {patient.pk}, prefix

@@ -28,10 +28,12 @@ from tracker.models import (
     Patient,
     PlannedDose,
     Prescription,
+    WeightMeasurement,
 )
 from tracker.models import SideEffectReport as SideEffect
 from tracker.services.assessments import EffectReport, report_side_effects, submit_assessment
 from tracker.services.doses import record_dose
+from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import ScheduleSpec, prescribe
 from tracker.services.sessions import complete_session, record_dosing, start_session
 
@@ -52,11 +54,13 @@ class World:
     side_effect: SideEffect
     flag: Flag
     session: InClinicSession
+    weight: WeightMeasurement
     users: dict[str, object]
 
 
 def build_world(clinic, other_clinic, clinician, other_clinician) -> World:
-    """Patient A's course three days in: a dose taken, a PHQ-9 with item 9 > 0 (so a flag), a side effect."""
+    """Patient A's course three days in: a dose taken, a PHQ-9 with item 9 > 0 (so a flag), a side effect,
+    a weight."""
     now = timezone.now()
     start = (now - dt.timedelta(days=3)).date()
     users = {"clinician": clinician.user, "other_clinician": other_clinician.user}
@@ -122,6 +126,9 @@ def build_world(clinic, other_clinic, clinician, other_clinician) -> World:
             "no_driving_acknowledged": True,
         },
     )
+    weight = record_weight(
+        patient=a, weight_kg=Decimal("72.4"), measured_at=planned_at, recorded_by=clinician.user, now=planned_at
+    )
     return World(
         patient_a=a,
         patient_b=patients["patient_b"],
@@ -135,6 +142,7 @@ def build_world(clinic, other_clinic, clinician, other_clinician) -> World:
         side_effect=side_effect,
         flag=Flag.objects.get(patient=a, kind="scale.suicidality"),
         session=InClinicSession.objects.get(pk=session.pk),
+        weight=weight,
         users=users,
     )
 

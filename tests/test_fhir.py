@@ -70,7 +70,7 @@ def test_demo_bundle_mapping(demo_bundle: dict) -> None:
             dose = dosage["doseAndRate"][0]["doseQuantity"]
             assert (dose["system"], dose["code"]) == ("http://unitsofmeasure.org", "mg")
             assert "boundsPeriod" in dosage["timing"]["repeat"]
-    scores = resources(demo_bundle, "Observation")
+    scores = [o for o in resources(demo_bundle, "Observation") if not o["id"].startswith("weight-")]
     assert {o["code"]["coding"][0]["code"] for o in scores} <= {"44261-6", "70274-6"}
     assert "44261-6" in {o["code"]["coding"][0]["code"] for o in scores}
     for observation in scores:
@@ -127,8 +127,14 @@ def test_api_export_of_the_world_validates_and_maps_each_kind(world: World) -> N
 
     (flag,) = resources(bundle, "Flag")
     assert flag["status"] == "active" and flag["code"]["coding"][0]["code"] == "scale.suicidality"
-    (observation,) = resources(bundle, "Observation")
-    assert observation["valueInteger"] == 9 and observation["code"]["coding"][0]["code"] == "44261-6"
+    score, weight = resources(bundle, "Observation")
+    assert score["valueInteger"] == 9 and score["code"]["coding"][0]["code"] == "44261-6"
+    # Body weight as a vital sign: LOINC 29463-7 in UCUM kg, at the instant it was measured.
+    assert weight["id"] == f"weight-{world.weight.pk}" and weight["status"] == "final"
+    assert weight["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert weight["code"]["coding"][0] == {"system": fhir.LOINC, "code": "29463-7", "display": "Body weight"}
+    assert weight["valueQuantity"] == {"value": 72.4, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}
+    assert has_offset(weight["effectiveDateTime"])
 
 
 def test_entered_in_error_records_are_exported_as_such(world: World) -> None:
@@ -144,6 +150,18 @@ def test_entered_in_error_records_are_exported_as_such(world: World) -> None:
     assert requests[f"rx-{world.rx.pk}"]["status"] == "stopped"
     assert requests[f"rx-{new.pk}"]["priorPrescription"]["reference"] == fhir.full_url("MedicationRequest", world.rx.pk)
     assert DoseEvent.objects.filter(pk=world.event.pk).exists()
+
+
+def test_a_weight_entered_in_error_is_exported_as_such(world: World) -> None:
+    client = client_for(world, "clinician")
+    response = client.post(
+        f"/api/weight-measurements/{world.weight.pk}/entered-in-error/", {"reason": "Wrong scales"}, format="json"
+    )
+    assert response.status_code == 200
+    bundle = client.get(f"/api/patients/{world.patient_a.pk}/fhir/").json()
+    Bundle.model_validate(bundle)
+    statuses = {r["id"]: r["status"] for r in resources(bundle, "Observation")}
+    assert statuses[f"weight-{world.weight.pk}"] == "entered-in-error"
 
 
 def _change() -> dict:

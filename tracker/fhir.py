@@ -4,9 +4,9 @@ Mapping per clinical-reference §8: MedicationRequest per prescription version (
 ``priorPrescription``), MedicationAdministration for in-clinic sessions (with their observation
 period; the session's own dose event is not exported twice) and other doses given by staff,
 MedicationStatement for doses the patient reports (including outside-clinic reports),
-Observation for PHQ-9 / GAD-7 totals, Flag for the tracker's flags. Entries are named by
-deterministic ``urn:uuid`` URLs so a re-export gives the same references. Instants are
-written in the patient's own offset, dates as plain dates.
+Observation for PHQ-9 / GAD-7 totals and for body weights (vital signs), Flag for the
+tracker's flags. Entries are named by deterministic ``urn:uuid`` URLs so a re-export gives
+the same references. Instants are written in the patient's own offset, dates as plain dates.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tracker.models import (
     Patient,
     Prescription,
     Route,
+    WeightMeasurement,
 )
 
 Json = dict[str, Any]
@@ -49,6 +50,8 @@ SCORE_CODES = {
     "phq9": ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
     "gad7": ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
 }
+# Body weight as a vital sign (FHIR R4 vital-signs profile: LOINC 29463-7, UCUM kg).
+BODY_WEIGHT = ("29463-7", "Body weight")
 # SNOMED CT route concepts.
 ROUTE_CODES = {
     Route.ORAL: ("26643006", "Oral route"),
@@ -280,6 +283,24 @@ class Exporter:
             "interpretation": [{"text": assessment.band}],
         }
 
+    def body_weight(self, measurement: WeightMeasurement) -> Json:
+        code, display = BODY_WEIGHT
+        resource: Json = {
+            "resourceType": "Observation",
+            "id": f"weight-{measurement.pk}",
+            "status": "entered-in-error" if measurement.is_entered_in_error else "final",
+            "category": [
+                {"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
+            ],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+            "subject": self.subject,
+            "effectiveDateTime": self.instant(measurement.measured_at),
+            "valueQuantity": self.quantity(measurement.weight_kg, "kg"),
+        }
+        if measurement.note:
+            resource["note"] = [{"text": measurement.note}]
+        return resource
+
     def flag(self, flag: Flag) -> Json:
         period: Json = {"start": self.instant(flag.raised_at)}
         if flag.resolved_at:
@@ -301,7 +322,7 @@ class Exporter:
     # --- the bundle --------------------------------------------------------------------
 
     def bundle(self) -> Json:
-        """Every resource of the course (seven queries, whatever the course length)."""
+        """Every resource of the course (eight queries, whatever the course length)."""
         p = self.patient
         prescriptions = (
             Prescription.objects.filter(patient=p)
@@ -321,6 +342,7 @@ class Exporter:
             .order_by("occurred_at", "id")
         )
         scores = Assessment.objects.filter(patient=p, instrument__in=SCORE_CODES).order_by("completed_at", "id")
+        weights = WeightMeasurement.objects.filter(patient=p).order_by("measured_at", "id")
         flags = Flag.objects.filter(patient=p).order_by("raised_at", "id")
         resources = [
             ("Patient", p.pk, self.patient_resource()),
@@ -328,6 +350,7 @@ class Exporter:
             *(("Session", s.pk, self.session(s)) for s in sessions),
             *(("Dose", e.pk, self.dose(e)) for e in events),
             *(("Observation", a.pk, self.observation(a)) for a in scores),
+            *(("Weight", w.pk, self.body_weight(w)) for w in weights),
             *(("Flag", f.pk, self.flag(f)) for f in flags),
         ]
         return {

@@ -29,6 +29,7 @@ from tracker.models import (
     Prescription,
     Severity,
     SideEffectReport,
+    WeightMeasurement,
 )
 
 MAX_ID = 2**63 - 1  # the largest id a bigint key can hold; larger values would overflow the query
@@ -149,6 +150,14 @@ class InClinicSessionFilter(PerPatientFilter):
     class Meta:
         model = InClinicSession
         fields = ("patient", "prescription", "status")
+
+
+class WeightMeasurementFilter(PerPatientFilter):
+    measured_at = InstantRangeFilter()
+
+    class Meta:
+        model = WeightMeasurement
+        fields = ("patient",)
 
 
 class FlagFilter(filters.FilterSet):

@@ -25,6 +25,7 @@ from tracker.models import (
     Prescription,
     Route,
     SideEffectReport,
+    WeightMeasurement,
 )
 from tracker.services.prescriptions import ScheduleSpec
 
@@ -255,6 +256,13 @@ class InClinicSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WeightMeasurementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WeightMeasurement
+        fields = ("id", "patient", "measured_at", "weight_kg", "note", "created_at", *ENTERED_IN_ERROR_FIELDS)
+        read_only_fields = fields
+
+
 class FlagSerializer(serializers.ModelSerializer):
     class Meta:
         model = Flag
@@ -365,6 +373,13 @@ class SideEffectCreateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, required=False, default="")
     severity = serializers.ChoiceField(choices=SideEffectReport.Severity.choices)
     onset_date = CourseDateField(required=False, allow_null=True)
+
+
+class WeightCreateSerializer(serializers.Serializer):
+    patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
+    weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, help_text="In kilograms.")
+    measured_at = CourseDateTimeField(required=False, help_text="When the patient was weighed; now if omitted.")
+    note = serializers.CharField(max_length=2000, required=False, default="")
 
 
 class EnteredInErrorSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ router.register("dose-events", views.DoseEventViewSet, basename="dose-event")
 router.register("assessments", views.AssessmentViewSet, basename="assessment")
 router.register("side-effects", views.SideEffectReportViewSet, basename="side-effect")
 router.register("in-clinic-sessions", views.InClinicSessionViewSet, basename="in-clinic-session")
+router.register("weight-measurements", views.WeightMeasurementViewSet, basename="weight-measurement")
 router.register("flags", views.FlagViewSet, basename="flag")
 
 urlpatterns = router.urls

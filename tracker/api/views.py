@@ -41,10 +41,12 @@ from tracker.models import (
     PlannedDose,
     Prescription,
     SideEffectReport,
+    WeightMeasurement,
 )
 from tracker.services import assessments as assessment_service
 from tracker.services import doses as dose_service
 from tracker.services import flags as flag_service
+from tracker.services import measurements as measurement_service
 from tracker.services import prescriptions as rx_service
 from tracker.services.records import mark_entered_in_error
 
@@ -360,6 +362,26 @@ class InClinicSessionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
 
     def base_queryset(self) -> QuerySet[InClinicSession]:
         return InClinicSession.objects.all()
+
+
+@clinical_record_schema(s.WeightMeasurementSerializer, s.WeightCreateSerializer)
+class WeightMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
+    """Weights: clinicians record them; a patient reads their own. The latest is the current weight."""
+
+    read_serializer = s.WeightMeasurementSerializer
+    input_serializers = {"create": s.WeightCreateSerializer}
+    action_permissions = {"create": (IsAuthenticated, ClinicianOnly)}
+    filterset_class = filters.WeightMeasurementFilter
+    ordering_fields = ("measured_at", "id")
+    ordering = ("-measured_at", "-id")
+
+    def base_queryset(self) -> QuerySet[WeightMeasurement]:
+        return WeightMeasurement.objects.all()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.valid_input(request)
+        measurement = call_service(measurement_service.record_weight, **data, recorded_by=request.user)
+        return self.respond(measurement, status.HTTP_201_CREATED)
 
 
 # --- Flags: the clinicians' worklist -----------------------------------------------------------
