@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -92,3 +93,21 @@ def test_printed_clinician_logins_open_the_admin(client) -> None:
     response = client.post("/accounts/login/", {"username": username, "password": password})
     assert response.status_code == 302
     assert not get_user_model().objects.get(username=username).is_staff
+
+
+def test_demo_antipsychotic_weights_raise_the_weight_flag_for_one_patient() -> None:
+    from tracker.models import Flag, FlagKind
+    from tracker.rules import side_effects
+
+    seed()
+    gaining = Patient.objects.get(record_number="RVP-0011")
+    assert list(gaining.weights.order_by("measured_at").values_list("weight_kg", flat=True)) == [
+        Decimal("68.4"),
+        Decimal("70.1"),
+        Decimal("72.3"),
+    ]
+    assert gaining.weight_kg == Decimal("72.3")  # the latest is the current weight
+    side_effects.sweep(now=timezone.now())
+    (flag,) = Flag.objects.filter(kind=FlagKind.SE_METABOLIC_WEIGHT)
+    assert flag.patient == gaining
+    assert flag.message.startswith("Weight up 5.7 % on Aripiprazole")

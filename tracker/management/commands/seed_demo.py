@@ -39,6 +39,7 @@ from tracker.models import (
     PlannedDose,
     Prescription,
 )
+from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe, stop_prescription
 
 User = get_user_model()
@@ -63,6 +64,14 @@ PATIENT_PASSWORD = "riverside-patient-demo-2026"  # noqa: S105 - published demo 
 COURSE_DAYS = 56
 START_LOCAL_TIME = "06:00"  # course actions happen before the first dose of the day
 ASSESSMENT_LOCAL_TIME = "19:30"
+WEIGHT_LOCAL_TIME = "10:15"
+# Weights on an antipsychotic (clinical-reference §5 antipsychotic_metabolic: baseline, about 4
+# and 8 weeks), by record number: (days after the course start, kg). Grace gains 5.7 % by week 8,
+# which raises se.metabolic_weight on the next side-effect sweep; Oliver gains 1.4 %, which does not.
+WEIGHTS: dict[str, tuple[tuple[int, str], ...]] = {
+    "RVP-0011": ((-2, "68.4"), (28, "70.1"), (54, "72.3")),
+    "RVP-0012": ((-2, "81.0"), (28, "81.6"), (54, "82.1")),
+}
 SKIP_REASONS = (
     "Felt sick that morning",
     "Ran out, collecting from the pharmacy tomorrow",
@@ -355,6 +364,7 @@ class Command(BaseCommand):
                 self._run_clock(courses, prescriber, nurse, now)
                 for course in courses:
                     self._assessments(course, prescriber, now)
+                    self._weights(course, nurse, now)
             # The beat job keeps this up; run it once so the demo has its future plan at once.
             scheduling.extend_horizon(now=now)
         self._print_summary(clinic, len(courses))
@@ -598,6 +608,16 @@ class Command(BaseCommand):
                     recorded_by=recorded_by,
                     created_at=completed_at,
                 )
+
+    def _weights(self, course: Course, nurse: Clinician, now: dt.datetime) -> None:
+        """Weighed by the nurse at the intake visit and at the monitoring visits that have come."""
+        for day, kg in WEIGHTS.get(course.spec.record_number, ()):
+            measured_at = course.local_instant(course.start_date + dt.timedelta(days=day), WEIGHT_LOCAL_TIME)
+            if measured_at > now:
+                break
+            record_weight(
+                patient=course.patient, weight_kg=Decimal(kg), measured_at=measured_at, recorded_by=nurse.user, now=now
+            )
 
     # --- output ----------------------------------------------------------------------------
 
