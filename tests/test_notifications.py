@@ -177,7 +177,6 @@ class TestDigest:
         assert listed[-1] == "- and 3 more"
         assert "https://tracker.example.org/" in email.body
 
-
     def test_a_second_run_on_the_same_day_sends_nothing(self, patient, clinician):
         raise_flags([flag_for(patient, Severity.WARNING, "w1")])
         first = notifications.send_warning_digest(now=at("2026-06-02T07:00"))

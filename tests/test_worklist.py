@@ -367,7 +367,6 @@ class TestBulk:
             (Flag.Status.RESOLVED, "Reviewed in clinic.")
         }
 
-
     def test_bulk_ignores_ids_that_are_not_plain_numbers(self, north, patient):
         flag = make_flag(patient, Severity.WARNING)
         response = north.post(
