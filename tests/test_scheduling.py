@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from tests.factories import drug
+from tests.conftest import need_service
+from tests.factories import PatientFactory, drug
 from tracker import scheduling
 from tracker.models import DoseSchedule, PlannedDose
 from tracker.services.patients import change_timezone
@@ -156,6 +161,38 @@ class TestScheduleKinds:
         first = PlannedDose.objects.filter(prescription=rx).order_by("due_at").first()
         assert first.deadline - first.due_at == dt.timedelta(hours=4)  # stimulant class default (§7)
 
+    def test_last_dose_of_a_window_takes_its_grace_from_the_next_days_first(self, patient, clinician):
+        rx = course(patient, clinician, start=dt.date(2026, 6, 1), times=("02:00", "22:00"))
+        day = dt.date(2026, 6, 10)
+        slots = scheduling.expand(rx.schedules.get(), patient.zone, day, day)
+        # 22:00 BST, next dose 02:00 the next day: half of 4 h, under the SSRI default of 6 h.
+        assert [(s.due_at, s.deadline - s.due_at) for s in slots][-1] == (at("2026-06-10T21:00"), dt.timedelta(hours=2))
+
+    @pytest.mark.parametrize(
+        ("kind", "spec"),
+        [
+            (DoseSchedule.Kind.DAILY, {}),
+            (DoseSchedule.Kind.WEEKDAYS, {"weekdays": [1, 4]}),
+            (DoseSchedule.Kind.EVERY_N_DAYS, {"interval_days": 3}),
+        ],
+    )
+    def test_shared_rule_expands_to_the_schedules_own_slots(self, kind, spec):
+        # Started before the window, ends on its last day (so the last dose keeps the class grace).
+        rule = scheduling.Rule.build(
+            kind=kind,
+            times_of_day=["22:00", "02:30"],
+            weekdays=spec.get("weekdays", []),
+            interval_days=spec.get("interval_days", 1),
+            start_date=dt.date(2026, 2, 26),
+            end_date=None,
+            rx_start_date=dt.date(2026, 2, 27),
+            rx_end_date=dt.date(2026, 3, 10),
+            drug_class="ssri",
+        )
+        zone, first, last = ZoneInfo("America/New_York"), dt.date(2026, 3, 5), dt.date(2026, 3, 10)
+        shared = scheduling.shared_rule(rule, first, last)
+        assert scheduling.expand_rule(shared, zone, first, last) == scheduling.expand_rule(rule, zone, first, last)
+
     def test_plan_starts_when_the_schedule_was_made_not_in_the_past(self, patient, clinician):
         # A course entered on 10 June that started on 1 June plans nothing before 10 June.
         rx = course(patient, clinician, start=dt.date(2026, 6, 1), now=at("2026-06-10T12:00"))
@@ -238,3 +275,82 @@ class TestReplanning:
         assert not PlannedDose.objects.filter(prescription=rx, due_at__gte=at("2026-06-04T00:00")).exists()
         assert scheduling.extend_horizon(now=at("2026-06-10T00:00")) == 0
         assert PlannedDose.objects.filter(prescription=rx).count() == 3
+
+
+def _planned_rows_of(doses: list[PlannedDose]) -> list[tuple]:
+    return [tuple(getattr(dose, name) for name in scheduling.PLANNED_COLUMNS) for dose in doses]
+
+
+def _planned_rows(rx) -> list[scheduling.PlannedRow]:
+    """The rows of ``rx`` in the write path's column order."""
+    return list(PlannedDose.objects.filter(prescription=rx).order_by("due_at").values_list(*scheduling.PLANNED_COLUMNS))
+
+
+@pytest.mark.django_db
+class TestWritingPlannedDoses:
+    """PostgreSQL writes by COPY into a scratch table; the rows must be what bulk_create wrote."""
+
+    @pytest.fixture
+    def rows(self, patient, clinician) -> list[scheduling.PlannedRow]:
+        # Two doses a day in New York across the spring-forward day, then the plan removed
+        # so each test writes the same rows itself.
+        patient.timezone = "America/New_York"
+        patient.save()
+        rx = course(patient, clinician, start=dt.date(2026, 3, 5), times=("02:30", "20:00"))
+        rows = _planned_rows(rx)
+        PlannedDose.objects.filter(prescription=rx).delete()
+        return rows
+
+    def test_written_columns_are_every_column_of_the_model(self):
+        model_columns = {field.column for field in PlannedDose._meta.concrete_fields if not field.primary_key}
+        assert {*scheduling.PLANNED_COLUMNS, *scheduling.DEFAULTED_COLUMNS} == model_columns
+
+    def test_copy_writes_the_rows_bulk_create_writes(self, rows):
+        need_service(connection.vendor == "postgresql", "the COPY path runs on PostgreSQL only")
+        fields = [f.attname for f in PlannedDose._meta.concrete_fields if f.attname not in ("id", "status_changed_at")]
+        written = {}
+        for insert in (scheduling._insert_by_copy, scheduling._insert_by_orm):
+            with transaction.atomic():
+                insert(rows)
+                written[insert.__name__] = list(PlannedDose.objects.order_by("due_at").values(*fields))
+                transaction.set_rollback(True)
+        assert len(written["_insert_by_copy"]) == len(rows) > 0
+        assert written["_insert_by_copy"] == written["_insert_by_orm"]
+
+    def test_copied_rows_meet_the_models_own_expectations(self, rows):
+        need_service(connection.vendor == "postgresql", "the COPY path runs on PostgreSQL only")
+        before = timezone.now()
+        scheduling._insert_by_copy(rows)
+        after = timezone.now()
+        copied = list(PlannedDose.objects.order_by("due_at"))
+        for dose in copied:
+            dose.full_clean()  # choices, the deadline and one-per-slot constraints
+        assert {dose.status for dose in copied} == {PlannedDose._meta.get_field("status").get_default()}
+        assert all(before <= dose.status_changed_at <= after for dose in copied)
+        assert _planned_rows_of(copied) == rows
+
+    def test_copy_skips_slots_already_planned_and_counts_only_new_rows(self, rows):
+        need_service(connection.vendor == "postgresql", "the COPY path runs on PostgreSQL only")
+        assert scheduling._insert_by_copy(rows[:-1]) == len(rows) - 1
+        assert scheduling._insert_by_copy(rows) == 1
+        assert PlannedDose.objects.count() == len(rows)
+
+    def test_statements_do_not_grow_with_schedules(self, clinic, patient, clinician):
+        now = at("2026-06-01T00:00")
+
+        def extend() -> tuple[int, int]:
+            with transaction.atomic():
+                with CaptureQueriesContext(connection) as captured:
+                    created = scheduling.extend_horizon(now=now + dt.timedelta(days=3))
+                transaction.set_rollback(True)
+            return len(captured), created
+
+        course(patient, clinician, start=dt.date(2026, 6, 1), now=now)
+        course(PatientFactory(clinic=clinic), clinician, start=dt.date(2026, 6, 1), now=now)
+        two_statements, two_created = extend()
+        course(PatientFactory(clinic=clinic), clinician, start=dt.date(2026, 6, 1), now=now)
+        three_statements, three_created = extend()
+        # One schedule query, then per batch its savepoint, the insert (on PostgreSQL the
+        # scratch table's create, insert and drop around a COPY) and the planned_until update.
+        assert three_created > two_created > 0
+        assert three_statements == two_statements
