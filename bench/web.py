@@ -3,16 +3,24 @@
     .venv/bin/python -m bench.web --database-url postgres://postgres@127.0.0.1:5432/tracker_bench
 
 Copies the generated clinic to ``<name>_web``, gives ``--patients`` patients a portal login, starts
-gunicorn (sync workers, ``DJANGO_SETTINGS_MODULE=bench.settings``) on 127.0.0.1, logs every patient in
-over HTTP (login form, session cookie, CSRF cookie), then drives three endpoints with wrk, interleaved,
-``--runs`` times each for ``--duration`` seconds at ``--connections`` concurrent clients:
+gunicorn (``--workers`` sync workers, or gthread with ``--worker-threads``; ``DJANGO_SETTINGS_MODULE=
+bench.settings``, DEBUG off) on 127.0.0.1, logs every patient in over HTTP (login form, session cookie,
+CSRF cookie), then drives three endpoints with wrk, interleaved, ``--runs`` times each for ``--duration``
+seconds at ``--connections`` concurrent clients:
 
   - ``/bench/trivial/``: a view with no database and no template, on the same stack (the baseline);
   - ``/``: the patient's "today" page, cycling over the logged-in patients;
   - ``POST /doses/<id>/`` (action=taken): every request logs a different open planned dose of its own
     patient, so each is a real write (event, planned dose, history rows) answered by a 302.
 
-Everything is dropped at the end (gunicorn stopped, copy dropped).
+With ``--baseline-tree DIR`` (another checkout of the code) and/or ``--baseline-workers`` /
+``--baseline-worker-threads`` a second gunicorn serves the baseline (the same settings, database and
+sessions) and every run of the two pages is measured on both, alternating which goes first, with the
+ratio run by run: a before/after comparison under the same load from the machine's other users. Each run
+also records how busy the machine's CPUs were, to tell a CPU limit from waiting, and the CPU one request
+cost in gunicorn and in PostgreSQL, read per process from /proc so that the machine's other users do not
+count (steadier than requests/s on a shared machine). Everything is dropped at the end (gunicorn stopped,
+copy dropped).
 """
 
 from __future__ import annotations
@@ -33,8 +41,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
-from bench.common import DEFAULT_URL, create_database, db_name, drop_database, setup_django, with_name
+from bench.common import (
+    DEFAULT_URL,
+    admin_connect,
+    create_database,
+    db_name,
+    drop_database,
+    setup_django,
+    with_name,
+)
 
 PASSWORD = "bench-patient-password-1"
 HOST = "127.0.0.1"
@@ -99,13 +116,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--patients", type=int, default=300, help="patients given a login (cycled over)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker: 1 is the sync worker, more is gthread",
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout of the code (e.g. git worktree add /tmp/base HEAD~1): served by a second gunicorn "
+        "on --port + 1 with the same settings and database, its requests interleaved with this checkout's",
+    )
+    parser.add_argument("--baseline-workers", type=int, help="the baseline's worker processes (default --workers)")
+    parser.add_argument(
+        "--baseline-worker-threads", type=int, help="the baseline's threads per worker (default --worker-threads)"
+    )
     return parser.parse_args(argv)
+
+
+class Server(NamedTuple):
+    """One gunicorn under test: the code in ``tree`` with its worker settings."""
+
+    label: str  # "" for this checkout; appended to the endpoint names in the report
+    port: int
+    tree: Path
+    workers: int
+    threads: int
+
+    def describe(self) -> str:
+        if self.threads > 1:
+            return f"{self.workers} gthread workers × {self.threads} threads"
+        return f"{self.workers} sync workers"
+
+
+def servers(args: argparse.Namespace) -> list[Server]:
+    """This checkout, and the baseline if one was asked for (another tree, other workers, or both)."""
+    this = Server("", args.port, Path.cwd(), args.workers, args.worker_threads)
+    if not (args.baseline_tree or args.baseline_workers or args.baseline_worker_threads):
+        return [this]
+    tree = (args.baseline_tree or Path.cwd()).resolve()
+    workers = args.baseline_workers or args.workers
+    threads = args.baseline_worker_threads or args.worker_threads
+    baseline = Server("", args.port + 1, tree, workers, threads)
+    label = f" — baseline ({tree if tree != this.tree else 'this checkout'}, {baseline.describe()})"
+    return [this, baseline._replace(label=label)]
 
 
 def prepare(count: int) -> tuple[list[tuple[int, str]], dict[int, list[int]]]:
@@ -147,22 +208,31 @@ def prepare(count: int) -> tuple[list[tuple[int, str]], dict[int, list[int]]]:
     return logins, doses
 
 
-def start_gunicorn(args: argparse.Namespace, url: str, log_path: Path) -> subprocess.Popen:
+def start_gunicorn(server: Server, url: str, log_path: Path) -> subprocess.Popen:
+    """gunicorn serving the code in ``server.tree`` on ``server.port``."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": url,
-        "DATABASE_CONN_MAX_AGE": "60",  # the production default: one connection per worker, kept
+        # One connection per worker thread, kept. Longer than the production default (60 s) so that no
+        # backend ends during a run and PostgreSQL's CPU per request can be read from the live backends;
+        # reconnecting once a minute would cost one connect per several thousand requests here.
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DEBUG": "0",  # whatever the caller's shell says: DEBUG keeps every query in memory
     }
     command = [
-        str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--bind", f"{HOST}:{args.port}",
-        "--workers", str(args.workers), "--worker-class", "sync", "--timeout", "30",
+        str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--bind", f"{HOST}:{server.port}",
+        "--workers", str(server.workers), "--timeout", "30",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    if server.threads > 1:
+        command += ["--worker-class", "gthread", "--threads", str(server.threads)]
+    else:
+        command += ["--worker-class", "sync"]
+    process = subprocess.Popen(command, env=env, cwd=server.tree, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{args.port}/health/", timeout=2) as reply:
+            with urllib.request.urlopen(f"http://{HOST}:{server.port}/health/", timeout=2) as reply:
                 if reply.status == 200:
                     return process
         except OSError:
@@ -207,17 +277,65 @@ def lua_script(items: list[tuple[str, str, str]], method: str, expected: int, th
     )
 
 
-def run_wrk(args: argparse.Namespace, script: Path, path: str) -> dict[str, float]:
+def run_wrk(args: argparse.Namespace, script: Path, path: str, port: int) -> dict[str, float]:
     command = [
         "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "5s",
-        "-s", str(script), f"http://{HOST}:{args.port}{path}",
+        "-s", str(script), f"http://{HOST}:{port}{path}",
     ]  # fmt: skip
+    before = _cpu_times()
     out = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 30, check=True).stdout
+    after = _cpu_times()
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["load"] = os.getloadavg()[0]
+    busy, total = after[0] - before[0], after[1] - before[1]
+    result["cpu_busy"] = busy / total if total else 0.0
     return result
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat: were the CPUs the limit?"""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the process has used so far; 0 if it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(master: int, url: str, database: str) -> dict[str, dict[int, float]]:
+    """CPU used so far by one gunicorn (master and workers) and by every backend of the bench database.
+
+    Per process, so the other users of a shared machine do not count, as they do in the load average.
+    Only one server is driven at a time, so the backends of the bench database are that server's.
+    """
+    app = [master] + [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent(stat) == master
+    ]  # fmt: skip
+    with admin_connect(url) as conn:
+        backends = [pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])]
+    return {"app": {pid: _process_cpu(pid) for pid in app}, "db": {pid: _process_cpu(pid) for pid in backends}}
+
+
+def _parent(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two samples, for processes alive at the second (new ones counted from 0)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -233,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     log(f"copying {base} -> {work}")
     create_database(args.database_url, work, template=base)
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    gunicorn = None
+    under_test = servers(args)
+    processes: dict[int, subprocess.Popen] = {}  # by port
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
     try:
         setup_django(work_url)
@@ -243,14 +362,15 @@ def main(argv: list[str] | None = None) -> None:
         connection.close()
         open_doses = sum(len(v) for v in doses.values())
         log(f"{len(logins)} patient logins, {open_doses} open planned doses to log")
-        gunicorn = start_gunicorn(args, work_url, tmp / "gunicorn.log")
+        for server in under_test:
+            processes[server.port] = start_gunicorn(server, work_url, tmp / f"gunicorn-{server.port}.log")
         sessions = {}
         started = time.perf_counter()
-        for patient_id, username in logins:
+        for patient_id, username in logins:  # sessions live in the database: valid on every server
             sessions[patient_id] = login(args.port, username)
         log(f"logged in {len(sessions)} patients over HTTP in {time.perf_counter() - started:.1f} s")
         cycle = [(s, c, "/") for s, c in sessions.values()]
-        # POSTs: one dose per request, round-robin over patients; each run gets its own slice.
+        # POSTs: one dose per request, round-robin over patients; each run of each server gets its own slice.
         posts: list[tuple[str, str, str]] = []
         depth = max(len(v) for v in doses.values())
         for i in range(depth):
@@ -258,39 +378,54 @@ def main(argv: list[str] | None = None) -> None:
                 if i < len(own):
                     s, c = sessions[patient_id]
                     posts.append((s, c, f"/doses/{own[i]}/"))
-        per_run = len(posts) // args.runs
+        slices = iter(range(args.runs * len(under_test)))
+        per_run = len(posts) // (args.runs * len(under_test))
         endpoints = {
             "trivial view (GET /bench/trivial/)": ("GET", 200, "/bench/trivial/"),
             'patient "today" page (GET /)': ("GET", 200, "/"),
             "dose-log POST (POST /doses/<id>/)": ("POST", 302, "/"),
         }
-        results: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
+        results: dict[str, list[dict[str, float]]] = {}
         # Warm-up: every worker imports, compiles templates, opens its database connection.
         warm = tmp / "warm.lua"
         warm.write_text(lua_script(cycle, "GET", 200, args.threads))
-        run_wrk(argparse.Namespace(**{**vars(args), "duration": 3}), warm, "/")
+        for server in under_test:
+            run_wrk(argparse.Namespace(**{**vars(args), "duration": 3}), warm, "/", server.port)
         for run in range(args.runs):
             for name, (method, expected, path) in endpoints.items():
-                if method == "POST":
-                    items = posts[run * per_run : (run + 1) * per_run]
-                else:  # the Lua script takes the path from each item, so set it per endpoint
-                    items = [(s, c, path) for s, c, _ in cycle]
-                script = tmp / f"run{run}-{method}.lua"
-                script.write_text(lua_script(items, method, expected, args.threads))
-                result = run_wrk(args, script, path)
-                if method == "POST" and result["requests"] > len(items):
-                    log(f"  WARNING: {result['requests']} POSTs but only {len(items)} distinct open doses")
-                results[name].append(result)
-                log(
-                    f"  {name} run {run + 1}: {result['rps']:.0f} req/s, p95 {result['p95_us'] / 1000:.1f} ms, "
-                    f"unexpected {result['unexpected']}, socket errors {result['socket_errors']}"
-                )
-        print(report(args, results, len(logins), open_doses))
+                # The trivial view is the stack's baseline: measured on this checkout only. With a
+                # baseline the two servers alternate which goes first, run by run.
+                order = under_test[:1] if path == "/bench/trivial/" else under_test[run % 2 :] + under_test[: run % 2]
+                for label, port, *_ in order:
+                    if method == "POST":
+                        first = next(slices) * per_run
+                        items = posts[first : first + per_run]
+                    else:  # the Lua script takes the path from each item, so set it per endpoint
+                        items = [(s, c, path) for s, c, _ in cycle]
+                    script = tmp / f"run{run}-{method}-{port}.lua"
+                    script.write_text(lua_script(items, method, expected, args.threads))
+                    cpu_before = _cpu_seconds(processes[port].pid, args.database_url, work)
+                    result = run_wrk(args, script, path, port)
+                    cpu_after = _cpu_seconds(processes[port].pid, args.database_url, work)
+                    for part in ("app", "db"):
+                        used = _cpu_used(cpu_before[part], cpu_after[part])
+                        result[f"{part}_cpu_ms"] = used * 1000 / max(result["requests"], 1)
+                    if method == "POST" and result["requests"] > len(items):
+                        log(f"  WARNING: {result['requests']} POSTs but only {len(items)} distinct open doses")
+                    results.setdefault(name + label, []).append(result)
+                    log(
+                        f"  {name + label} run {run + 1}: {result['rps']:.0f} req/s, "
+                        f"p95 {result['p95_us'] / 1000:.1f} ms, unexpected {result['unexpected']}, "
+                        f"socket errors {result['socket_errors']}, CPUs busy {result['cpu_busy']:.0%}, "
+                        f"CPU per request: gunicorn {result['app_cpu_ms']:.1f} ms + PostgreSQL "
+                        f"{result['db_cpu_ms']:.1f} ms"
+                    )
+        print(report(args, under_test, results, len(logins), open_doses))
         print(json.dumps(results), file=sys.stderr)
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
+        for process in processes.values():
+            process.terminate()
+            process.wait(timeout=30)
         from django.db import connection
 
         connection.close()
@@ -298,11 +433,17 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]], patients: int, doses: int) -> str:
+def report(
+    args: argparse.Namespace,
+    under_test: list[Server],
+    results: dict[str, list[dict[str, float]]],
+    patients: int,
+    doses: int,
+) -> str:
     lines = [
         "| Endpoint | Runs × s | req/s median | req/s spread | p95 median | p95 spread | p99 median | "
-        "Unexpected / errors | Against trivial | Target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "CPU per request: gunicorn + PostgreSQL | Unexpected / errors | Against trivial | Target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     trivial = statistics.median(r["rps"] for r in next(iter(results.values())))
     for name, runs in results.items():
@@ -312,6 +453,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]],
         bad = sum(r["unexpected"] for r in runs)
         errors = sum(r["socket_errors"] + r["timeouts"] for r in runs)
         ratio = statistics.median(rps) / trivial
+        app = statistics.median(r["app_cpu_ms"] for r in runs)
+        db = statistics.median(r["db_cpu_ms"] for r in runs)
         target = ""
         if "POST" in name:
             ok = ratio >= 0.5 and statistics.median(p95) < 50
@@ -319,14 +462,25 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, float]]],
         lines.append(
             f"| {name} | {len(runs)} × {args.duration} | {statistics.median(rps):,.0f} | "
             f"{min(rps):,.0f} – {max(rps):,.0f} | {statistics.median(p95):.1f} ms | {min(p95):.1f} – {max(p95):.1f} ms"
-            f" | {statistics.median(p99):.1f} ms | {bad} / {errors} | {ratio:.2f}× | {target} |"
+            f" | {statistics.median(p99):.1f} ms | {app:.1f} + {db:.1f} ms | {bad} / {errors} | {ratio:.2f}× "
+            f"| {target} |"
         )
     loads = [r["load"] for runs in results.values() for r in runs]
+    busy = [r["cpu_busy"] for runs in results.values() for r in runs]
+    if len(under_test) > 1:
+        lines += ["", "Paired runs (this checkout ÷ baseline, run by run; both measured within the same minute):"]
+        for name in list(results):
+            if name + under_test[1].label in results:
+                pairs = zip(results[name], results[name + under_test[1].label], strict=True)
+                ratios = [a["rps"] / b["rps"] for a, b in pairs]
+                listed = ", ".join(f"{r:.2f}" for r in ratios)
+                lines.append(f"- {name}: req/s ratio median {statistics.median(ratios):.2f} ({listed})")
     lines += [
         "",
-        f"gunicorn {args.workers} sync workers, wrk {args.threads} threads × {args.connections} connections, "
+        f"gunicorn {under_test[0].describe()}, wrk {args.threads} threads × {args.connections} connections, "
         f"{patients} logged-in patients, {doses} open planned doses; 1-minute load average at the end of each run "
-        f"{min(loads):.1f} – {max(loads):.1f}.",
+        f"{min(loads):.1f} – {max(loads):.1f}; the machine's CPUs busy {min(busy):.0%} – {max(busy):.0%} of each run "
+        "(every process, wrk and PostgreSQL included).",
     ]
     return "\n".join(lines)
 
