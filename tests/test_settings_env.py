@@ -117,6 +117,26 @@ def test_empty_secret_key_with_debug_off_stops_start_up(tmp_path):
     assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
 
 
+def _manage(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
+    env["TRACKER_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migration_check_runs_without_a_secret_key(tmp_path):
+    result = _manage(tmp_path, "makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
+def test_other_commands_still_refuse_to_start_without_a_secret_key(tmp_path):
+    result = _manage(tmp_path, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+
+
 def test_settings_import_with_a_secret_key(tmp_path):
     result = _import_settings(tmp_path, SECRET_KEY="a-real-secret-for-this-test")
     assert result.returncode == 0, result.stderr
