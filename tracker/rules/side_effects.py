@@ -46,10 +46,13 @@ def burden_flags(fibser_ids: Collection[int]) -> list[NewFlag]:
         "id", "patient_id", "answers", "completed_at"
     ):
         burden = answers[scales.FIBSER_BURDEN_ITEM]
-        if burden >= clinical.get("FIBSER_BURDEN_URGENT"):
-            severity, action = Severity.URGENT, "Consider lowering the dose or switching (FIBSER burden 5–6)."
-        elif burden >= clinical.get("FIBSER_BURDEN_WARNING"):
-            severity, action = Severity.WARNING, "Address the side effects with the patient (FIBSER burden 3–4)."
+        urgent_from, warning_from = clinical.get("FIBSER_BURDEN_URGENT"), clinical.get("FIBSER_BURDEN_WARNING")
+        if burden >= urgent_from:
+            severity = Severity.URGENT
+            action = f"Consider lowering the dose or switching (FIBSER burden {urgent_from} or more)."
+        elif burden >= warning_from:
+            severity = Severity.WARNING
+            action = f"Address the side effects with the patient (FIBSER burden {warning_from} to {urgent_from - 1})."
         else:
             continue
         flags.append(
