@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from tracker import clinical
 from tracker.models import FlagKind, PlannedDose, Prescription, Severity
 from tracker.rules.base import SweepResult
-from tracker.rules.sql import is_postgres, placeholders, ts
+from tracker.rules.sql import datetime_from_db, is_postgres, placeholders, ts
 from tracker.services.doses import missed_flag_key
 from tracker.services.flags import NewFlag, raise_flags
 
@@ -97,19 +97,13 @@ def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claim
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    convert = _datetime_converter()
     return sorted(
-        (Claimed(pk, patient, rx, convert(due), convert(deadline)) for pk, patient, rx, due, deadline in rows),
+        (
+            Claimed(pk, patient, rx, datetime_from_db(due), datetime_from_db(deadline))
+            for pk, patient, rx, due, deadline in rows
+        ),
         key=lambda c: (c.patient_id, c.due_at, c.id),
     )
-
-
-def _datetime_converter():
-    """RETURNING bypasses the ORM's converters: SQLite hands back text."""
-    if is_postgres():
-        return lambda value: value
-    field = PlannedDose._meta.get_field("due_at")
-    return lambda value: field.to_python(value).replace(tzinfo=dt.UTC)
 
 
 def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:

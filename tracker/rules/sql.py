@@ -13,6 +13,14 @@ def ts(value: dt.datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def datetime_from_db(value: object) -> dt.datetime:
+    """A datetime from raw SQL (``RETURNING``), which bypasses the ORM's converters:
+    PostgreSQL hands back an aware datetime, SQLite the UTC text ``ts`` stored."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
+
+
 def placeholders(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
