@@ -281,11 +281,13 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
     for model in (PlannedDose, InClinicSession):
         ContentType.objects.get_for_model(model)  # cached per process, as in a worker
     # Pass 1 (missed sessions): SAVEPOINT, claim UPDATE ... RETURNING, RELEASE.                 3
+    # Storing flags (store_flags) is 6: SAVEPOINT, lock the open problems of these keys,
+    #   INSERT the new ones, INSERT their facts, their history rows, RELEASE.
     # Pass 2 (sessions), one batch: SAVEPOINT, unsettled sessions with patient and drug, keys
-    #   already raised, SAVEPOINT, INSERT ... RETURNING, RELEASE, RELEASE (none settles yet,
-    #   so the settle UPDATE is skipped: Django sends no query for an empty id list).        7
+    #   already raised, storing, RELEASE (none settles yet, so the settle UPDATE is skipped:
+    #   Django sends no query for an empty id list).                                        10
     # Pass 3 (courses), one chunk: patient ids, patients, prescriptions, PHQ-9 scores, keys
-    #   already raised, SAVEPOINT, INSERT ... RETURNING, RELEASE; then the empty next chunk.  9
-    with django_assert_num_queries(19):
+    #   already raised, storing; then the empty next chunk.                                 12
+    with django_assert_num_queries(25):
         result = ketamine.sweep(now=at("2026-06-01T12:00"))
     assert result.flags_raised == 3 * patients  # early discharge, interaction, TRD unconfirmed

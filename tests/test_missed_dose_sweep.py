@@ -1,4 +1,8 @@
-"""The missed-dose sweep: exactly once, set-based, escalating per clinical-reference §7."""
+"""The missed-dose sweep: exactly once, set-based, escalating per clinical-reference §7.
+
+Missed doses of one patient and drug are one problem (a flag) with a fact per dose: repeats
+fold in and the problem escalates in place (issue 17).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from tests.conftest import need_service
 from tests.dosing import at, daily_course
 from tests.factories import PatientFactory, drug
 from tracker import clinical
-from tracker.models import DoseSchedule, Flag, FlagKind, PlannedDose, Severity
+from tracker.models import DoseSchedule, Flag, FlagFact, FlagKind, PlannedDose, Severity
 from tracker.rules import missed_doses
 from tracker.services.doses import record_dose
 from tracker.services.flags import resolve_flag
@@ -40,16 +44,40 @@ def test_dose_past_grace_becomes_missed_with_one_warning(patient, clinician):
     assert flag.severity == Severity.WARNING
     assert flag.raised_at == at("2026-06-02T13:00")  # the deadline, not the sweep time
     assert flag.message == "Sertraline 50 mg due at 08:00 on Tue 02 Jun (patient's local time) was not logged."
+    assert (flag.title, flag.occurrences) == ("Sertraline 50 mg", 1)
+    (fact,) = flag.facts.all()
+    assert (fact.message, fact.subject) == (flag.message, PlannedDose.objects.get(local_date="2026-06-02"))
     assert PlannedDose.objects.get(local_date="2026-06-02").status == PlannedDose.Status.MISSED
+    (created,) = flag.history.all()
+    assert (created.history_type, created.history_user, created.history_change_reason) == (
+        "+",
+        None,
+        "Raised by the tracker",
+    )
 
 
 def test_sweep_run_twice_raises_nothing_new(patient, clinician):
     daily_course(patient, clinician, start="2026-06-01")
     first = missed_doses.sweep(now=at("2026-06-05T00:00"))
     second = missed_doses.sweep(now=at("2026-06-05T00:00"))
-    assert first.flags_raised == 5  # four missed doses and one escalation
+    assert first.flags_raised == 1  # one problem: four missed doses of sertraline, urgent
     assert (second.examined, second.flags_raised) == (0, 0)
-    assert Flag.objects.count() == 5
+    (flag,) = Flag.objects.all()
+    assert (flag.kind, flag.occurrences, flag.streak) == (FlagKind.DOSE_MISSED_REPEATED, 4, 4)
+    assert FlagFact.objects.count() == 4
+
+
+def test_a_week_of_misses_is_one_problem_whose_count_grows_in_place(patient, clinician, settings):
+    settings.TRACKER_CLINICAL_OVERRIDES = {"ESCALATE_CONSECUTIVE_MISSES": 99, "ADHERENCE_MIN_SHARE": 0}
+    daily_course(patient, clinician, start="2026-06-01")
+    for day in range(1, 8):
+        missed_doses.sweep(now=at(f"2026-06-0{day}T14:00"))
+    (flag,) = Flag.objects.all()
+    assert (flag.kind, flag.severity, flag.occurrences, flag.streak) == (FlagKind.DOSE_MISSED, Severity.WARNING, 7, 7)
+    assert flag.raised_at == at("2026-06-01T13:00")  # the first miss: how long it has waited
+    assert flag.last_occurred_at == at("2026-06-07T13:00")
+    assert flag.message.startswith("Sertraline 50 mg due at 08:00 on Sun 07 Jun")  # the newest fact's words
+    assert [f.subject.local_date.day for f in flag.facts.all()] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_taken_and_skipped_doses_are_never_missed(patient, clinician):
@@ -81,14 +109,50 @@ def test_prn_is_never_missed(patient, clinician):
     assert (result.examined, Flag.objects.count()) == (0, 0)
 
 
-def test_three_consecutive_misses_escalate_to_urgent(patient, clinician):
+def test_three_consecutive_misses_escalate_the_problem_in_place(patient, clinician):
     daily_course(patient, clinician, start="2026-06-01")
     missed_doses.sweep(now=at("2026-06-02T14:00"))
-    assert flags(FlagKind.DOSE_MISSED_REPEATED) == []  # two misses: still a warning each
+    (warning,) = Flag.objects.all()  # two misses: still a warning
+    assert (warning.kind, warning.severity, warning.occurrences) == (FlagKind.DOSE_MISSED, Severity.WARNING, 2)
     missed_doses.sweep(now=at("2026-06-03T14:00"))
-    (urgent,) = flags(FlagKind.DOSE_MISSED_REPEATED)
-    assert urgent.severity == Severity.URGENT
+    (urgent,) = Flag.objects.all()
+    assert urgent.pk == warning.pk
+    assert (urgent.kind, urgent.severity, urgent.occurrences) == (FlagKind.DOSE_MISSED_REPEATED, Severity.URGENT, 3)
     assert urgent.message == "Sertraline: 3 doses missed in a row."
+    assert urgent.escalated_at == urgent.history.latest().history_date
+    # The escalation is a change in the flag's history: when, by whom (the tracker), from what.
+    latest, created = urgent.history.all()[:2]
+    assert (latest.history_type, latest.history_user, latest.history_change_reason) == (
+        "~",
+        None,
+        "Severity raised by the tracker",
+    )
+    assert (created.severity, latest.severity) == (Severity.WARNING, Severity.URGENT)
+
+
+def test_an_acknowledged_problem_that_escalates_is_open_again(patient, clinician):
+    from tracker.services.flags import acknowledge_flag
+
+    daily_course(patient, clinician, start="2026-06-01")
+    missed_doses.sweep(now=at("2026-06-01T14:00"))
+    acknowledge_flag(flag=Flag.objects.get(), by=clinician.user)
+    missed_doses.sweep(now=at("2026-06-02T14:00"))  # a second miss folds in: still acknowledged
+    assert Flag.objects.get().status == Flag.Status.ACKNOWLEDGED
+    missed_doses.sweep(now=at("2026-06-03T14:00"))  # the third escalates: it needs looking at again
+    flag = Flag.objects.get()
+    assert (flag.status, flag.severity, flag.notified_at) == (Flag.Status.OPEN, Severity.URGENT, None)
+
+
+def test_a_resolved_problem_is_not_reopened_by_the_next_miss(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    missed_doses.sweep(now=at("2026-06-01T14:00"))
+    first = Flag.objects.get()
+    resolve_flag(flag=first, by=clinician.user, note="Patient on holiday, restarting on the 3rd.")
+    missed_doses.sweep(now=at("2026-06-02T14:00"))
+    second = Flag.objects.exclude(pk=first.pk).get()
+    assert (second.status, second.occurrences) == (Flag.Status.OPEN, 1)
+    first.refresh_from_db()
+    assert (first.status, first.occurrences) == (Flag.Status.RESOLVED, 1)
 
 
 def test_two_misses_of_a_high_discontinuation_risk_drug_escalate_and_say_why(patient, clinician):
@@ -141,15 +205,30 @@ def test_sweep_catches_up_after_a_day_without_running(patient, clinician):
     daily_course(patient, clinician, start="2026-06-01", dose="25", times=("08:00", "20:00"))
     result = missed_doses.sweep(now=at("2026-06-03T02:00"))  # the 20:00 dose's grace is 6 h
     assert result.examined == 4
-    assert len(flags(FlagKind.DOSE_MISSED)) == 4
+    assert FlagFact.objects.filter(flag__patient=patient).count() == 4
+    assert Flag.objects.get().occurrences == 4
 
 
-def test_batches_give_the_same_flags_as_one_pass(patient, clinician):
-    daily_course(patient, clinician, start="2026-06-01", dose="25", times=("08:00", "20:00"))
+def _shape(patient) -> tuple[list[tuple], list[str]]:
+    problems = list(patient.flags.values_list("kind", "severity", "status", "occurrences", "streak", "raised_at"))
+    facts = list(
+        FlagFact.objects.filter(flag__patient=patient).order_by("occurred_at").values_list("message", flat=True)
+    )
+    return problems, facts
+
+
+def test_batches_give_the_same_flags_as_one_pass(clinic, clinician):
+    batched, whole = (
+        PatientFactory(clinic=clinic, record_number="B-1"),
+        PatientFactory(clinic=clinic, record_number="W-1"),
+    )
+    daily_course(batched, clinician, start="2026-06-01", dose="25", times=("08:00", "20:00"))
     result = missed_doses.sweep(now=at("2026-06-05T02:00"), batch_size=3)
     assert result.examined == 8
-    assert len(flags(FlagKind.DOSE_MISSED)) == 8
-    assert len(flags(FlagKind.DOSE_MISSED_REPEATED)) == 1
+    daily_course(whole, clinician, start="2026-06-01", dose="25", times=("08:00", "20:00"))
+    assert missed_doses.sweep(now=at("2026-06-05T02:00")).examined == 8
+    assert _shape(batched) == _shape(whole)
+    assert len(_shape(whole)[1]) == 8
 
 
 def test_batches_that_split_patients_miss_nobody_and_escalate_each_once(clinic, clinician):
@@ -162,10 +241,11 @@ def test_batches_that_split_patients_miss_nobody_and_escalate_each_once(clinic, 
     assert (
         PlannedDose.objects.filter(status=PlannedDose.Status.PENDING, deadline__lte=at("2026-06-05T02:00")).count() == 0
     )
-    missed = flags(FlagKind.DOSE_MISSED)
-    assert len({f.dedup_key for f in missed}) == 24
+    assert FlagFact.objects.count() == 24  # every missed dose is a fact, once
+    assert flags(FlagKind.DOSE_MISSED) == []  # each patient's problem escalated in place
     repeated = flags(FlagKind.DOSE_MISSED_REPEATED)
     assert sorted(f.patient_id for f in repeated) == sorted(p.pk for p in patients)
+    assert [f.occurrences for f in repeated] == [8, 8, 8]
     # Raised by the batch in which the run first crossed the threshold; it says the run then.
     runs = [int(f.message.removeprefix("Sertraline: ").split()[0]) for f in repeated]
     assert all(f.message.endswith(" doses missed in a row.") for f in repeated)
@@ -191,8 +271,9 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
     _clinic_of(patients, clinic, clinician)
     ContentType.objects.get_for_model(PlannedDose)  # cached per process, as in a worker
     # SAVEPOINT; claim UPDATE ... RETURNING the doses; their prescriptions with drug and
-    # zone; the per-(patient, drug) context aggregate; SAVEPOINT for the flag insert;
-    # INSERT ... ON CONFLICT DO NOTHING RETURNING; RELEASE both savepoints.
-    with django_assert_num_queries(8):
+    # zone; the per-(patient, drug) context aggregate; SAVEPOINT for the flags; lock the open
+    # problems of these keys; INSERT the new problems ... ON CONFLICT DO NOTHING RETURNING;
+    # INSERT their facts ... ON CONFLICT DO NOTHING RETURNING; their history rows; RELEASE both.
+    with django_assert_num_queries(11):
         result = missed_doses.sweep(now=at("2026-06-02T14:00"))
     assert result.examined == 2 * patients

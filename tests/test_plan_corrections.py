@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from tests.dosing import at, daily_course
 from tests.factories import drug
 from tracker import scheduling
-from tracker.models import DoseSchedule, Flag, PlannedDose
+from tracker.models import DoseSchedule, Flag, FlagFact, PlannedDose
 from tracker.rules import missed_doses
 from tracker.services.doses import record_dose
 from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe, stop_prescription
@@ -150,4 +150,4 @@ def test_discharge_withdraws_doses_not_yet_due_and_plans_nothing_more(patient, c
     assert scheduling.extend_horizon(now=at("2026-06-20T00:00")) == 0
     missed_doses.sweep(now=at("2026-06-20T00:00"))
     # Only the doses due while the patient was in care (1 to 5 June) can be missed.
-    assert Flag.objects.filter(kind="dose.missed").count() == 5
+    assert FlagFact.objects.filter(flag__patient=patient, key__startswith="planned:").count() == 5

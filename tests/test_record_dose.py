@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -164,7 +165,34 @@ def test_late_log_after_a_missed_flag_resolves_it_with_a_note(patient, clinician
     assert event.timing == DoseEvent.Timing.LATE
     assert event.planned_dose.status == PlannedDose.Status.TAKEN
     assert flag.status == Flag.Status.RESOLVED
-    assert flag.resolution_note.startswith("Resolved automatically: the dose was logged late (patient)")
+    assert flag.resolved_by is None
+    assert flag.resolution_note == (
+        "Resolved automatically: every missed dose behind this flag has been recorded since. "
+        "The dose was logged late (patient), taken at 14:30 on 02 Jun 2026 local time."
+    )
+    fact = flag.facts.get()
+    assert (fact.answered_at, fact.answer_note) == (
+        at("2026-06-02T14:30"),
+        ("The dose was logged late (patient), taken at 14:30 on 02 Jun 2026 local time."),
+    )
+
+
+def test_a_late_dose_answers_its_own_miss_and_the_problem_stays_open_for_the_rest(patient, clinician):
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    missed_doses.sweep(now=at("2026-06-03T14:00"))  # 1, 2 and 3 June missed: urgent, 3 in a row
+    flag = Flag.objects.get()
+    assert (flag.kind, flag.occurrences, flag.streak) == (FlagKind.DOSE_MISSED_REPEATED, 3, 3)
+    log(rx, "2026-06-02T09:00", now=at("2026-06-03T15:00"))  # the patient took the 2 June dose after all
+    flag.refresh_from_db()
+    assert (flag.status, flag.occurrences, flag.streak) == (Flag.Status.OPEN, 2, 2)
+    answered = flag.facts.get(answered_at__isnull=False)
+    assert answered.subject.local_date == dt.date(2026, 6, 2)
+    assert flag.history.latest().history_change_reason == "A fact was answered by a later record"
+    log(rx, "2026-06-01T09:00", now=at("2026-06-03T15:05"))
+    log(rx, "2026-06-03T09:00", now=at("2026-06-03T15:10"))
+    flag.refresh_from_db()
+    assert (flag.status, flag.occurrences, flag.resolved_by) == (Flag.Status.RESOLVED, 0, None)
+    assert flag.facts.count() == 3  # nothing deleted: every fact stays, answered
 
 
 def test_late_evening_dose_after_midnight_counts_for_the_evening_not_the_next_day(patient, clinician):

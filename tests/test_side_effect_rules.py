@@ -56,10 +56,12 @@ def test_side_effect_persisting_over_weekly_checkins_is_a_warning(patient, clini
             assert not Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).exists()
     persistent = flag(FlagKind.SE_PERSISTENT)
     assert persistent.severity == Severity.WARNING
+    # One problem per episode while unresolved; each further week folds in and it says the latest.
     assert persistent.message == (
-        "Changes in sex drive or sexual function reported as moderate or worse for 2 weeks (since 08 Jun 2026)."
+        "Changes in sex drive or sexual function reported as moderate or worse for 3 weeks (since 08 Jun 2026)."
     )
-    assert Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).count() == 1  # one per episode while unresolved
+    assert (persistent.occurrences, persistent.raised_at.day) == (2, 22)
+    assert Flag.objects.filter(kind=FlagKind.SE_PERSISTENT).count() == 1
 
 
 def test_mild_reports_do_not_count_as_persistent(patient):
@@ -263,12 +265,14 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
         side_effect(person, "2026-06-05T09:00", "nausea", "severe")
     for model in (SideEffectReport, WeightMeasurement):
         ContentType.objects.get_for_model(model)  # cached per process, as in a worker
+    # Storing flags (store_flags) is 6: SAVEPOINT, lock the open problems of these keys,
+    # INSERT the new ones, INSERT their facts, their history rows, RELEASE.
     # New reports: SAVEPOINT; claim; reports; patients; report history; courses; existing keys;
-    # SAVEPOINT, INSERT ... RETURNING, RELEASE; RELEASE (no episode flags, so no second insert).
+    # storing; RELEASE (no episode flags, so no second store).
     # Monitoring, one chunk: patient ids; patients; courses; scores; weights of the patients on
-    # an antipsychotic (none asked for a chunk without one); existing keys; SAVEPOINT,
-    # INSERT ... RETURNING, RELEASE; the empty next chunk.
-    with django_assert_num_queries(21):
+    # an antipsychotic (none asked for a chunk without one); existing keys; storing; the empty
+    # next chunk.
+    with django_assert_num_queries(27):
         result = side_effects.sweep(now=at("2026-06-15T10:00"))
     assert result.examined == patients
     assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == patients

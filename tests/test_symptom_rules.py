@@ -53,11 +53,47 @@ def test_rise_from_previous_score_is_worsening(patient, clinician):
     assert flag.message == "PHQ-9 14 on 15 Jun 2026: up 6 points from the previous score of 8."
 
 
-def test_entering_the_severe_band_is_worsening(patient, clinician):
-    phq9(patient, "2026-06-01T09:00", 18)
+def test_entering_the_severe_band_without_a_rise_of_five_is_not_worsening(patient, clinician):
+    # §4 defines worsening as a rise of ≥ 5 points only: 18 -> 20, or a severe first score, is not one.
+    phq9(patient, "2026-06-01T09:00", 22)
+    phq9(patient, "2026-06-08T09:00", 18)
+    phq9(patient, "2026-06-15T09:00", 20)
+    symptoms.sweep(now=at("2026-06-15T10:00"))
+    assert kinds() == []
+
+
+def test_worsening_into_the_severe_band_is_urgent_and_says_so(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 12)
     phq9(patient, "2026-06-08T09:00", 20)
     symptoms.sweep(now=at("2026-06-08T10:00"))
-    assert Flag.objects.get(kind=FlagKind.SCALE_WORSENING).message == "PHQ-9 20 on 08 Jun 2026: now in the severe band."
+    flag = Flag.objects.get()
+    assert (flag.kind, flag.severity) == (FlagKind.SCALE_WORSENING_SEVERE, Severity.URGENT)
+    assert flag.title == "PHQ-9 20 (severe), +8 from baseline"
+    assert flag.message == "PHQ-9 20 on 08 Jun 2026: up 8 points from the baseline of 12. Now in the severe band."
+
+
+def test_severe_worsening_is_a_warning_when_the_clinic_sets_it_so(patient, clinician, settings):
+    settings.TRACKER_CLINICAL_OVERRIDES = {"WORSENING_SEVERE_BAND_SEVERITY": Severity.WARNING}
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 12)
+    phq9(patient, "2026-06-08T09:00", 20)
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    assert Flag.objects.get().severity == Severity.WARNING
+
+
+def test_successive_worsening_scores_fold_into_one_problem_that_carries_the_latest(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 10)
+    for day, total in (("08", 15), ("15", 16), ("22", 21)):
+        phq9(patient, f"2026-06-{day}T09:00", total)
+        symptoms.sweep(now=at(f"2026-06-{day}T10:00"))
+    (flag,) = Flag.objects.filter(kind__startswith="scale.worsening")
+    assert flag.title == "PHQ-9 21 (severe), +11 from baseline"
+    assert (flag.kind, flag.severity, flag.occurrences) == (FlagKind.SCALE_WORSENING_SEVERE, Severity.URGENT, 3)
+    assert flag.raised_at == at("2026-06-08T09:00")
+    assert [f.subject.total for f in flag.facts.all()] == [15, 16, 21]
+    assert flag.history.latest().history_change_reason == "Severity raised by the tracker"
 
 
 def test_response_and_remission_are_info_milestones_raised_once(patient, clinician):
@@ -152,8 +188,9 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
         ContentType.objects.get_for_model(model)  # cached per process, as in a worker
     # New scores (none flag here): SAVEPOINT; claim; claimed rows; patients; scores; courses;
     # RELEASE. Checkpoints, one chunk: patient ids; patients; courses; scores; existing keys;
-    # SAVEPOINT, INSERT ... RETURNING, RELEASE; then the empty next chunk.
-    with django_assert_num_queries(16):
+    # SAVEPOINT, lock open problems, INSERT flags, INSERT facts, history rows, RELEASE; then
+    # the empty next chunk.
+    with django_assert_num_queries(19):
         result = symptoms.sweep(now=at("2026-06-29T10:00"))
     assert result.examined == 2 * patients
     assert Flag.objects.filter(kind=FlagKind.SCALE_NOT_IMPROVING).count() == patients

@@ -52,8 +52,13 @@ DEFAULTS: dict[str, Any] = {
     "SUICIDALITY_ITEM9_MIN": 1,
     # §4 mcid / worsening: a rise of ≥ 5 points from baseline or from the previous score.
     "WORSENING_POINTS": 5,
-    # §4 bands: reaching this PHQ-9 total (severe band) from below is worsening too.
+    # §4 bands: PHQ-9 20–27 is the severe band.
     "PHQ9_SEVERE_FROM": 20,
+    # [P] scale.worsening_severe: a §4 worsening (≥ 5 points up) whose score lands in the severe
+    # band is urgent, not a warning. The reference gives worsening no severity of its own beyond
+    # §0's [P] warning; this is a project policy so that a patient getting worse into severe
+    # depression is not ranked with single missed doses. Set to 20 (warning) to switch it off.
+    "WORSENING_SEVERE_BAND_SEVERITY": 30,
     # §4 baseline: the last PHQ-9 in the 14 days before the course started, else the
     # first within 7 days after.
     "BASELINE_DAYS_BEFORE": 14,
@@ -88,6 +93,39 @@ DEFAULTS: dict[str, Any] = {
     # monitoring interval), else the first in the 7 days after it (as the PHQ-9 baseline, §4).
     "WEIGHT_BASELINE_DAYS_BEFORE": 90,
     "WEIGHT_BASELINE_DAYS_AFTER": 7,
+    # --- Triage (the worklist) -------------------------------------------------------------
+    # [P] TRIAGE_PRIORITY: the clinical priority of a flag within its severity; the worklist
+    # ranks patients by their most severe open flag, then by this, then by how long it waited.
+    # The reference gives no order: this is project policy, a clinic can change it. Higher comes
+    # first; kinds not listed rank 0. Severity always wins: these only order flags of one severity.
+    "TRIAGE_PRIORITY": {
+        "scale.suicidality": 100,
+        "esk.outside_clinic": 95,
+        "esk.discharged_not_recovered": 90,
+        "esk.early_discharge": 85,
+        "esk.bp_no_decision": 80,
+        "dose.over_daily_max": 75,
+        "scale.worsening_severe": 70,
+        "se.burden": 65,
+        "dose.missed_repeated": 60,
+        "se.severe": 55,
+        "scale.worsening": 50,
+        "esk.interaction": 45,
+        "se.metabolic_weight": 40,
+        "scale.not_improving": 35,
+        "se.after_dose_increase": 30,
+        "se.persistent": 28,
+        "esk.session_missed": 25,
+        "esk.monitoring_incomplete": 22,
+        "se.young_adult_monitoring_overdue": 20,
+        "esk.rems_form_overdue": 15,
+        "esk.trd_unconfirmed": 12,
+        "dose.missed": 10,
+        "se.checkin_overdue": 5,
+    },
+    # [P] Good news is not a to-do: these kinds stay off the worklist's default view and show
+    # on the timeline and the caseload instead (clinicians can still list them).
+    "GOOD_NEWS_KINDS": ["scale.response", "scale.remission"],
     # §7 / project default: planned doses are generated this many days ahead.
     "PLANNING_HORIZON_DAYS": 14,
     # Project default: a dose may be logged up to this many minutes in the future
@@ -149,6 +187,11 @@ def get(key: str) -> Any:
     if key in overrides:
         return overrides[key]
     return DEFAULTS[key]
+
+
+def triage_priority(kind: str) -> int:
+    """[P] TRIAGE_PRIORITY: how a flag of ``kind`` ranks among flags of the same severity."""
+    return int(get("TRIAGE_PRIORITY").get(kind, 0))
 
 
 def grace_for_class(drug_class: str) -> timedelta:

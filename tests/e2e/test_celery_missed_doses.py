@@ -8,7 +8,7 @@ import pytest
 
 from config.celery import app
 from tests.dosing import at, daily_course
-from tracker.models import Flag, FlagKind, PlannedDose
+from tracker.models import Flag, FlagFact, FlagKind, PlannedDose
 from tracker.tasks import run_sweep_task
 
 pytestmark = pytest.mark.services
@@ -28,12 +28,14 @@ def test_worker_sweep_raises_missed_dose_flags_once(celery_worker_process, clini
     worker = celery_worker_process
     with app.connection_for_write(worker.broker_url) as conn:
         run_sweep_task.apply_async(("missed_doses", "2026-06-02T14:00:00+00:00"), connection=conn, queue=worker.queue)
-    assert wait_for(lambda: Flag.objects.filter(kind=FlagKind.DOSE_MISSED).count() == 2), worker.log()[-3000:]
+    facts = FlagFact.objects.filter(flag__kind=FlagKind.DOSE_MISSED)
+    assert wait_for(lambda: facts.count() == 2), worker.log()[-3000:]  # one problem, two missed doses
     assert PlannedDose.objects.filter(status=PlannedDose.Status.MISSED).count() == 2
 
     # The same task delivered again (Redis may redeliver) raises nothing new.
     with app.connection_for_write(worker.broker_url) as conn:
         run_sweep_task.apply_async(("missed_doses", "2026-06-02T14:00:00+00:00"), connection=conn, queue=worker.queue)
     assert wait_for(lambda: worker.log().count("succeeded") >= 2), worker.log()[-3000:]
-    assert Flag.objects.filter(kind=FlagKind.DOSE_MISSED).count() == 2
-    assert at("2026-06-02T13:00") in set(Flag.objects.values_list("raised_at", flat=True))
+    assert facts.count() == 2
+    (flag,) = Flag.objects.all()
+    assert (flag.occurrences, flag.last_occurred_at) == (2, at("2026-06-02T13:00"))

@@ -21,7 +21,8 @@ from tests.conftest import need_service
 from tests.dosing import daily_course
 from tests.e2e.services import PrivateRedis, start_worker, wait_for
 from tests.e2e.test_notifications_worker import emails_in
-from tracker.models import Assessment, DoseEvent, Flag, FlagKind, PlannedDose, Severity, SideEffectReport
+from tracker.models import Assessment, DoseEvent, Flag, FlagFact, FlagKind, PlannedDose, Severity, SideEffectReport
+from tracker.services.doses import MISSED_KINDS, missed_fact_key
 
 pytestmark = pytest.mark.services
 
@@ -111,8 +112,8 @@ def test_writes_survive_a_redis_outage_and_nothing_is_lost_or_doubled(broker, cl
 
     # Every dose that came due without a log is flagged missed, once.
     missed = set(due_now.exclude(pk=open_dose.pk).values_list("pk", flat=True))
-    keys = list(Flag.objects.filter(kind=FlagKind.DOSE_MISSED).values_list("dedup_key", flat=True))
-    assert sorted(keys) == sorted(f"dose.missed:planned:{pk}" for pk in missed)
+    keys = list(FlagFact.objects.filter(flag__kind__in=MISSED_KINDS).values_list("key", flat=True))
+    assert sorted(keys) == sorted(missed_fact_key(pk) for pk in missed)
     # The severe side effect reported during the outage is flagged by the sweep.
     assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == 1
     # Each urgent or critical flag was emailed exactly once.

@@ -13,7 +13,8 @@ from config.celery import app
 from tests.conftest import need_service
 from tests.e2e.services import PrivateRedis, start_worker, wait_for
 from tests.factories import DoseScheduleFactory, PatientFactory, PrescriptionFactory
-from tracker.models import Flag, FlagKind, PlannedDose
+from tracker.models import Flag, FlagFact, FlagKind, PlannedDose
+from tracker.services.doses import MISSED_KINDS, missed_fact_key
 from tracker.tasks import run_sweep_task
 
 pytestmark = pytest.mark.services
@@ -50,11 +51,12 @@ def overdue_plan(clinic, patients: int, doses_each: int, start: dt.datetime) -> 
             )
     PlannedDose.objects.bulk_create(rows, batch_size=5000)
     overdue = PlannedDose.objects.filter(deadline__lte=NOW).values_list("id", flat=True)
-    return {f"{FlagKind.DOSE_MISSED}:planned:{pk}" for pk in overdue}
+    return {missed_fact_key(pk) for pk in overdue}
 
 
 def missed_flag_keys() -> list[str]:
-    return list(Flag.objects.filter(kind=FlagKind.DOSE_MISSED).values_list("dedup_key", flat=True))
+    """The missed doses held as facts, across every problem (each must appear once)."""
+    return list(FlagFact.objects.filter(flag__kind__in=MISSED_KINDS).values_list("key", flat=True))
 
 
 def enqueue(broker_url: str, queue: str, at: dt.datetime, batch_size: int) -> None:
@@ -66,9 +68,11 @@ def assert_flags_complete(expected: set[str], patients: int) -> None:
     keys = missed_flag_keys()
     assert len(keys) == len(set(keys)), "a missed dose was flagged twice"
     assert set(keys) == expected
-    # Every patient missed every dose, so each has exactly one urgent escalation.
+    # Every patient missed every dose, so each has exactly one problem, escalated to urgent.
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_MISSED).exists()
     escalations = Flag.objects.filter(kind=FlagKind.DOSE_MISSED_REPEATED)
     assert escalations.count() == patients == escalations.values("patient").distinct().count()
+    assert sum(escalations.values_list("occurrences", flat=True)) == len(expected)
     assert not PlannedDose.objects.filter(status=PlannedDose.Status.PENDING, deadline__lte=NOW).exists()
 
 

@@ -5,7 +5,7 @@ from tracker.models.base import ClinicalDeletionError, ClinicalRecord
 from tracker.models.clinics import Clinic, Clinician
 from tracker.models.doses import DoseEvent, PlannedDose
 from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
-from tracker.models.flags import Flag, FlagKind, Severity
+from tracker.models.flags import Flag, FlagFact, FlagKind, Severity
 from tracker.models.measurements import WeightMeasurement
 from tracker.models.notifications import DigestDelivery
 from tracker.models.patients import Patient, validate_timezone
@@ -26,6 +26,7 @@ __all__ = [
     "Drug",
     "DrugClass",
     "Flag",
+    "FlagFact",
     "FlagKind",
     "InClinicSession",
     "Instrument",

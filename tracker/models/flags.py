@@ -1,7 +1,12 @@
-"""Flags: what the tracker raises for a clinician to look at.
+"""Flags: what the tracker raises for a clinician to look at, one flag per problem.
 
-A partial unique constraint allows one unresolved flag per deduplication key, so a sweep
-that runs twice, or on two workers at once, raises nothing twice.
+A flag is a *problem* (say, "sertraline doses are being missed"); the *facts* behind it
+(each missed dose, each worsening score) are ``FlagFact`` rows. A repeat folds into the open
+problem as one more fact instead of a new row on the worklist, and the problem's severity
+may rise in place (three misses in a row make it urgent). A partial unique constraint
+allows one unresolved flag per deduplication key (the problem), and a unique constraint one
+fact per (flag, fact key), so a sweep that runs twice, or on two workers at once, raises
+and folds nothing twice.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class FlagKind(models.TextChoices):
     DOSE_OVER_DAILY_MAX = "dose.over_daily_max", "Above the daily maximum"
     SCALE_SUICIDALITY = "scale.suicidality", "Thoughts of self-harm reported"
     SCALE_WORSENING = "scale.worsening", "Symptoms worsening"
+    SCALE_WORSENING_SEVERE = "scale.worsening_severe", "Symptoms worsening into the severe band"
     SCALE_NOT_IMPROVING = "scale.not_improving", "Not improving"
     SCALE_RESPONSE = "scale.response", "Response reached"
     SCALE_REMISSION = "scale.remission", "Remission reached"
@@ -87,6 +93,23 @@ class Flag(models.Model):
     )
     resolution_note = models.TextField(blank=True)
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The problem's shape, kept up to date by the sweeps as facts fold in (tracker.services.flag_insert).
+    title = models.CharField(
+        max_length=200, blank=True, help_text="What the problem is about, in a few words (e.g. Sertraline 50 mg)."
+    )
+    occurrences = models.PositiveIntegerField(
+        default=1, help_text="Facts behind the problem still unanswered (e.g. doses missed and not logged since)."
+    )
+    streak = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Missed-dose problems: the latest run of consecutive misses."
+    )
+    last_occurred_at = models.DateTimeField(null=True, blank=True, help_text="When the newest fact arose.")
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the tracker last raised the severity."
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Clinical priority within a severity (clinical.TRIAGE_PRIORITY)."
+    )
 
     objects = UndeletableQuerySet.as_manager()
     history = HistoricalRecords()
@@ -117,12 +140,16 @@ class Flag(models.Model):
                 name="tracker_flag_worklist",
             ),
             models.Index(fields=["patient", "status"], name="tracker_flag_patient_status"),
-            # The worklist's counts per severity: PostgreSQL answers them from this index alone,
-            # joined to the clinic's patients, instead of reading the whole flag table.
+            # The triage worklist ranks each patient by their top open flag: one backward probe
+            # of this index per patient, whatever the number of flags (tracker.selectors.triage).
+            # Its (patient, severity) prefix also serves the counts per severity.
             models.Index(
-                fields=["patient", "severity"],
+                "patient",
+                models.F("severity").desc(),
+                models.F("priority").desc(),
+                "raised_at",
                 condition=~models.Q(status="resolved"),
-                name="tracker_flag_open_by_patient",
+                name="tracker_flag_open_triage",
             ),
         ]
 
@@ -131,3 +158,52 @@ class Flag(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ClinicalDeletionError("Flag")
+
+
+class FlagFact(models.Model):
+    """One fact behind a flag: a missed dose, a worsening score, a missed session.
+
+    Facts are what happened; the flag is the problem they add up to. A fact is never deleted:
+    when a later record answers it (the dose was logged late, the session was recorded) it is
+    marked answered, the flag's count goes down, and a flag whose facts are all answered is
+    resolved by the tracker with a note.
+    """
+
+    flag = models.ForeignKey(Flag, on_delete=models.PROTECT, related_name="facts")
+    key = models.CharField(max_length=200, help_text="The fact's identity within its flag (e.g. planned:123).")
+    subject_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    message = models.TextField(help_text="The fact in a sentence.")
+    occurred_at = models.DateTimeField(help_text="When the fact arose (e.g. the missed dose's deadline).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer_note = models.TextField(blank=True)
+
+    objects = UndeletableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "key"], name="tracker_flagfact_one_per_key"),
+            models.CheckConstraint(
+                condition=models.Q(answered_at__isnull=True) | ~models.Q(answer_note=""),
+                name="tracker_flagfact_answer_has_note",
+            ),
+        ]
+        indexes = [
+            # A late dose finds the fact it answers by key (planned:<id>) across the open problems.
+            models.Index(
+                fields=["key"], condition=models.Q(answered_at__isnull=True), name="tracker_flagfact_open_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def is_answered(self) -> bool:
+        return self.answered_at is not None
+
+    def delete(self, *args, **kwargs):
+        raise ClinicalDeletionError("Flag fact")

@@ -3,7 +3,8 @@
 Three passes, each a fixed number of queries per batch:
 1. Missed sessions: one UPDATE claims pending planned sessions of clinic-only drugs whose
    deadline (due + 24 h, §7 grace) has passed and that have no session record, marks them
-   missed and returns them; each gets ``esk.session_missed``. The missed-dose sweep skips
+   missed and returns them; they fold into one ``esk.session_missed`` problem per patient
+   and drug, a fact per session. The missed-dose sweep skips
    clinic-only drugs, so a missed session is one flag of one kind, never also ``dose.missed``.
 2. Session records not yet settled: early discharge, discharge before recovery, monitoring
    incomplete 6 h after the first device, high BP with no decision, REMS form overdue.
@@ -31,7 +32,8 @@ from tracker.models.sessions import bp_text
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult, in_batches
 from tracker.rules.sql import is_postgres, ts
-from tracker.services.flags import NewFlag, build_flag, raise_flags, raise_new_flags
+from tracker.services.doses import missed_fact_key
+from tracker.services.flags import NewFact, NewFlag, build_flag, raise_flags, raise_new_flags
 from tracker.services.sessions import session_missed_key
 
 BATCH_SIZE = 2000
@@ -64,36 +66,51 @@ def _claim_missed_sessions(now: dt.datetime, limit: int) -> list[int]:
 
 
 def _missed_sessions(now: dt.datetime, batch_size: int) -> tuple[int, int]:
-    """Pass 1, one batch: (claimed, raised)."""
+    """Pass 1, one batch: (claimed, raised). One problem per (patient, drug), a fact per session."""
     with transaction.atomic():
         ids = _claim_missed_sessions(now, batch_size)
         if not ids:
             return 0, 0
-        planned_type = ContentType.objects.get_for_model(PlannedDose)
-        flags = []
-        for row in PlannedDose.objects.filter(id__in=ids).values(
-            "id", "patient_id", "due_at", "deadline", "patient__timezone", "prescription__drug__display_name"
-        ):
+        planned_type = ContentType.objects.get_for_model(PlannedDose).pk
+        by_pair: dict[tuple[int, int], list[NewFact]] = {}
+        names: dict[tuple[int, int], str] = {}
+        rows = PlannedDose.objects.filter(id__in=ids).order_by("due_at", "id")
+        for row in rows.values(
+            "id", "patient_id", "due_at", "deadline", "patient__timezone",
+            "prescription__drug_id", "prescription__drug__display_name",
+        ):  # fmt: skip
             local = row["due_at"].astimezone(ZoneInfo(row["patient__timezone"]))
-            flags.append(
-                build_flag(
-                    patient=row["patient_id"],
-                    kind=FlagKind.ESK_SESSION_MISSED,
-                    severity=Severity.WARNING,
-                    dedup_key=session_missed_key(row["id"]),
+            pair = (row["patient_id"], row["prescription__drug_id"])
+            names[pair] = row["prescription__drug__display_name"]
+            by_pair.setdefault(pair, []).append(
+                NewFact(
+                    key=missed_fact_key(row["id"]),
                     message=(
-                        f"{row['prescription__drug__display_name']} clinic session planned for "
-                        f"{local:%H:%M on %a %d %b %Y} (local time) has no session record."
+                        f"{names[pair]} clinic session planned for {local:%H:%M on %a %d %b %Y} (local time) "
+                        "has no session record."
                     ),
-                    action=(
-                        "Contact the patient to rebook the session and ask about worsening symptoms "
-                        "(if worse, consider returning to the previous schedule)."
-                    ),
-                    raised_at=row["deadline"],
-                    subject_type=planned_type,
+                    occurred_at=row["deadline"],
+                    subject_type_id=planned_type,
                     subject_id=row["id"],
                 )
             )
+        flags = [
+            NewFlag(
+                patient_id=pair[0],
+                kind=FlagKind.ESK_SESSION_MISSED,
+                severity=Severity.WARNING,
+                dedup_key=session_missed_key(*pair),
+                title=f"{names[pair]} clinic sessions",
+                message=facts[-1].message,
+                action=(
+                    "Contact the patient to rebook the session and ask about worsening symptoms "
+                    "(if worse, consider returning to the previous schedule)."
+                ),
+                raised_at=facts[0].occurred_at,
+                facts=tuple(facts),
+            )
+            for pair, facts in by_pair.items()
+        ]
         return len(ids), raise_flags(flags)
 
 

@@ -9,9 +9,10 @@ Steps, repeated in batches until nothing is left:
    per sweep, not once per batch.
 2. Context: one aggregate query per batch gives, for each (patient, drug) touched, the
    current run of consecutive misses and the 7-day taken share.
-3. Flags: one insert raises a warning per missed dose, and an urgent flag per
-   (patient, drug) that crossed an escalation threshold; the partial unique constraint
-   drops any that already exist.
+3. Flags: one problem per (patient, drug), a warning, or urgent once it crossed an
+   escalation threshold, with one fact per missed dose. A few set-based statements insert
+   the new problems and fold the rest into the open ones (``store_flags``); the unique
+   constraints drop any fact or problem that already exists.
 Claim and flags commit together, so a worker killed mid-batch loses nothing: the
 batch rolls back and the next sweep claims it again.
 """
@@ -29,8 +30,8 @@ from tracker import clinical
 from tracker.models import FlagKind, PlannedDose, Prescription, Severity
 from tracker.rules.base import SweepResult
 from tracker.rules.sql import datetime_from_db, is_postgres, placeholders, ts
-from tracker.services.doses import missed_flag_key
-from tracker.services.flags import NewFlag, raise_flags
+from tracker.services.doses import missed_fact_key, missed_problem_key
+from tracker.services.flags import NewFact, NewFlag, raise_flags
 
 BATCH_SIZE = 5000
 # Consecutive misses are counted over this much history (a weekly drug needs weeks).
@@ -176,53 +177,73 @@ def _escalation(drug_name: str, ctx: PairContext) -> str | None:
 
 
 def _flags_for(claimed: list[Claimed], now: dt.datetime) -> list[NewFlag]:
+    """One problem per (patient, drug) touched, with a fact per dose this batch marked missed.
+
+    The problem folds into the open one of the same key (``raise_flags``), so a patient who
+    misses a week of sertraline has one row that counts seven misses, not seven rows. It is a
+    warning until a §7 escalation threshold is crossed, then urgent (``dose.missed_repeated``),
+    raised in place: the flag's history records when, by the tracker.
+    """
     medicines = _medicines({c.prescription_id for c in claimed})
     context = _context(sorted({c.patient_id for c in claimed}), now)
     planned_type = ContentType.objects.get_for_model(PlannedDose).pk  # cached after the first call
-    flags: list[NewFlag] = []
-    escalated: set[tuple[int, int]] = set()
+    by_pair: dict[tuple[int, int], list[tuple[Claimed, Medicine]]] = {}
     for dose in claimed:
         medicine = medicines[dose.prescription_id]
-        local_due = dose.due_at.astimezone(medicine.zone)
-        flags.append(
-            NewFlag(
-                patient_id=dose.patient_id,
-                kind=FlagKind.DOSE_MISSED,
-                severity=Severity.WARNING,
-                dedup_key=missed_flag_key(dose.id),
-                message=f"{medicine.label} due at {local_due:%H:%M on %a %d %b} (patient's local time) was not logged.",
-                action="Contact the patient to find out whether the dose was taken, and record it if it was.",
-                raised_at=dose.deadline,
+        by_pair.setdefault((dose.patient_id, medicine.drug_id), []).append((dose, medicine))
+    flags: list[NewFlag] = []
+    for pair, doses in by_pair.items():
+        facts = tuple(
+            NewFact(
+                key=missed_fact_key(dose.id),
+                message=(
+                    f"{medicine.label} due at {dose.due_at.astimezone(medicine.zone):%H:%M on %a %d %b} "
+                    "(patient's local time) was not logged."
+                ),
+                occurred_at=dose.deadline,
                 subject_type_id=planned_type,
                 subject_id=dose.id,
             )
+            for dose, medicine in doses
         )
-        pair = (dose.patient_id, medicine.drug_id)
+        medicine = doses[-1][1]
         ctx = context.get(pair)
-        if pair in escalated or ctx is None:
-            continue
-        reason = _escalation(medicine.drug_name, ctx)
-        if reason is None:
-            continue
-        escalated.add(pair)
-        flags.append(_escalation_flag(pair, medicine, reason, dose.deadline))
+        reason = _escalation(medicine.drug_name, ctx) if ctx is not None else None
+        flags.append(_problem(pair, medicine, facts, reason, ctx.run if ctx else None))
     return flags
 
 
-def _escalation_flag(pair: tuple[int, int], medicine: Medicine, reason: str, raised_at: dt.datetime) -> NewFlag:
+def _problem(
+    pair: tuple[int, int],
+    medicine: Medicine,
+    facts: tuple[NewFact, ...],
+    reason: str | None,
+    run: int | None,
+) -> NewFlag:
+    """The (patient, drug) missed-dose problem: a warning, or urgent with the §7 reason."""
+    common = {
+        "patient_id": pair[0],
+        "dedup_key": missed_problem_key(*pair),
+        "raised_at": min(fact.occurred_at for fact in facts),
+        "title": medicine.label,
+        "streak": run or None,
+        "facts": facts,
+    }
+    if reason is None:
+        return NewFlag(
+            kind=FlagKind.DOSE_MISSED,
+            severity=Severity.WARNING,
+            message=facts[-1].message,
+            action="Contact the patient to find out whether the doses were taken, and record those that were.",
+            **common,
+        )
     message = f"{medicine.display}: {reason}."
     action = "Contact the patient today about taking this medicine"
     if clinical.discontinuation_risk(medicine.drug_name) == "high":
         message += f" {medicine.display} has a high risk of discontinuation symptoms when doses are missed."
         action += " and ask about discontinuation symptoms"
     return NewFlag(
-        patient_id=pair[0],
-        kind=FlagKind.DOSE_MISSED_REPEATED,
-        severity=Severity.URGENT,
-        dedup_key=f"{FlagKind.DOSE_MISSED_REPEATED}:patient:{pair[0]}:drug:{pair[1]}",
-        message=message,
-        action=action + ".",
-        raised_at=raised_at,
+        kind=FlagKind.DOSE_MISSED_REPEATED, severity=Severity.URGENT, message=message, action=action + ".", **common
     )
 
 

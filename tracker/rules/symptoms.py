@@ -5,7 +5,8 @@ Two passes, each a fixed number of queries per batch of patients:
    patient's baseline and previous score. FIBSER check-ins go to the side-effect rules.
 2. Every active antidepressant course is checked for too little improvement by day 28
    and day 56 at an adequate, stable dose.
-Flags are never closed by a later, better score: a clinician resolves them.
+Flags are never closed by a later, better score: a clinician resolves them. Successive
+worsening scores fold into one open problem per patient and scale that carries the latest.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from zoneinfo import ZoneInfo
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from tracker import clinical, courses
+from tracker import clinical, courses, scales
 from tracker.courses import Course, Score
 from tracker.models import Assessment, FlagKind, Severity
 from tracker.rules import loaders, side_effects
 from tracker.rules.base import SweepResult, in_batches
-from tracker.services.flags import NewFlag, build_flag, raise_new_flags
+from tracker.services.flags import NewFact, NewFlag, build_flag, raise_flags, raise_new_flags
 
 BATCH_SIZE = 2000
 TRACKED = ("phq9", "madrs", "gad7")
@@ -36,17 +37,60 @@ def course_for(patient_courses: list[Course], day: dt.date) -> Course | None:
 
 
 def worsening_reasons(score: Score, previous: Score | None, base: Score | None) -> list[str]:
-    """§4 worsening: up ≥ 5 from baseline or from the previous score, or into the severe band."""
+    """§4 worsening, exactly as written: up ≥ 5 from baseline or from the previous score.
+
+    Reaching the severe band is not worsening by itself (a severe baseline is where a
+    course starts); it makes a worsening urgent instead ([P] WORSENING_SEVERE_BAND_SEVERITY).
+    """
     rise = clinical.get("WORSENING_POINTS")
-    severe = clinical.get("PHQ9_SEVERE_FROM")
     reasons = []
     if base is not None and score.total - base.total >= rise:
         reasons.append(f"up {score.total - base.total} points from the baseline of {base.total}")
     if previous is not None and previous != base and score.total - previous.total >= rise:
         reasons.append(f"up {score.total - previous.total} points from the previous score of {previous.total}")
-    if score.total >= severe and (previous is None or previous.total < severe):
-        reasons.append("now in the severe band")
     return reasons
+
+
+def worsening_problem_key(patient_id: int, instrument: str) -> str:
+    """One open worsening problem per patient and scale; each worse score is a fact of it."""
+    return f"{FlagKind.SCALE_WORSENING}:patient:{patient_id}:{instrument}"
+
+
+def worsening_flag(score: Score, previous: Score | None, base: Score | None, on: str) -> NewFlag | None:
+    """§4 worsening as a problem that carries the latest score; urgent when it lands in the severe band."""
+    reasons = worsening_reasons(score, previous, base)
+    if not reasons:
+        return None
+    scale = scales.get_scale(score.instrument)
+    band = scale.band_for(score.total)
+    into_severe = score.instrument == "phq9" and score.total >= clinical.get("PHQ9_SEVERE_FROM")
+    from_base = base is not None and score.total - base.total >= clinical.get("WORSENING_POINTS")
+    against = (base.total, "baseline") if from_base else (previous.total, "previous score")
+    title = f"{scale.name} {score.total} ({band}), {score.total - against[0]:+d} from {against[1]}"
+    message = f"{scale.name} {score.total} on {on}: " + "; ".join(reasons) + "."
+    return NewFlag(
+        patient_id=score.patient_id,
+        kind=FlagKind.SCALE_WORSENING_SEVERE if into_severe else FlagKind.SCALE_WORSENING,
+        severity=clinical.get("WORSENING_SEVERE_BAND_SEVERITY") if into_severe else Severity.WARNING,
+        dedup_key=worsening_problem_key(score.patient_id, score.instrument),
+        title=title,
+        message=message + (" Now in the severe band." if into_severe else ""),
+        action=(
+            "Review the course with the patient soon: symptoms are worse and in the severe band."
+            if into_severe
+            else "Review the course with the patient: symptoms are worse than before."
+        ),
+        raised_at=score.completed_at,
+        facts=(
+            NewFact(
+                key=f"assessment:{score.id}",
+                message=message,
+                occurred_at=score.completed_at,
+                subject_type_id=ContentType.objects.get_for_model(Assessment).pk,
+                subject_id=score.id,
+            ),
+        ),
+    )
 
 
 def judge_score(score: Score, history: list[Score], course: Course | None, zone: ZoneInfo) -> list[NewFlag]:
@@ -65,17 +109,8 @@ def judge_score(score: Score, history: list[Score], course: Course | None, zone:
     }
     on = f"{score.completed_at.astimezone(zone):%d %b %Y}"
     flags: list[NewFlag] = []
-    if score.instrument == "phq9" and (reasons := worsening_reasons(score, previous, base)):
-        flags.append(
-            build_flag(
-                kind=FlagKind.SCALE_WORSENING,
-                severity=Severity.WARNING,
-                dedup_key=f"{FlagKind.SCALE_WORSENING}:assessment:{score.id}",
-                message=f"{name} {score.total} on {on}: " + "; ".join(reasons) + ".",
-                action="Review the course with the patient: symptoms are worse than before.",
-                **common,
-            )
-        )
+    if score.instrument == "phq9" and (worse := worsening_flag(score, previous, base, on)):
+        flags.append(worse)
     if course is None or base is None:
         return flags
     drug = course.current.drug_display
@@ -127,7 +162,11 @@ def _new_scores(now: dt.datetime, batch_size: int) -> tuple[int, int]:
             flags.extend(judge_score(score, history[patient_id], course, zone))
         fibser = [pk for pk, _, instrument in claimed if instrument == "fibser"]
         flags.extend(side_effects.burden_flags(fibser))
-        return len(ids), raise_new_flags(flags)
+        # Worsening folds into the patient's open problem (and opens a new one after a
+        # clinician resolved it); the rest are one-off findings, raised once ever.
+        problems = [f for f in flags if f.facts]
+        once = [f for f in flags if not f.facts]
+        return len(ids), raise_flags(problems) + raise_new_flags(once)
 
 
 def not_improving_flags(course: Course, scores: list[Score], today: dt.date, zone: ZoneInfo) -> list[NewFlag]:

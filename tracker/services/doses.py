@@ -19,15 +19,24 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import DoseBasis, DoseEvent, Flag, FlagKind, PlannedDose, Prescription, Severity
+from tracker.models import DoseBasis, DoseEvent, FlagKind, PlannedDose, Prescription, Severity
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
 
 OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
 
 
-def missed_flag_key(planned_dose_id: int) -> str:
-    return f"{FlagKind.DOSE_MISSED}:planned:{planned_dose_id}"
+def missed_problem_key(patient_id: int, drug_id: int) -> str:
+    """The missed-dose problem of one patient and drug: repeats fold into it (rules.missed_doses)."""
+    return f"{FlagKind.DOSE_MISSED}:patient:{patient_id}:drug:{drug_id}"
+
+
+def missed_fact_key(planned_dose_id: int) -> str:
+    """One missed planned dose (or clinic session) as a fact behind its problem."""
+    return f"planned:{planned_dose_id}"
+
+
+MISSED_KINDS = (FlagKind.DOSE_MISSED, FlagKind.DOSE_MISSED_REPEATED)
 
 
 def _window_cap() -> dt.timedelta:
@@ -200,11 +209,17 @@ def _resolve_missed_flag(planned: PlannedDose, event: DoseEvent, now: dt.datetim
     local = event.occurred_at.astimezone(event.patient.zone)
     what = "taken" if event.outcome == DoseEvent.Outcome.TAKEN else f"skipped ({event.skip_reason})"
     note = (
-        f"Resolved automatically: the dose was logged late ({event.get_reporter_display().lower()}), "
+        f"The dose was logged late ({event.get_reporter_display().lower()}), "
         f"{what} at {local:%H:%M on %d %b %Y} local time."
     )
-    for flag in Flag.objects.filter(dedup_key=missed_flag_key(planned.pk)).exclude(status=Flag.Status.RESOLVED):
-        flag_service.resolve_flag(flag=flag, by=None, note=note, now=now)
+    flag_service.answer_facts(
+        patient_id=planned.patient_id,
+        keys=[missed_fact_key(planned.pk)],
+        kinds=MISSED_KINDS,
+        note=note,
+        resolved_note=f"Resolved automatically: every missed dose behind this flag has been recorded since. {note}",
+        now=now,
+    )
 
 
 def _check_daily_maximum(event: DoseEvent, now: dt.datetime) -> None:

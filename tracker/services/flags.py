@@ -1,8 +1,11 @@
-"""Raising, acknowledging and resolving flags.
+"""Raising, folding, answering, acknowledging and resolving flags.
 
-Raising never reads before it writes: the insert relies on the partial unique constraint
-(one unresolved flag per deduplication key) and silently drops a duplicate, so sweeps are
-idempotent and safe on several workers at once.
+A flag is a problem with facts behind it (``tracker.models.flags``). Raising a problem that
+is already open folds the new facts into it (``tracker.services.flag_insert``), relying on
+the partial unique constraint (one unresolved flag per deduplication key) and the unique
+(flag, fact key), so sweeps are idempotent and safe on several workers at once. A later
+record that answers a fact (a dose logged late) marks it answered; a problem whose facts
+are all answered is resolved by the tracker.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from tracker.models import Flag, Patient, Severity
+from tracker.models import Flag, FlagFact, Patient, Severity
 from tracker.services.errors import ServiceError
-from tracker.services.flag_insert import NewFlag, insert_flags
+from tracker.services.flag_insert import NewFact as NewFact  # re-exported for the rules
+from tracker.services.flag_insert import NewFlag, store_flags
 from tracker.services.notifications import NOTIFY_FROM, enqueue_notifications
 
 NOTE_REQUIRED_FROM = Severity.URGENT
@@ -54,21 +58,19 @@ def build_flag(
 
 
 def raise_flags(flags: Sequence[NewFlag]) -> int:
-    """Insert the flags whose key has no unresolved flag yet, and return how many were new.
+    """Raise new problems and fold repeats into the open ones; return how many were new.
 
-    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per chunk: the partial unique
-    constraint (one unresolved flag per key) drops duplicates, and the returned rows say
-    which were new, so nothing is read first and two workers never raise a key twice.
-    Urgent and critical flags are emailed once the transaction commits.
+    Set-based and exactly-once (see ``store_flags``). Problems that are new or whose
+    severity rose to urgent or critical are emailed once the transaction commits.
     """
     if not flags:
         return 0
     with transaction.atomic():
-        severities = insert_flags(flags, created_at=timezone.now())
-        if any(severity >= NOTIFY_FROM for severity in severities):
+        result = store_flags(flags, now=timezone.now())
+        if any(severity >= NOTIFY_FROM for _pk, severity in result.new + result.escalated):
             # Emailed only once the flag is committed; a broker outage is logged, not raised.
             transaction.on_commit(enqueue_notifications)
-    return len(severities)
+    return len(result.new)
 
 
 def raise_new_flags(flags: Sequence[NewFlag]) -> int:
@@ -86,6 +88,51 @@ def raise_new_flags(flags: Sequence[NewFlag]) -> int:
 def raise_flag(**kwargs) -> bool:
     """Raise one flag (see ``build_flag``); True if it was new."""
     return raise_flags([build_flag(**kwargs)]) == 1
+
+
+@transaction.atomic
+def answer_facts(
+    *,
+    patient_id: int,
+    keys: Sequence[str],
+    kinds: Sequence[str],
+    note: str,
+    resolved_note: str,
+    now: dt.datetime,
+) -> int:
+    """Mark the facts ``keys`` of the patient's ``kinds`` flags answered by a later record.
+
+    The open problems they belong to are recounted; one left with no unanswered fact is
+    resolved by the tracker with ``resolved_note``, and one that still has some keeps them (a late
+    dose answers its own miss, not the ones before it). Facts of a problem a clinician has
+    already resolved are marked too, so the record shows the dose came in after all.
+    Returns how many problems were resolved.
+    """
+    facts = FlagFact.objects.filter(
+        key__in=list(keys), answered_at__isnull=True, flag__patient_id=patient_id, flag__kind__in=list(kinds)
+    )
+    flag_ids = sorted(set(facts.values_list("flag_id", flat=True)))
+    if not flag_ids:
+        return 0
+    flags = list(
+        Flag.objects.filter(pk__in=flag_ids).exclude(status=Flag.Status.RESOLVED).select_for_update().order_by("id")
+    )
+    facts.filter(flag_id__in=flag_ids).update(answered_at=now, answer_note=note)
+    resolved = 0
+    for flag in flags:
+        left = flag.facts.filter(answered_at__isnull=True).count()
+        if left == 0:
+            # Recorded in the resolving save's history row (resolve_flag reads the row again).
+            Flag.objects.filter(pk=flag.pk).update(occurrences=0, streak=None)
+            resolve_flag(flag=flag, by=None, note=resolved_note, now=now)
+            resolved += 1
+            continue
+        flag.occurrences = left
+        if flag.streak is not None:
+            flag.streak = min(flag.streak, left)  # a late dose may have broken the run
+        flag._change_reason = "A fact was answered by a later record"
+        flag.save(update_fields=["occurrences", "streak"])
+    return resolved
 
 
 def _require_note(flag: Flag, note: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -61,9 +62,14 @@ def enqueue_notifications() -> None:
 
 
 def pending_notifications(*, now: dt.datetime) -> Iterable[int]:
-    """Ids of unresolved urgent/critical flags not yet emailed, most severe and oldest first."""
+    """Ids of unresolved urgent/critical flags not yet emailed, most severe and oldest first.
+
+    A problem that escalated to urgent (three misses in a row) owes its email from when it
+    escalated, however old the problem is.
+    """
     return (
-        Flag.objects.filter(notified_at__isnull=True, severity__gte=NOTIFY_FROM, created_at__gte=now - NOTIFY_MAX_AGE)
+        Flag.objects.annotate(owed_since=Coalesce("escalated_at", "created_at"))
+        .filter(notified_at__isnull=True, severity__gte=NOTIFY_FROM, owed_since__gte=now - NOTIFY_MAX_AGE)
         .exclude(status=Flag.Status.RESOLVED)
         .order_by("-severity", "raised_at", "id")
         .values_list("id", flat=True)[:BATCH_SIZE]

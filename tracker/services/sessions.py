@@ -28,11 +28,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import DoseEvent, Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Route
+from tracker.models import DoseEvent, FlagKind, InClinicSession, PlannedDose, Prescription, Route
 from tracker.models.clinics import Clinician
 from tracker.models.sessions import bp_text
 from tracker.services import flags as flag_service
-from tracker.services.doses import OPEN_STATUSES, record_dose
+from tracker.services.doses import OPEN_STATUSES, missed_fact_key, record_dose
 from tracker.services.errors import ServiceError
 
 Status = InClinicSession.Status
@@ -66,8 +66,9 @@ class SessionResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def session_missed_key(planned_dose_id: int) -> str:
-    return f"{FlagKind.ESK_SESSION_MISSED}:planned:{planned_dose_id}"
+def session_missed_key(patient_id: int, drug_id: int) -> str:
+    """The missed-session problem of one patient and clinic-only drug; its facts are the sessions."""
+    return f"{FlagKind.ESK_SESSION_MISSED}:patient:{patient_id}:drug:{drug_id}"
 
 
 def bp_warning(session: InClinicSession) -> str | None:
@@ -317,10 +318,15 @@ def _attach_event(session: InClinicSession, event: DoseEvent, now: dt.datetime) 
     if session.planned_dose_id is None and event.planned_dose_id is not None:
         session.planned_dose_id = event.planned_dose_id
     if event.planned_dose_id is not None:
-        note = "Resolved automatically: a session was recorded for this planned session."
-        key = session_missed_key(event.planned_dose_id)
-        for flag in Flag.objects.filter(dedup_key=key).exclude(status=Flag.Status.RESOLVED):
-            flag_service.resolve_flag(flag=flag, by=None, note=note, now=now)
+        note = "A session was recorded for this planned session."
+        flag_service.answer_facts(
+            patient_id=session.patient_id,
+            keys=[missed_fact_key(event.planned_dose_id)],
+            kinds=[FlagKind.ESK_SESSION_MISSED],
+            note=note,
+            resolved_note=f"Resolved automatically: every missed session behind this flag has been recorded. {note}",
+            now=now,
+        )
 
 
 @transaction.atomic
