@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, QuerySet
 
 from tracker.models import Flag, Severity
+from tracker.selectors.paging import UncountedPage
 
 UNRESOLVED = (Flag.Status.OPEN, Flag.Status.ACKNOWLEDGED)
 
@@ -32,7 +33,7 @@ class WorklistFilters:
 
 
 @dataclass(frozen=True)
-class WorklistPage:
+class WorklistPage(UncountedPage):
     """One page of the worklist, found without counting every match.
 
     A clinician works from the top of the list, and the severity counts already give the
@@ -45,28 +46,8 @@ class WorklistPage:
     has_next: bool
 
     @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_other_pages(self) -> bool:
-        return self.has_previous or self.has_next
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-    @property
-    def start_index(self) -> int:
-        return (self.number - 1) * self.size + 1
-
-    @property
-    def end_index(self) -> int:
-        return self.start_index + len(self.flags) - 1
+    def items(self) -> list:
+        return self.flags
 
 
 def unresolved(flags: QuerySet[Flag]) -> QuerySet[Flag]:

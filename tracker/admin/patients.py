@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 
 from tracker.admin import exports
+from tracker.admin.caseload import caseload_view
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import ClinicianListFilter, EnteredInErrorFilter, ScopedHistoryAdmin, clinician_for
 from tracker.admin.timeline import timeline_view
@@ -265,6 +266,7 @@ class PatientAdmin(ScopedHistoryAdmin):
                 ("<int:object_id>/timeline/", timeline_view, "tracker_patient_timeline"),
                 ("<int:object_id>/export.csv", exports.course_export_view, "tracker_patient_export"),
                 ("export/clinic.csv", exports.clinic_export_view, "tracker_patient_clinic_export"),
+                ("caseload/", caseload_view, "tracker_patient_caseload"),
             ],
         )
         return custom + super().get_urls()
