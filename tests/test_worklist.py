@@ -15,6 +15,8 @@ from tracker.models import Flag, FlagKind, Severity
 
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 INDEX = reverse("admin:index")
+# These tests read the flags one by one (?view=flags); the default, by patient, is tests/test_triage.py.
+FLAGS_VIEW = {"view": "flags"}
 
 
 def make_flag(patient, severity: int, *, hours: int = 0, kind: str = FlagKind.DOSE_MISSED, **fields) -> Flag:
@@ -59,7 +61,7 @@ class TestOrderAndCounts:
         make_flag(patient, Severity.CRITICAL, hours=3, status=Flag.Status.RESOLVED, resolved_at=T0)
         make_flag(other_patient, Severity.CRITICAL, hours=0)
 
-        response = north.get(INDEX)
+        response = north.get(INDEX, FLAGS_VIEW)
 
         assert response.status_code == 200
         assert response.context["flags"] == [critical, urgent_old, urgent_new, warning_old, acknowledged_info]
@@ -74,15 +76,15 @@ class TestOrderAndCounts:
         assert other_patient.record_number not in content
 
     def test_the_app_list_and_disclaimer_stay(self, north, patient):
-        content = north.get(INDEX).content.decode()
-        assert "Flags to work" in content
+        content = north.get(INDEX, FLAGS_VIEW).content.decode()
+        assert "Patients to look at" in content
         assert reverse("admin:tracker_patient_changelist") in content
         assert "does not make clinical decisions" in content
 
     def test_staff_without_a_clinic_sees_no_worklist(self, client, patient):
         make_flag(patient, Severity.CRITICAL)
         client.force_login(factories.UserFactory(username="staff-only", is_staff=True))
-        response = client.get(INDEX)
+        response = client.get(INDEX, FLAGS_VIEW)
         assert response.status_code == 200
         assert response.context["worklist_visible"] is False
         assert patient.record_number not in response.content.decode()
@@ -110,26 +112,26 @@ class TestFilters:
         ],
     )
     def test_filter(self, north, flags, query, expected):
-        response = north.get(INDEX, query)
+        response = north.get(INDEX, {**FLAGS_VIEW, **query})
         assert response.context["flags"] == [flags[name] for name in expected]
 
     def test_filter_by_patient_and_assigned_clinician(self, north, flags, patient, clinician):
-        response = north.get(INDEX, {"patient": patient.pk, "assigned": clinician.pk})
+        response = north.get(INDEX, {**FLAGS_VIEW, "patient": patient.pk, "assigned": clinician.pk})
         assert response.context["flags"] == [flags["urgent_missed"]]
 
     def test_the_patient_filter_names_the_patient_and_links_back_to_all(self, north, flags, patient):
-        response = north.get(INDEX, {"patient": patient.pk, "severity": "20"})
+        response = north.get(INDEX, {**FLAGS_VIEW, "patient": patient.pk, "severity": "20"})
         assert response.context["flags"] == [flags["warning_se"]]
         content = response.content.decode()
         timeline = reverse("admin:tracker_patient_timeline", args=[patient.pk])
         assert f'Only the flags of <a href="{timeline}">{patient}</a>' in content
-        assert 'href="?severity=20">All patients</a>' in content
+        assert 'href="?view=flags&amp;severity=20">All patients</a>' in content
         # The next filter keeps the patient: the id rides along in a hidden field.
         assert f'<input type="hidden" name="patient" value="{patient.pk}"' in content
 
     def test_a_patient_of_another_clinic_is_not_a_valid_filter(self, north, flags, other_patient):
         other_flag = make_flag(other_patient, Severity.CRITICAL)
-        response = north.get(INDEX, {"patient": other_patient.pk})
+        response = north.get(INDEX, {**FLAGS_VIEW, "patient": other_patient.pk})
         form = response.context["filter_form"]
         assert form.errors["patient"] == [
             f"Patient: no patient of your clinic has the id {other_patient.pk}. "
@@ -146,14 +148,14 @@ class TestFilters:
 
     @pytest.mark.parametrize("value", ["999999", "abc", "-1"])
     def test_an_unknown_patient_id_gets_the_same_error(self, north, flags, value):
-        response = north.get(INDEX, {"patient": value})
+        response = north.get(INDEX, {**FLAGS_VIEW, "patient": value})
         assert response.status_code == 200
         assert response.context["filter_form"].errors["patient"] == [
             f"Patient: no patient of your clinic has the id {value}. Search by record number or name instead."
         ]
 
     def test_garbled_severity_is_a_form_error_not_a_crash(self, north, flags):
-        response = north.get(INDEX, {"severity": "loud"})
+        response = north.get(INDEX, {**FLAGS_VIEW, "severity": "loud"})
         assert response.status_code == 200
         assert "severity" in response.context["filter_form"].errors
         assert len(response.context["flags"]) == 3
@@ -196,13 +198,13 @@ class TestPatientSearch:
         ],
     )
     def test_search(self, north, people, q, expected):
-        response = north.get(INDEX, {"q": q})
+        response = north.get(INDEX, {**FLAGS_VIEW, "q": q})
         assert [f.patient for f in response.context["flags"]] == [people[name] for name in expected]
 
     def test_search_results_keep_the_worklist_order(self, north, people):
         urgent = make_flag(people["anna_smithers"], Severity.URGENT, hours=9)
         critical = make_flag(people["ann_smith"], Severity.CRITICAL, hours=20)
-        response = north.get(INDEX, {"q": "smi"})
+        response = north.get(INDEX, {**FLAGS_VIEW, "q": "smi"})
         flags = response.context["flags"]
         assert flags[:2] == [critical, urgent]
         assert [f.severity for f in flags] == sorted((f.severity for f in flags), reverse=True)
@@ -211,15 +213,15 @@ class TestPatientSearch:
 
     def test_search_never_reaches_another_clinics_patient(self, north, people, other_patient):
         other_flag = other_patient.flags.get()
-        response = north.get(INDEX, {"q": "Ann Smith"})
+        response = north.get(INDEX, {**FLAGS_VIEW, "q": "Ann Smith"})
         assert [f.patient for f in response.context["flags"]] == [people["ann_smith"], people["anna_smithers"]]
         assert f'data-flag="{other_flag.pk}"' not in response.content.decode()
-        response = north.get(INDEX, {"q": other_patient.record_number})
+        response = north.get(INDEX, {**FLAGS_VIEW, "q": other_patient.record_number})
         assert response.context["flags"] == []
         assert f'data-flag="{other_flag.pk}"' not in response.content.decode()
 
     def test_no_match_says_so(self, north, people):
-        content = north.get(INDEX, {"q": "Zed"}).content.decode()
+        content = north.get(INDEX, {**FLAGS_VIEW, "q": "Zed"}).content.decode()
         assert "No unresolved flags match these filters." in content
 
     def test_the_page_lists_no_patients_beyond_its_flags(self, north, people, clinic):
@@ -227,7 +229,7 @@ class TestPatientSearch:
         # 10,000-patient clinic. A patient whose flags are not on this page is not named on it.
         unseen = factories.PatientFactory(clinic=clinic, given_name="Ulla", family_name="Unseen")
         make_flag(unseen, Severity.WARNING, hours=1)
-        content = north.get(INDEX, {"severity": "40"}).content.decode()
+        content = north.get(INDEX, {**FLAGS_VIEW, "severity": "40"}).content.decode()
         assert "Unseen" not in content
         assert 'type="search" name="q"' in content
         assert '<select name="patient"' not in content
@@ -253,11 +255,11 @@ class TestPages:
         return list(Flag.objects.order_by("raised_at"))
 
     def test_first_page_then_next(self, north, many):
-        first = north.get(INDEX)
+        first = north.get(INDEX, FLAGS_VIEW)
         assert first.context["flags"] == many[:PAGE_SIZE]
         assert f"Flags 1–{PAGE_SIZE}" in first.content.decode()
         assert 'page=2">Next</a>' in first.content.decode()
-        second = north.get(INDEX, {"page": "2"})
+        second = north.get(INDEX, {**FLAGS_VIEW, "page": "2"})
         assert second.context["flags"] == many[PAGE_SIZE:]
         content = second.content.decode()
         assert f"Flags {PAGE_SIZE + 1}–{PAGE_SIZE + 1}" in content
@@ -266,15 +268,15 @@ class TestPages:
 
     @pytest.mark.parametrize("page", ["abc", "0", "-3", ""])
     def test_a_garbled_page_is_the_first(self, north, many, page):
-        assert north.get(INDEX, {"page": page}).context["flags"] == many[:PAGE_SIZE]
+        assert north.get(INDEX, {**FLAGS_VIEW, "page": page}).context["flags"] == many[:PAGE_SIZE]
 
     @pytest.mark.parametrize("page", ["3", "1" + "0" * 30])
     def test_a_page_past_the_end_says_so(self, north, many, page):
-        response = north.get(INDEX, {"page": page, "severity": "20"})
+        response = north.get(INDEX, {**FLAGS_VIEW, "page": page, "severity": "20"})
         assert response.status_code == 200
         assert response.context["flags"] == []
         assert "No flags on page" in response.content.decode()
-        assert 'href="?severity=20">Back to the first page</a>' in response.content.decode()
+        assert 'href="?view=flags&amp;severity=20">Back to the first page</a>' in response.content.decode()
 
 
 class TestOneClickActions:
@@ -327,7 +329,7 @@ class TestOneClickActions:
         manager = factories.ClinicianFactory(clinic=clinic, role="manager", user__username="manager-north")
         client.force_login(manager.user)
         flag = make_flag(patient, Severity.URGENT)
-        response = client.get(INDEX)
+        response = client.get(INDEX, FLAGS_VIEW)
         assert response.context["flags"] == [flag]
         assert response.context["can_act"] is False
         assert client.post(ack_url(flag)).status_code == 403
@@ -401,7 +403,7 @@ def test_worklist_query_count_does_not_grow_with_flags(
         make_flag(patient, Severity.values[i % 4], hours=i, assigned_to=clinician if i % 2 else None)
     query = {"nothing": {}, "search": {"q": "smith ann"}, "patient": {"patient": patient.pk}}[filtered_by]
     client.force_login(clinician.user)
-    with django_assert_num_queries(9 if filtered_by == "patient" else 8):
+    with django_assert_num_queries(11 if filtered_by == "patient" else 10):
         # 1. the session
         # 2. the logged-in user
         # 3. the user's clinic membership (cached on the request)
@@ -411,8 +413,10 @@ def test_worklist_query_count_does_not_grow_with_flags(
         # (7. with ?patient=: that patient, looked up among the clinic's patients)
         # 7. the page of flags with patient and assigned clinician (and their user), one row past the page
         # 8. the counts by severity, one aggregate
+        # 9. the patients with open work, one aggregate
+        # 10. the open response and remission milestones, one count
         # No list of flagged patients and no COUNT of every match (see TestPatientSearch, TestPages).
-        response = client.get(INDEX, query)
+        response = client.get(INDEX, {**FLAGS_VIEW, **query})
     assert response.context["filter_form"].errors == {}
     assert len(response.context["flags"]) == (1 if filtered_by == "patient" else count)
 

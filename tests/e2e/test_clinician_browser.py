@@ -1,4 +1,4 @@
-"""The clinician workspace in real headless Chromium: worklist, resolving with a note, the course chart.
+"""The clinician workspace in real headless Chromium: triage by patient, resolving with a note, the course chart.
 
 The clinician signs in through the admin's own login form. Screenshots go to pytest-playwright's
 output folder (``test-results/`` by default, or ``--output``).
@@ -12,8 +12,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.dosing import at
+from tests.e2e.a11y import blocking_violations
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
 from tests.test_timeline import build_course
+from tracker import clinical
 from tracker.models import Flag, FlagKind, Severity
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -28,65 +30,84 @@ def shots(output_path: str) -> Path:
     return folder
 
 
-def flag(patient, severity: int, kind: str, when: str) -> Flag:
+def flag(patient, severity: int, kind: str, when: str, title: str = "") -> Flag:
     return Flag.objects.create(
         patient=patient,
         kind=kind,
         severity=severity,
-        dedup_key=f"browser:{kind}",
+        dedup_key=f"browser:{patient.pk}:{kind}",
         message=f"{Severity(severity).label}: {kind}.",
         action="Review today.",
         raised_at=at(when),
+        title=title,
+        priority=clinical.triage_priority(kind),
     )
 
 
-def test_clinician_works_the_worklist_and_reads_the_chart(page: Page, live_server, shots: Path) -> None:
+SIZES = {"desktop": (1366, 900), "tablet": (768, 1024), "phone": (390, 844)}
+
+
+def test_clinician_triages_by_patient_and_reads_the_chart(page: Page, live_server, shots: Path) -> None:
     clinic = ClinicFactory(name="Northside Clinic", slug="northside")
     clinician = ClinicianFactory(clinic=clinic, user__username="dr-north")
     patient = PatientFactory(clinic=clinic, responsible_clinician=clinician, record_number="N-0042")
     build_course(patient, clinician)  # PHQ-9 16 -> 7 -> 4, a warning flag on 8 June
+    waiting = PatientFactory(clinic=clinic, responsible_clinician=clinician, record_number="N-0007")
+    # The oldest flag is a single missed dose of another patient: triage still puts it last.
+    flag(waiting, Severity.WARNING, FlagKind.DOSE_MISSED, "2026-06-01T09:00", title="Sertraline 50 mg")
     urgent = flag(patient, Severity.URGENT, FlagKind.SE_SEVERE, "2026-06-05T09:00")
     critical = flag(patient, Severity.CRITICAL, FlagKind.SCALE_SUICIDALITY, "2026-06-20T09:00")
 
-    # 1. Sign in: the landing page is the worklist, most severe first.
+    # 1. Sign in: the landing page is one row per patient, the most important first.
+    page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.get_by_label("Username").fill("dr-north")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Flags to work")).to_be_visible()
-    rows = page.locator("tr.flag-row")
-    expect(rows).to_have_count(3)
-    assert [rows.nth(i).get_attribute("data-severity") for i in range(3)] == ["40", "30", "20"]
-    assert rows.nth(0).get_attribute("data-flag") == str(critical.pk)
-    page.screenshot(path=str(shots / "worklist.png"), full_page=True)
+    expect(page.get_by_role("heading", name="Patients to look at")).to_be_visible()
+    rows = page.locator("tr.patient-row")
+    expect(rows).to_have_count(2)
+    assert [rows.nth(i).get_attribute("data-patient") for i in range(2)] == [str(patient.pk), str(waiting.pk)]
+    expect(rows.nth(1)).to_contain_text("Sertraline 50 mg: 1 dose missed (01 Jun)")
+    # The table uses the screen: not the admin dashboard's 600 px column.
+    table = page.locator("#triage").bounding_box()
+    assert table is not None and table["width"] > 1100
+    # The row opens in place to the flags behind it.
+    row = rows.nth(0)
+    row.get_by_text("flags behind this row").click()
+    expect(row.locator(f'li[data-flag="{critical.pk}"]')).to_be_visible()
+    for name, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(shots / f"triage-{name}.png"), full_page=True)
+        assert blocking_violations(page) == [], name
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width + 1, f"{name}: the page scrolls sideways ({scroll} px)"
+    page.set_viewport_size({"width": 1366, "height": 900})
 
-    # 2. Resolving the urgent flag without a note is refused with the service's message...
-    row = page.locator(f'tr[data-flag="{urgent.pk}"]')
-    row.get_by_role("button", name="Resolve").click()
-    expect(page.locator(".messagelist")).to_contain_text("A note is required to close an urgent flag.")
-    # ...and with a note it is resolved and leaves the worklist.
-    row = page.locator(f'tr[data-flag="{urgent.pk}"]')
-    row.get_by_label(f"Resolution note for flag {urgent.pk}").fill("Spoke to the patient; nausea settling.")
-    row.get_by_role("button", name="Resolve").click()
-    expect(page.locator(".messagelist")).to_contain_text("Resolved:")
-    expect(page.locator(f'tr[data-flag="{urgent.pk}"]')).to_have_count(0)
-    urgent.refresh_from_db()
-    assert (urgent.status, urgent.resolution_note) == (Flag.Status.RESOLVED, "Spoke to the patient; nausea settling.")
+    # 2. Resolving the patient's row without a note is refused, because a flag is critical...
+    row.get_by_role("button", name="Resolve all").click()
+    expect(page.locator(".messagelist")).to_contain_text("nothing was changed. A note is required")
+    # ...and with a note both of the patient's flags are resolved, each keeping the note.
+    row = page.locator(f'tr[data-patient="{patient.pk}"]')
+    row.get_by_label(f"Note for {patient}'s flags").fill("Seen today; safety plan agreed, nausea settling.")
+    row.get_by_role("button", name="Resolve all").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"Resolved 3 flags for {patient}.")
+    expect(page.locator(f'tr[data-patient="{patient.pk}"]')).to_have_count(0)
+    for done in (urgent, critical):
+        done.refresh_from_db()
+        assert (done.status, done.resolution_note) == (
+            Flag.Status.RESOLVED,
+            "Seen today; safety plan agreed, nausea settling.",
+        )
 
-    # 3. The patient search filters the list: a name that matches nobody empties it, the record number
-    #    brings the patient's flags back.
+    # 3. The patient search filters the list: a name that matches nobody empties it.
     search = page.get_by_role("searchbox", name="Patient")
     search.fill("Nobody-by-this-name")
     page.get_by_role("button", name="Filter").click()
-    expect(page.get_by_text("No unresolved flags match these filters.")).to_be_visible()
-    search = page.get_by_role("searchbox", name="Patient")
-    search.fill(patient.record_number.lower())
-    search.press("Enter")
-    expect(page.locator("tr.flag-row")).to_have_count(2)
-    expect(page.get_by_role("searchbox", name="Patient")).to_have_value(patient.record_number.lower())
+    expect(page.get_by_text("No patient has open flags that match these filters.")).to_be_visible()
+    page.goto(f"{live_server.url}/admin/tracker/patient/{patient.pk}/timeline/")
 
     # 4. The patient's course: the PHQ-9 chart renders with its three scores and its lines.
-    page.locator(f'tr[data-flag="{critical.pk}"]').get_by_role("link", name=str(patient)).click()
     chart = page.locator("svg#chart-phq9")
     expect(chart).to_be_visible()
     expect(chart.locator("circle.point")).to_have_count(3)

@@ -1,6 +1,8 @@
-"""The flag worklist: the admin's landing page, and its one-click and bulk actions.
+"""The flag worklist: the admin's landing page, and its one-click, patient and bulk actions.
 
-The admin index keeps Django's app list but shows the clinic's unresolved flags above it.
+The admin index keeps Django's app list but shows the clinic's open work above it: by
+default one row per patient, ranked (``tracker.selectors.triage``); ``?view=flags`` lists
+the flags one by one, as before.
 Acknowledging and resolving are POSTs (CSRF-protected by ``admin_view``) to URLs of the
 FlagAdmin, which looks each flag up through its clinic-scoped queryset: a flag of another
 clinic answers 404. The views only translate the request; the services decide.
@@ -24,17 +26,27 @@ from django.views.decorators.http import require_POST
 from tracker import worklist
 from tracker.admin.scoping import clinician_for, restrict_to_clinic
 from tracker.models import Clinician, Flag, FlagKind, Patient, Severity
+from tracker.selectors import triage
 from tracker.services.errors import ServiceError
 from tracker.services.flags import acknowledge_flag, resolve_flag
-from tracker.services.worklist import BulkOutcome, acknowledge_flags, resolve_flags, service_message
+from tracker.services.worklist import (
+    BulkOutcome,
+    acknowledge_flags,
+    acknowledge_patient_flags,
+    resolve_flags,
+    resolve_patient_flags,
+    service_message,
+)
 
 if TYPE_CHECKING:
     from tracker.admin.flags import FlagAdmin
 
 WORKLIST_TEMPLATE = "admin/tracker/worklist.html"
 PAGE_SIZE = 100
+TRIAGE_PAGE_SIZE = 50  # patients a page: each row carries all of the patient's open flags
 MAX_PAGE = 10_000
 UNASSIGNED = "none"
+VIEW_PATIENTS, VIEW_FLAGS = "patients", "flags"
 
 
 # A ticked flag's id: ASCII digits that fit a bigint ("²".isdigit() is true, and a
@@ -79,6 +91,16 @@ class WorklistFilterForm(forms.Form):
         required=False,
         choices=[("", "Open and acknowledged"), *((s.value, s.label) for s in map(Flag.Status, worklist.UNRESOLVED))],
     )
+    good_news = forms.BooleanField(
+        required=False,
+        label="Include response and remission",
+        help_text="Good news is on the timeline and the caseload; tick to list it here too.",
+    )
+    view = forms.ChoiceField(
+        required=False,
+        choices=[(VIEW_PATIENTS, "By patient"), (VIEW_FLAGS, "Every flag")],
+        widget=forms.HiddenInput,
+    )
 
     def __init__(self, *args: Any, patients: QuerySet[Patient], clinicians: list[Clinician], **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -105,6 +127,20 @@ class WorklistFilterForm(forms.Form):
             status=data.get("status") or None,
         )
 
+    def by_patient(self) -> bool:
+        """The triage view (the default) rather than every flag one by one; kept when another filter is invalid."""
+        return self._valid_value("view") != VIEW_FLAGS
+
+    def wants_good_news(self) -> bool:
+        return bool(self._valid_value("good_news"))
+
+    def _valid_value(self, name: str) -> Any:
+        """One field's cleaned value, even when another field is in error (None if unbound or invalid)."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        return self.cleaned_data.get(name)
+
     def chosen_patient(self) -> Patient | None:
         """The exact patient filtered on, once the form is valid (for "only flags of ...")."""
         return self.cleaned_data.get("patient") if self.is_valid() else None
@@ -120,21 +156,36 @@ def worklist_context(request: HttpRequest, flag_admin: FlagAdmin) -> dict[str, A
     )
     patients = restrict_to_clinic(Patient.objects.all(), request)
     form = WorklistFilterForm(request.GET or None, patients=patients, clinicians=clinicians)
-    page = worklist.worklist_page(worklist.worklist(flags, form.filters()), _page_number(request), PAGE_SIZE)
-    counts = worklist.severity_counts(flags)
+    matching = worklist.worklist(flags, form.filters())
+    by_patient = form.by_patient()
+    if by_patient:
+        page: worklist.WorklistPage | triage.TriagePage = triage.triage_page(
+            matching, patients, _page_number(request), TRIAGE_PAGE_SIZE, good_news=form.wants_good_news()
+        )
+    else:
+        page = worklist.worklist_page(
+            matching if form.wants_good_news() else triage.work(matching), _page_number(request), PAGE_SIZE
+        )
+    counts = worklist.severity_counts(triage.work(flags))
     return {
         "worklist_visible": True,
+        "by_patient": by_patient,
         "severity_counts": [(Severity(level).label, level, n) for level, n in counts.items()],
         "unresolved_total": sum(counts.values()),
+        "patients_total": triage.patients_with_work(flags),
+        "good_news_total": triage.good_news_count(flags),
         "filter_form": form,
         "chosen_patient": form.chosen_patient(),
         "page_obj": page,
-        "flags": page.flags,
+        "rows": page.rows if by_patient else [],
+        "flags": [] if by_patient else page.flags,
         "can_act": flag_admin.has_change_permission(request),
         "note_required_from": Severity.URGENT,
         "membership": clinician_for(request),
         "query_string": _query_without(request, "page"),
         "all_patients_query": _query_without(request, "page", "patient"),
+        "flags_view_query": _query_with(request, view=VIEW_FLAGS),
+        "patients_view_query": _query_with(request, view=VIEW_PATIENTS),
     }
 
 
@@ -153,6 +204,15 @@ def _query_without(request: HttpRequest, *names: str) -> str:
     query = request.GET.copy()
     for name in names:
         query.pop(name, None)
+    return query.urlencode()
+
+
+def _query_with(request: HttpRequest, **values: str) -> str:
+    """The current query string with ``values`` set and the page reset, for the view switch."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    for name, value in values.items():
+        query[name] = value
     return query.urlencode()
 
 
@@ -231,4 +291,39 @@ def bulk_view(request: HttpRequest, flag_admin: FlagAdmin) -> HttpResponse:
         _report(request, "Resolved", resolve_flags(flags=selected, by=request.user, note=note))
     else:
         messages.error(request, "Choose acknowledge or resolve.")
+    return _back(request)
+
+
+PATIENT_ACTIONS = {"acknowledge", "resolve"}
+
+
+@require_POST
+def patient_view(request: HttpRequest, patient_id: int, flag_admin: FlagAdmin) -> HttpResponse:
+    """Acknowledge or resolve a patient's row: the flags it showed, in one step, the note on each."""
+    if not flag_admin.has_change_permission(request):
+        raise PermissionDenied
+    # Through the clinic-scoped queryset: another clinic's patient simply has no flags here.
+    ids = [int(value) for value in request.POST.getlist("flag") if FLAG_ID.fullmatch(value)]
+    selected = list(
+        triage.flags_of_rows(flag_admin.get_queryset(request), patient_id, ids).select_related("patient").order_by("pk")
+    )
+    action = request.POST.get("action")
+    if action not in PATIENT_ACTIONS:
+        messages.error(request, "Choose acknowledge or resolve.")
+        return _back(request)
+    if not selected:
+        messages.warning(request, "This patient's flags were resolved meanwhile: there is nothing left to act on.")
+        return _back(request)
+    patient = selected[0].patient
+    try:
+        if action == "acknowledge":
+            done = acknowledge_patient_flags(flags=selected, by=request.user)
+            verb = "Acknowledged"
+        else:
+            done = resolve_patient_flags(flags=selected, by=request.user, note=request.POST.get("note", ""))
+            verb = "Resolved"
+    except ServiceError as error:
+        messages.error(request, f"{patient}: nothing was changed. {service_message(error)}")
+    else:
+        messages.success(request, f"{verb} {done} flag{'s' if done != 1 else ''} for {patient}.")
     return _back(request)
