@@ -90,6 +90,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded demo runs web, a worker pool and beat on one SQLite file. Writers take the
+    # write lock when their transaction starts (IMMEDIATE) and wait up to 20 s for it, instead
+    # of failing with "database is locked" when two of them meet (say, two outbox tasks).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Time: everything stored in UTC; patients' local time comes from their zone ----
