@@ -252,3 +252,15 @@ def test_the_flag_page_shows_the_facts_and_growth_not_the_internals(north, patie
     assert "Facts behind this flag" in content
     assert all(f"fact {n}" in content for n in range(3))
     assert "How it grew" in content
+
+
+def test_the_api_gives_the_problem_and_the_facts_behind_it(clinician, patient):
+    from rest_framework.test import APIClient
+
+    flag = problem(patient, FlagKind.DOSE_MISSED_REPEATED, Severity.URGENT, facts=2, streak=2, title="Sertraline 50 mg")
+    client = APIClient()
+    client.force_authenticate(clinician.user)
+    body = client.get(f"/api/flags/{flag.pk}/").json()
+    assert (body["title"], body["occurrences"], body["streak"]) == ("Sertraline 50 mg", 2, 2)
+    assert [fact["message"] for fact in body["facts"]] == ["fact 0", "fact 1"]
+    assert "dedup_key" not in body

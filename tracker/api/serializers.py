@@ -18,6 +18,7 @@ from tracker.models import (
     DoseSchedule,
     Drug,
     Flag,
+    FlagFact,
     InClinicSession,
     Instrument,
     Patient,
@@ -263,7 +264,18 @@ class WeightMeasurementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class FlagFactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FlagFact
+        fields = ("message", "occurred_at", "answered_at", "answer_note")
+        read_only_fields = fields
+
+
 class FlagSerializer(serializers.ModelSerializer):
+    """A problem and the facts behind it (each missed dose, worse score or missed session)."""
+
+    facts = FlagFactSerializer(many=True, read_only=True)
+
     class Meta:
         model = Flag
         fields = (
@@ -272,9 +284,15 @@ class FlagSerializer(serializers.ModelSerializer):
             "kind",
             "severity",
             "status",
+            "title",
             "message",
             "action",
             "raised_at",
+            "last_occurred_at",
+            "occurrences",
+            "streak",
+            "escalated_at",
+            "facts",
             "assigned_to",
             "acknowledged_at",
             "acknowledged_by",

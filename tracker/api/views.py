@@ -396,7 +396,7 @@ class FlagViewSet(ReadOnlyScopedViewSet):
     ordering = ("-severity", "raised_at", "id")
 
     def base_queryset(self) -> QuerySet[Flag]:
-        return Flag.objects.all()
+        return Flag.objects.prefetch_related("facts")  # one query for the page's facts, not one a flag
 
     @extend_schema(request=None, responses=s.FlagSerializer, summary="Acknowledge: a clinician is on it")
     @action(detail=True, methods=["post"])
