@@ -234,14 +234,17 @@ def test_one_planned_dose_per_schedule_and_due_time(patient):
     schedule = make_schedule(factories.PrescriptionFactory(patient=patient))
     make_planned_dose(schedule, due_at=DUE_AT)
     with violates(
-        "tracker_planneddose_one_per_slot",
+        "tracker_planneddose_one_live_per_slot",
         sqlite="UNIQUE constraint failed: tracker_planneddose.schedule_id, tracker_planneddose.due_at",
     ):
         make_planned_dose(schedule, due_at=DUE_AT)
     # A different slot of the same schedule, and the same instant on another schedule, are fine.
     make_planned_dose(schedule, due_at=DUE_AT + dt.timedelta(hours=12))
     make_planned_dose(make_schedule(schedule.prescription), due_at=DUE_AT)
-    assert PlannedDose.objects.count() == 3
+    # A withdrawn (cancelled) row stays beside the live one that replans its slot.
+    PlannedDose.objects.filter(schedule=schedule, due_at=DUE_AT).update(status=PlannedDose.Status.CANCELLED)
+    make_planned_dose(schedule, due_at=DUE_AT)
+    assert PlannedDose.objects.count() == 4
 
 
 def test_planned_dose_deadline_not_before_due(patient):

@@ -200,13 +200,15 @@ class TestScheduleKinds:
         assert first.due_at >= at("2026-06-10T12:00")
 
 
+# Withdrawn doses stay as cancelled rows (never deleted); the plan is the rest.
+LIVE = PlannedDose.objects.exclude(status=PlannedDose.Status.CANCELLED)
+
+
 @pytest.mark.django_db
 class TestReplanning:
     def test_dose_change_mid_course_keeps_past_planned_doses(self, patient, clinician):
         rx = course(patient, clinician, start=dt.date(2026, 6, 1), times=("08:00",), now=at("2026-05-31T12:00"))
-        past = list(
-            PlannedDose.objects.filter(prescription=rx, due_at__lt=at("2026-06-05T12:00")).values_list("id", "due_at")
-        )
+        past = list(LIVE.filter(prescription=rx, due_at__lt=at("2026-06-05T12:00")).values_list("id", "due_at"))
         new = change_dose(
             prescription=rx,
             new_dose=Decimal("100"),
@@ -215,24 +217,20 @@ class TestReplanning:
             prescriber=clinician,
             now=at("2026-06-05T12:00"),
         )
-        kept = list(
-            PlannedDose.objects.filter(prescription=rx, due_at__lt=at("2026-06-05T12:00")).values_list("id", "due_at")
-        )
+        kept = list(LIVE.filter(prescription=rx, due_at__lt=at("2026-06-05T12:00")).values_list("id", "due_at"))
         assert kept == past and len(past) == 5
-        assert not PlannedDose.objects.filter(prescription=rx, due_at__gte=at("2026-06-05T12:00")).exists()
-        assert PlannedDose.objects.filter(prescription=new).order_by("due_at").first().local_date == dt.date(2026, 6, 6)
+        assert not LIVE.filter(prescription=rx, due_at__gte=at("2026-06-05T12:00")).exists()
+        assert LIVE.filter(prescription=new).order_by("due_at").first().local_date == dt.date(2026, 6, 6)
         rx.refresh_from_db()
         assert (rx.status, rx.end_date, new.replaces_id) == ("superseded", dt.date(2026, 6, 5), rx.id)
 
     def test_timezone_change_replans_future_doses_only(self, patient, clinician):
         rx = course(patient, clinician, start=dt.date(2026, 6, 1), now=at("2026-05-31T12:00"))
         now = at("2026-06-03T12:00")
-        past = list(PlannedDose.objects.filter(prescription=rx, due_at__lt=now).values_list("due_at", flat=True))
+        past = list(LIVE.filter(prescription=rx, due_at__lt=now).values_list("due_at", flat=True))
         change_timezone(patient=patient, new_timezone="America/New_York", now=now)
-        assert (
-            list(PlannedDose.objects.filter(prescription=rx, due_at__lt=now).values_list("due_at", flat=True)) == past
-        )
-        future = PlannedDose.objects.filter(prescription=rx, due_at__gte=now).order_by("due_at").first()
+        assert list(LIVE.filter(prescription=rx, due_at__lt=now).values_list("due_at", flat=True)) == past
+        future = LIVE.filter(prescription=rx, due_at__gte=now).order_by("due_at").first()
         assert future.due_at == at("2026-06-04T12:00")  # 08:00 EDT
 
     def test_dose_change_effective_next_week_keeps_the_old_plan_until_then(self, patient, clinician):
@@ -245,10 +243,8 @@ class TestReplanning:
             prescriber=clinician,
             now=at("2026-06-03T12:00"),
         )
-        old_days = list(
-            PlannedDose.objects.filter(prescription=rx).order_by("due_at").values_list("local_date", flat=True)
-        )
-        new_first = PlannedDose.objects.filter(prescription=new).order_by("due_at").first()
+        old_days = list(LIVE.filter(prescription=rx).order_by("due_at").values_list("local_date", flat=True))
+        new_first = LIVE.filter(prescription=new).order_by("due_at").first()
         assert old_days[-1] == dt.date(2026, 6, 7)  # the old dose until the day before the change
         assert len(old_days) == 7 and len(set(old_days)) == 7  # 1..7 June, once each
         assert new_first.local_date == dt.date(2026, 6, 8)
@@ -259,7 +255,7 @@ class TestReplanning:
         reschedule(prescription=rx, schedules=[ScheduleSpec(times_of_day=("21:00",))], reason="Sleepy", now=now)
         times = [
             (pd.local_date.isoformat(), f"{pd.due_at:%H:%M}")
-            for pd in PlannedDose.objects.filter(prescription=rx, local_date__lte="2026-06-04").order_by("due_at")
+            for pd in LIVE.filter(prescription=rx, local_date__lte="2026-06-04").order_by("due_at")
         ]
         assert times == [
             ("2026-06-01", "07:00"),
@@ -272,9 +268,9 @@ class TestReplanning:
     def test_stopping_withdraws_future_doses_and_extension_adds_none(self, patient, clinician):
         rx = course(patient, clinician, start=dt.date(2026, 6, 1), now=at("2026-05-31T12:00"))
         stop_prescription(prescription=rx, end_date=dt.date(2026, 6, 3), reason="Rash", now=at("2026-06-03T12:00"))
-        assert not PlannedDose.objects.filter(prescription=rx, due_at__gte=at("2026-06-04T00:00")).exists()
+        assert not LIVE.filter(prescription=rx, due_at__gte=at("2026-06-04T00:00")).exists()
         assert scheduling.extend_horizon(now=at("2026-06-10T00:00")) == 0
-        assert PlannedDose.objects.filter(prescription=rx).count() == 3
+        assert LIVE.filter(prescription=rx).count() == 3
 
 
 def _planned_rows_of(doses: list[PlannedDose]) -> list[tuple]:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import DateField, ExpressionWrapper, F, Q, QuerySet
 
 from tracker import clinical
 from tracker.models import DoseSchedule, Patient, PlannedDose
@@ -245,17 +245,33 @@ def _target_of(schedule: DoseSchedule) -> _Target:
     )
 
 
+# A local end date's last dose lies before this many days after it, in UTC, in any zone
+# (UTC-12 to UTC+14): a schedule planned that far is planned to its end.
+END_DATE_MARGIN = dt.timedelta(days=2)
+
+
+def _not_planned_to(end: str) -> Q:
+    """The schedule's plan stops short of the local date ``end`` (or there is no such end)."""
+    reach = ExpressionWrapper(F(end) + END_DATE_MARGIN, output_field=DateField())
+    return Q(**{f"{end}__isnull": True}) | Q(planned_until__isnull=True) | Q(planned_until__date__lt=reach)
+
+
 def _schedules_needing_extension(now: dt.datetime, target: dt.datetime) -> QuerySet[DoseSchedule]:
+    """Schedules whose plan ends before the horizon and before their own end.
+
+    A schedule is left alone once it is planned to its end, however long ago it ended;
+    one whose end passed while nothing was planning (beat down for a week) is still
+    planned up to its end, so its doses are judged like any other.
+    """
     refresh_before = target - dt.timedelta(days=1)
-    ended_before = (now - dt.timedelta(days=2)).date()
     return (
         DoseSchedule.objects.current()
         .exclude(kind=DoseSchedule.Kind.PRN)
         .filter(prescription__entered_in_error_at__isnull=True, prescription__patient__is_active=True)
         .filter(Q(planned_until__isnull=True) | Q(planned_until__lt=refresh_before))
         .filter(Q(active_until__isnull=True) | Q(planned_until__isnull=True) | Q(active_until__gt=F("planned_until")))
-        .exclude(end_date__lt=ended_before)
-        .exclude(prescription__end_date__lt=ended_before)
+        .filter(_not_planned_to("end_date"))
+        .filter(_not_planned_to("prescription__end_date"))
         .order_by("id")
     )
 
@@ -313,6 +329,11 @@ def _plan(target: _Target, until: dt.datetime, expand_shared: Expand) -> list[Pl
     ]
 
 
+def _horizon_until(now: dt.datetime, days: int) -> dt.datetime:
+    """Planned doses are made up to a day past the horizon, so a daily refresh never leaves a gap."""
+    return now + dt.timedelta(days=days + 1)
+
+
 def extend_horizon(
     *, now: dt.datetime, horizon_days: int | None = None, schedules: Iterable[DoseSchedule] | None = None
 ) -> int:
@@ -325,7 +346,7 @@ def extend_horizon(
     """
     days = horizon_days if horizon_days is not None else clinical.get("PLANNING_HORIZON_DAYS")
     target = now + dt.timedelta(days=days)
-    until = target + dt.timedelta(days=1)
+    until = _horizon_until(now, days)
     if schedules is not None:
         targets: Iterable[_Target] = (_target_of(schedule) for schedule in schedules)
     else:
@@ -394,7 +415,8 @@ def _insert_by_copy(rows: list[PlannedRow]) -> int:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO tracker_planneddose ({columns}, {', '.join(DEFAULTED_COLUMNS)}) "  # noqa: S608
-            f"SELECT {columns}, %s, %s FROM planned_dose_batch ON CONFLICT (schedule_id, due_at) DO NOTHING",
+            # No conflict target: the one unique constraint is partial (live rows only).
+            f"SELECT {columns}, %s, %s FROM planned_dose_batch ON CONFLICT DO NOTHING",
             defaults,
         )
         made = cursor.rowcount
@@ -404,17 +426,16 @@ def _insert_by_copy(rows: list[PlannedRow]) -> int:
 
 @transaction.atomic
 def replan(*, schedules: Iterable[DoseSchedule], now: dt.datetime) -> int:
-    """After a change of plan: drop the future pending doses and plan them again.
+    """After a change of plan: plan the future again, withdrawing what the new plan drops.
 
-    Past rows, and any row that already has an outcome, are kept exactly as they were;
-    schedules that ended (``active_until``) plan nothing after their end. Returns the
+    Past rows, and any row that already has an outcome, are kept exactly as they were.
+    Future pending rows the new plan still wants stay; the others are withdrawn (cancelled,
+    never deleted: a planned dose is a clinical record). A local day that already had its
+    doses (a time-zone change at noon, after the morning dose) gets no second one.
+    Schedules that ended (``active_until``) plan nothing after their end. Returns the
     number of planned doses created.
     """
     ids = [s.id for s in schedules]
-    # Strictly after now, matching the re-planning below (which plans after planned_until=now).
-    PlannedDose.objects.filter(
-        schedule_id__in=ids, status=PlannedDose.Status.PENDING, due_at__gt=now, events__isnull=True
-    ).delete()
     DoseSchedule.objects.filter(id__in=ids).update(planned_until=now)
     refreshed = list(
         DoseSchedule.objects.filter(id__in=ids)
@@ -423,7 +444,59 @@ def replan(*, schedules: Iterable[DoseSchedule], now: dt.datetime) -> int:
         .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
         .select_related("prescription__drug", "prescription__patient")
     )
-    return extend_horizon(now=now, schedules=refreshed)
+    until = _horizon_until(now, clinical.get("PLANNING_HORIZON_DAYS"))
+    expand_shared: Expand = functools.lru_cache(maxsize=1024)(expand_rule)
+    targets = [_target_of(schedule) for schedule in refreshed]
+    wanted = [row for target in targets for row in _plan(target, until, expand_shared)]
+    live = PlannedDose.objects.filter(schedule_id__in=ids).exclude(status=PlannedDose.Status.CANCELLED)
+    # Strictly after now, matching the planning above (which plans after planned_until=now).
+    future = {
+        (schedule_id, due_at): (pk, local_date)
+        for pk, schedule_id, due_at, local_date in live.filter(
+            status=PlannedDose.Status.PENDING, due_at__gt=now, events__isnull=True
+        ).values_list("id", "schedule_id", "due_at", "local_date")
+    }
+    wanted_at = {(row[2], row[3]): row for row in wanted}
+    withdrawn = [pk for key, (pk, _day) in future.items() if key not in wanted_at]
+    PlannedDose.objects.filter(pk__in=withdrawn).update(status=PlannedDose.Status.CANCELLED, status_changed_at=now)
+    # A kept row's local day follows the zone it is now planned in.
+    moved = [
+        PlannedDose(pk=pk, local_date=wanted_at[key][5])
+        for key, (pk, day) in future.items()
+        if key in wanted_at and wanted_at[key][5] != day
+    ]
+    PlannedDose.objects.bulk_update(moved, ["local_date"])
+    new = [row for row in wanted if (row[2], row[3]) not in future]
+    new = _skip_days_already_dosed(new, live.exclude(pk__in=[pk for pk, _day in future.values()]), targets)
+    return _flush(new, [target.schedule_id for target in targets], until)
+
+
+def _skip_days_already_dosed(
+    rows: list[PlannedRow], kept: QuerySet[PlannedDose], targets: list[_Target]
+) -> list[PlannedRow]:
+    """Drop new rows of a local day that already has its doses from before the change.
+
+    ``kept`` are the schedules' live rows that stay as they were (past, or with an outcome).
+    Counted per schedule and local day in the zone now planned in, a day that had n doses
+    loses its first n new ones: moving from London to New York at noon, after the 08:00
+    dose, does not plan 08:00 New York the same day.
+    """
+    if not rows:
+        return rows
+    zones = {target.schedule_id: target.zone for target in targets}
+    first_day = min(row[3] for row in rows) - dt.timedelta(days=1)
+    had: dict[tuple[int, dt.date], int] = {}
+    for schedule_id, due_at in kept.filter(due_at__gte=first_day).values_list("schedule_id", "due_at"):
+        key = (schedule_id, due_at.astimezone(zones[schedule_id]).date())
+        had[key] = had.get(key, 0) + 1
+    planned: list[PlannedRow] = []
+    for row in sorted(rows, key=lambda r: (r[2], r[3])):
+        key = (row[2], row[5])
+        if had.get(key, 0) > 0:
+            had[key] -= 1
+            continue
+        planned.append(row)
+    return planned
 
 
 def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:

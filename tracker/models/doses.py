@@ -29,7 +29,7 @@ class PlannedDose(models.Model):
 
     # No single-column indexes on the foreign keys: each leads a composite index below
     # (patient, due_at), (prescription, due_at) and the (schedule, due_at) unique
-    # constraint, which also serve the joins. A lone patient_id index made PostgreSQL read
+    # constraint of live rows, which also serve the joins. A lone patient_id index made PostgreSQL read
     # whole histories for the sweep's 28-day context (docs/benchmarks.md).
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="planned_doses", db_index=False)
     prescription = models.ForeignKey(
@@ -45,7 +45,13 @@ class PlannedDose(models.Model):
     class Meta:
         ordering = ["due_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["schedule", "due_at"], name="tracker_planneddose_one_per_slot"),
+            # One live dose per slot. A withdrawn (cancelled) row stays as history, so a plan
+            # that wants the slot again (a time-zone change and back) plans a new row beside it.
+            models.UniqueConstraint(
+                fields=["schedule", "due_at"],
+                condition=~models.Q(status="cancelled"),
+                name="tracker_planneddose_one_live_per_slot",
+            ),
             models.CheckConstraint(
                 condition=models.Q(deadline__gte=models.F("due_at")), name="tracker_planneddose_deadline_after_due"
             ),
