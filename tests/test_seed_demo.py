@@ -96,6 +96,20 @@ def test_printed_clinician_logins_open_the_admin(client) -> None:
     assert not get_user_model().objects.get(username=username).is_staff
 
 
+def test_every_patient_login_is_printed_with_the_course_it_shows() -> None:
+    printed = seed()
+    assert "Clinicians sign in at /admin/" in printed
+    assert "Patients sign in at /accounts/login/" in printed
+    with_logins = Patient.objects.filter(user__isnull=False).select_related("user")
+    assert with_logins.count() >= 4
+    for patient in with_logins:
+        line = next(row for row in printed.splitlines() if f" {patient.user.username} " in row)
+        courses = patient.prescriptions.filter(status="active").select_related("drug")
+        assert courses, patient
+        for rx in courses:
+            assert f"{rx.drug} {rx.dose_text}" in line, line
+
+
 def test_demo_antipsychotic_weights_raise_the_weight_flag_for_one_patient() -> None:
     from tracker.models import Flag, FlagKind
     from tracker.rules import side_effects

@@ -81,7 +81,12 @@ class Prescription(ClinicalRecord):
         indexes = [models.Index(fields=["patient", "status"], name="tracker_rx_patient_status")]
 
     def __str__(self) -> str:
-        return f"{self.drug} {self.dose.normalize():f} {self.dose_unit} ({self.get_status_display().lower()})"
+        return f"{self.drug} {self.dose_text} ({self.get_status_display().lower()})"
+
+    @property
+    def dose_text(self) -> str:
+        """The dose as a clinician writes it: "50 mg", "0.5 mg/kg" (no trailing zeros)."""
+        return f"{self.dose.normalize():f} {self.dose_unit}"
 
     @property
     def daily_dose(self) -> Decimal:

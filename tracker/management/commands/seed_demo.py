@@ -24,6 +24,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from tracker import scheduling
@@ -623,12 +624,25 @@ class Command(BaseCommand):
 
     def _print_summary(self, clinic: Clinic, created: int) -> None:
         patients = Patient.objects.filter(clinic=clinic)
-        portal = patients.filter(user__isnull=False).select_related("user").order_by("record_number").first()
+        portals = (
+            patients.filter(user__isnull=False)
+            .select_related("user")
+            .prefetch_related(
+                Prefetch(
+                    "prescriptions",
+                    queryset=Prescription.objects.filter(status=Prescription.Status.ACTIVE).select_related("drug"),
+                    to_attr="active_prescriptions",
+                )
+            )
+            .order_by("record_number")
+        )
         out = self.stdout.write
         out(self.style.SUCCESS(f"Demo data ready: {clinic.name}, {patients.count()} patients ({created} new courses)."))
-        out("Demo logins (clinician admin at /admin/):")
+        out("Clinicians sign in at /admin/:")
         out(f"  prescriber   {PRESCRIBER_USERNAME:<16} {PRESCRIBER_PASSWORD}")
         out(f"  nurse        {NURSE_USERNAME:<16} {NURSE_PASSWORD}")
         out(f"  superuser    {ADMIN_USERNAME:<16} {ADMIN_PASSWORD}")
-        if portal is not None:
-            out(f"  patient      {portal.user.get_username():<16} {PATIENT_PASSWORD}  ({portal.full_name})")
+        out("Patients sign in at /accounts/login/ (their current course in brackets):")
+        for portal in portals:
+            courses = ", ".join(f"{rx.drug} {rx.dose_text}" for rx in portal.active_prescriptions) or "no active course"
+            out(f"  patient      {portal.user.get_username():<16} {PATIENT_PASSWORD}  ({portal.full_name}: {courses})")
