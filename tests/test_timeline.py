@@ -120,6 +120,17 @@ class TestPage:
         assert "supports clinical judgement; it does not replace it" in content
         assert "Titration: partial response" in content
 
+    def test_dose_changes_are_marked_on_the_score_charts(self, north, patient, clinician):
+        build_course(patient, clinician)  # sertraline 50 mg from 1 June, 100 mg from 15 June (week 2)
+        content = north.get(timeline_url(patient)).content.decode()
+        phq = re.search(r'<svg[^>]*id="chart-phq9".*?</svg>', content, re.S).group(0)
+        marks = re.findall(r'<g class="marker" data-week="([^"]+)"><title>([^<]+)</title>', phq)
+        assert marks == [("2.0", "2026-06-15: Sertraline 50 → 100 mg")]
+        assert "Dose changes: 2026-06-15: Sertraline 50 → 100 mg." in phq  # in the <desc> for screen readers
+        # The adherence bars are not a score chart: no dose-change line there.
+        adherence = re.search(r'<svg[^>]*id="chart-adherence".*?</svg>', content, re.S).group(0)
+        assert 'class="marker"' not in adherence
+
     def test_patient_page_links_to_the_timeline(self, north, patient):
         content = north.get(reverse("admin:tracker_patient_change", args=[patient.pk])).content.decode()
         assert timeline_url(patient) in content

@@ -32,6 +32,15 @@ class RefLine:
     css: str  # "response", "remission", "threshold"
 
 
+@dataclass(frozen=True)
+class Marker:
+    """A dated event drawn as a vertical line across the chart, e.g. a dose change."""
+
+    week: float
+    short: str  # printed beside the line, e.g. "100 mg"
+    label: str  # the whole event, for the tooltip and the description, e.g. "2026-06-08: sertraline 50 → 100 mg"
+
+
 @dataclass
 class Chart:
     chart_id: str
@@ -126,6 +135,20 @@ def _ref_lines(frame: _Frame, lines: Sequence[RefLine]) -> SafeString:
     )
 
 
+def _markers(frame: _Frame, markers: Sequence[Marker]) -> SafeString:
+    top, bottom = frame.y(frame.y_max), frame.y(0)
+    return format_html_join(
+        "",
+        '<g class="marker" data-week="{}"><title>{}</title><line x1="{}" x2="{}" y1="{}" y2="{}" '
+        'stroke-dasharray="2 3"/><text x="{}" y="{}" class="marker-label">{}</text></g>',
+        (
+            (f"{m.week:.1f}", m.label, x, x, top, bottom, x + 3, top + 10, m.short)
+            for m, x in ((m, frame.x(m.week)) for m in markers)
+            if frame.x_min <= m.week <= frame.x_max
+        ),
+    )
+
+
 def _svg(chart_id: str, title: str, description: str, body: SafeString) -> SafeString:
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="course-chart" id="{}" viewBox="0 0 {} {}" '
@@ -191,12 +214,18 @@ def draw(
     y_max: float,
     points: Sequence[Point],
     lines: Sequence[RefLine] = (),
+    markers: Sequence[Marker] = (),
 ) -> Chart:
-    """A "line" of scores with a marker each, or one "bar" per week; dashed reference lines on top."""
+    """A "line" of scores with a marker each, or one "bar" per week; dashed reference lines on top.
+
+    ``markers`` (dose changes) are dotted vertical lines, drawn first so the scores stay on top.
+    """
     ordered = sorted(points, key=lambda p: p.week)
     frame = _frame(ordered, y_max, bars=kind == "bar")
     series = _bars(frame, ordered) if kind == "bar" else _line(frame, ordered)
-    body = format_html("{}{}{}", _axes(frame, _ticks(y_max), y_name), series, _ref_lines(frame, lines))
+    body = format_html(
+        "{}{}{}{}", _axes(frame, _ticks(y_max), y_name), _markers(frame, markers), series, _ref_lines(frame, lines)
+    )
     rows = [(p.label.split(": ")[0], f"{p.value:g}") for p in ordered]
     header = ("Week" if kind == "bar" else "Date", y_name)
     return Chart(chart_id, title, description, _svg(chart_id, title, description, body), header, rows)
@@ -210,5 +239,6 @@ CHART_STYLE = mark_safe(  # a constant stylesheet
     ".course-chart .bar{fill:#4c8a4c}.course-chart .ref line{stroke-width:1.5}"
     ".course-chart .ref-response line{stroke:#c25400}.course-chart .ref-remission line{stroke:#2e7d32}"
     ".course-chart .ref-threshold line{stroke:#a00}.course-chart text{fill:currentColor}"
+    ".course-chart .marker line{stroke:#6a1b9a;stroke-width:1.5}.course-chart .marker-label{fill:#6a1b9a}"
     "</style>"
 )

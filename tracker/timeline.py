@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
 
 from tracker import clinical, scales, side_effect_catalogue
-from tracker.charts import Chart, Point, RefLine, draw
+from tracker.charts import Chart, Marker, Point, RefLine, draw
 from tracker.models import (
     Assessment,
     DoseEvent,
@@ -302,17 +302,47 @@ def _score_chart(timeline: Timeline, instrument: str) -> Chart | None:
     if remission_below is not None:
         lines.append(RefLine(remission_below - 1, f"Remission ≤ {remission_below - 1}", "remission"))
     described = "; ".join(line.label for line in lines) or "no reference lines"
+    markers = dose_change_markers(timeline)
+    changes = f" Dose changes: {'; '.join(m.label for m in markers)}." if markers else ""
     return draw(
         kind="line",
         chart_id=f"chart-{instrument}",
         title=f"{scale.name} total over the weeks of treatment",
-        description=f"{len(points)} scores from {points[0].label} to {points[-1].label}, "
-        f"scale 0 to {scale.max_total}. Lines: {described}.",
+        description=f"{_scores_text(points)}, scale 0 to {scale.max_total}. Lines: {described}.{changes}",
         y_name=scale.name,
         y_max=scale.max_total,
         points=points,
         lines=lines,
+        markers=markers,
     )
+
+
+def _scores_text(points: list[Point]) -> str:
+    if len(points) == 1:
+        return f"1 score, {points[0].label}"
+    return f"{len(points)} scores from {points[0].label} to {points[-1].label}"
+
+
+def dose_change_markers(timeline: Timeline) -> list[Marker]:
+    """Each dose change of the course (a version that replaces another), for the score charts.
+
+    A clinician reads a score chart against the doses: did PHQ-9 fall after the increase?
+    """
+    by_id = {rx.pk: rx for rx in timeline.prescriptions}
+    markers = []
+    for rx in timeline.prescriptions:
+        if rx.replaces_id is None:
+            continue
+        before = by_id.get(rx.replaces_id)
+        change = f"{before.dose.normalize():f} → {rx.dose_text}" if before else rx.dose_text
+        markers.append(
+            Marker(
+                week=(rx.start_date - timeline.origin).days / 7,
+                short=rx.dose_text,
+                label=f"{rx.start_date:%Y-%m-%d}: {rx.drug} {change}",
+            )
+        )
+    return markers
 
 
 def _adherence_chart(timeline: Timeline) -> Chart | None:
