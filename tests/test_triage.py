@@ -239,7 +239,13 @@ def test_the_demo_after_its_first_sweep_is_one_row_per_patient_worst_first(clien
     assert len({row.patient.pk for row in listed}) == len(listed)
     ranks = [(-row.top.severity, -row.top.priority, row.top.raised_at) for row in listed]
     assert ranks == sorted(ranks)
-    assert listed[0].top.severity >= Severity.URGENT
+    # The three most urgent: the outside-clinic esketamine report (critical), the PHQ-9 item 9
+    # answer and the severe worsening (both urgent, in the clinical priority's order).
+    assert [(row.patient.record_number, row.top.kind) for row in listed[:3]] == [
+        ("RVP-0016", FlagKind.ESK_OUTSIDE_CLINIC),
+        ("RVP-0003", FlagKind.SCALE_SUICIDALITY),
+        ("RVP-0006", FlagKind.SCALE_WORSENING_SEVERE),
+    ]
     good_news = clinical.get("GOOD_NEWS_KINDS")
     assert not [f for row in listed for f in row.flags if f.kind in good_news]
 

@@ -40,6 +40,8 @@ from tracker.models import (
     PlannedDose,
     Prescription,
 )
+from tracker.services.assessments import submit_assessment
+from tracker.services.doses import report_outside_clinic
 from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe, stop_prescription
 
@@ -212,6 +214,8 @@ def _p(n: int, given: str, family: str, born: tuple[int, int, int], tz: str, cou
 
 
 LONDON, NEW_YORK = "Europe/London", "America/New_York"
+# The two safety events the demo shows first on the worklist (see Command._safety_events).
+SUICIDALITY_PATIENT, OUTSIDE_CLINIC_PATIENT = "RVP-0003", "RVP-0016"
 PATIENTS: tuple[DemoPatient, ...] = (
     _p(1, "Ellie", "Morgan", (1990, 3, 14), LONDON, "sertraline", adherence=GOOD, login="ellie.morgan"),
     _p(2, "Daniel", "Hughes", (1982, 11, 2), LONDON, "sertraline", started_days_ago=49),
@@ -265,6 +269,9 @@ class Course:
 
     def local_instant(self, day: dt.date, hhmm: str) -> dt.datetime:
         return scheduling.local_instant(day, hhmm, ZoneInfo(self.patient.timezone))
+
+    def local_today(self, now: dt.datetime) -> dt.date:
+        return now.astimezone(ZoneInfo(self.patient.timezone)).date()
 
 
 def record_dose_event(**kwargs: Any) -> DoseEvent:
@@ -366,6 +373,7 @@ class Command(BaseCommand):
                 for course in courses:
                     self._assessments(course, prescriber, now)
                     self._weights(course, nurse, now)
+                self._safety_events(courses, now)
             # The beat job keeps this up; run it once so the demo has its future plan at once.
             scheduling.extend_horizon(now=now)
         self._print_summary(clinic, len(courses))
@@ -588,7 +596,7 @@ class Command(BaseCommand):
         """Weekly PHQ-9 and GAD-7 from the intake visit two days before the first dose."""
         rng = random.Random(f"{SEED}:{course.spec.record_number}:scores")  # noqa: S311 - repeatable demo data
         weeks = COURSE_DAYS // 7
-        phq = _trajectory(rng, course.spec.trend, weeks, 24)  # item 9 stays 0: no safety flags in demo data
+        phq = _trajectory(rng, course.spec.trend, weeks, 24)  # item 9 stays 0 here; _safety_events adds one answer
         gad = _trajectory(rng, course.spec.trend, weeks, 21)
         for week in range(weeks + 1):
             day = course.start_date + dt.timedelta(days=7 * week - 2)
@@ -608,6 +616,38 @@ class Command(BaseCommand):
                     source=Assessment.Source.PATIENT,
                     recorded_by=recorded_by,
                     created_at=completed_at,
+                )
+
+    def _safety_events(self, courses: list[Course], now: dt.datetime) -> None:
+        """What a clinic must see first, through the same services as the portal.
+
+        Priya Shah answers PHQ-9 item 9 ("thoughts that you would be better off dead") with
+        "several days" yesterday evening, and David Price reports an esketamine dose taken
+        at home yesterday evening: the worklist's top rows, above Tom Fletcher's severe worsening.
+        """
+        by_record = {course.spec.record_number: course for course in courses}
+        if (priya := by_record.get(SUICIDALITY_PATIENT)) is not None:
+            submit_assessment(
+                patient=priya.patient,
+                instrument=Instrument.PHQ9,
+                answers=[2, 2, 1, 2, 1, 2, 1, 1, 1],
+                source=Assessment.Source.PATIENT,
+                recorded_by=priya.patient.user,
+                completed_at=priya.local_instant(priya.local_today(now) - dt.timedelta(days=1), "20:30"),
+                now=now,
+            )
+        if (david := by_record.get(OUTSIDE_CLINIC_PATIENT)) is not None:
+            esketamine = david.patient.prescriptions.filter(
+                status=Prescription.Status.ACTIVE, drug__in_clinic_only=True
+            ).first()
+            taken_at = david.local_instant(david.local_today(now) - dt.timedelta(days=1), "19:00")
+            if esketamine is not None:
+                report_outside_clinic(
+                    prescription=esketamine,
+                    occurred_at=taken_at,
+                    reporter=DoseEvent.Reporter.PATIENT,
+                    note="Used a spare device at home before work.",
+                    now=now,
                 )
 
     def _weights(self, course: Course, nurse: Clinician, now: dt.datetime) -> None:
