@@ -117,3 +117,50 @@ def test_clinician_triages_by_patient_and_reads_the_chart(page: Page, live_serve
     assert box is not None and box["width"] > 300 and box["height"] > 100
     expect(page.get_by_text("supports clinical judgement; it does not replace it")).to_be_visible()
     page.screenshot(path=str(shots / "course-timeline.png"), full_page=True)
+
+
+def test_demo_clinic_worklist_caseload_and_flag_pages_at_desktop_and_tablet(page: Page, live_server, shots: Path):
+    """The demo after its first sweep, as a new clinic first sees it: the three safety problems on top.
+
+    The worklist, the caseload and a flag's page each use the screen at 1366 px, stay usable at
+    768 px (no sideways scroll), and have no serious or critical axe-core violation.
+    """
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tracker.management.commands import seed_demo
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("run_sweeps", stdout=StringIO())
+    outside = Flag.objects.get(kind=FlagKind.ESK_OUTSIDE_CLINIC)
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill(seed_demo.PRESCRIBER_USERNAME)
+    page.get_by_label("Password").fill(seed_demo.PRESCRIBER_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    rows = page.locator("tr.patient-row")
+    for i, record_number in enumerate(("RVP-0016", "RVP-0003", "RVP-0006")):
+        expect(rows.nth(i)).to_contain_text(record_number)
+    page.screenshot(path=str(shots / "demo-worklist-1366.png"))
+
+    pages = {
+        "worklist": "/admin/",
+        "caseload": "/admin/tracker/patient/caseload/",
+        "flag": f"/admin/tracker/flag/{outside.pk}/change/",
+    }
+    for name, url in pages.items():
+        page.goto(f"{live_server.url}{url}")
+        for size in ("desktop", "tablet"):
+            width, height = SIZES[size]
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(shots / f"demo-{name}-{size}.png"), full_page=True)
+            assert blocking_violations(page) == [], (name, size)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width + 1, f"{name} at {size}: the page scrolls sideways ({scroll} px)"
+        content = page.locator("#content").inner_text()
+        assert outside.dedup_key not in content and "Dedup" not in content, name
+    # The caseload lists every patient of the clinic, the flag page says what to do.
+    page.goto(f"{live_server.url}/admin/tracker/patient/caseload/")
+    expect(page.locator("#content")).to_contain_text("Price, David")

@@ -176,8 +176,9 @@ def local_time(value: Any, zone_name: str) -> str:
     return f"{value:%a} {value.day} {value:%b %H:%M} ({zone_name})"
 
 
-def local_day(value: Any, zone_name: str) -> str:
-    return f"{value:%a} {value.day} {value:%b} ({zone_name})"
+def local_day(value: Any) -> str:
+    """ "Fri 4 Dec": a day in the patient's zone, which the row names once under the patient."""
+    return f"{value:%a} {value.day} {value:%b}"
 
 
 def _display(row: caseload.CaseloadRow) -> dict[str, Any]:
@@ -188,20 +189,18 @@ def _display(row: caseload.CaseloadRow) -> dict[str, Any]:
         top = scales.get_scale(line.instrument).max_total
         lines[line.instrument] = {
             "line": line,
-            "on": local_day(line.latest_on, zone) if line.latest_on else "",
+            "on": local_day(line.latest_on) if line.latest_on else "",
             "spark": sparkline(line.recent, top),
         }
     due = row.next_due
     return {
         "row": row,
         "scores": lines,
-        "due": f"{due.what}: {'overdue since' if due.overdue else 'due'} {local_day(due.due_on, zone)}" if due else "",
+        "due": f"{due.what}: {'overdue since' if due.overdue else 'due'} {local_day(due.due_on)}" if due else "",
         "session": (
             f"{row.next_session.drug}, {local_time(row.next_session.due_at, zone)}" if row.next_session else ""
         ),
-        "course_starts": (
-            local_day(row.course.start_date, zone) if row.course and row.course.start_date > row.today else ""
-        ),
+        "course_starts": (local_day(row.course.start_date) if row.course and row.course.start_date > row.today else ""),
         "top_severity": Severity(row.flags.top_severity).label if row.flags.top_severity else "",
     }
 
