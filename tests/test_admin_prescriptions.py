@@ -34,6 +34,10 @@ def rx(patient, clinician) -> Prescription:
     )
 
 
+def prescribe_url(patient) -> str:
+    return reverse("admin:tracker_prescription_prescribe", args=[patient.pk])
+
+
 def change_dose_url(rx: Prescription) -> str:
     return reverse("admin:tracker_prescription_change_dose", args=[rx.pk])
 
@@ -41,8 +45,9 @@ def change_dose_url(rx: Prescription) -> str:
 class TestPrescribe:
     def form_data(self, patient, **overrides) -> dict[str, str]:
         return {
-            "patient": str(patient.pk),
             "drug": str(factories.drug("sertraline").pk),
+            "regimen": "times",
+            "continuation_every_weeks": "2",
             "dose": "50",
             "route": "",
             "times_of_day": "08:00, 20:00",
@@ -53,7 +58,7 @@ class TestPrescribe:
         }
 
     def test_add_creates_prescription_schedule_and_planned_doses(self, north, clinician, patient):
-        response = north.post(admin_url("add", "prescription"), self.form_data(patient))
+        response = north.post(prescribe_url(patient), self.form_data(patient))
         rx = Prescription.objects.get(patient=patient)
         assert response.status_code == 302
         assert response["Location"] == admin_url("change", "prescription", rx.pk)
@@ -65,7 +70,7 @@ class TestPrescribe:
         assert PlannedDose.objects.filter(prescription=rx).exists()
 
     def test_dose_above_maximum_is_shown_beside_the_dose(self, north, patient):
-        response = north.post(admin_url("add", "prescription"), self.form_data(patient, dose="250"))
+        response = north.post(prescribe_url(patient), self.form_data(patient, dose="250"))
         assert response.status_code == 200
         assert response.context["form"].errors["dose"] == [ABOVE_MAXIMUM]
         assert ABOVE_MAXIMUM in response.content.decode()
@@ -73,7 +78,7 @@ class TestPrescribe:
 
     def test_daily_total_above_maximum_is_shown(self, north, patient):
         # Two doses of 150 mg are 300 mg a day: the schedule's rule, in its own words.
-        response = north.post(admin_url("add", "prescription"), self.form_data(patient, dose="150"))
+        response = north.post(prescribe_url(patient), self.form_data(patient, dose="150"))
         assert response.status_code == 200
         message = (
             "2 doses of 150 mg make 300 mg a day, above the maximum for Sertraline: 200 mg per local calendar day."
@@ -82,21 +87,23 @@ class TestPrescribe:
         assert not Prescription.objects.filter(patient=patient).exists()
 
     def test_bad_time_of_day_is_shown(self, north, patient):
-        response = north.post(admin_url("add", "prescription"), self.form_data(patient, times_of_day="8am"))
+        response = north.post(prescribe_url(patient), self.form_data(patient, times_of_day="8am"))
         assert response.context["form"].errors["times_of_day"] == [
             'Write each time as HH:MM on a 24-hour clock, e.g. "08:00".'
         ]
 
     def test_other_clinic_patient_cannot_be_chosen(self, north, other_patient):
-        response = north.post(admin_url("add", "prescription"), self.form_data(other_patient))
-        assert response.status_code == 200
-        assert "patient" in response.context["form"].errors
+        response = north.post(prescribe_url(other_patient), self.form_data(other_patient))
+        assert response.status_code == 404  # as for a patient who does not exist
+        chooser = north.get(admin_url("add", "prescription"), {"patient": other_patient.pk})
+        assert "patient" in chooser.context["form"].errors
         assert not Prescription.objects.filter(patient=other_patient).exists()
 
     def test_nurse_cannot_prescribe(self, client, clinic):
         nurse = factories.ClinicianFactory(clinic=clinic, role="nurse", user__username="nurse-north")
         client.force_login(nurse.user)
         assert client.get(admin_url("add", "prescription")).status_code == 403
+        assert client.get(prescribe_url(factories.PatientFactory(clinic=clinic))).status_code == 403
 
 
 class TestExistingPrescription:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import drug
@@ -97,17 +98,20 @@ def test_other_clinics_cannot_see_a_session_and_nobody_deletes_one(client, clini
 
 def test_prescribing_esketamine_without_two_failed_trials_warns_but_prescribes(client, clinician, patient):
     client.force_login(clinician.user)
+    start = timezone.localdate()
     response = client.post(
-        admin_url("add", "prescription"),
+        reverse("admin:tracker_prescription_prescribe", args=[patient.pk]),
         {
-            "patient": str(patient.pk),
             "drug": str(drug("esketamine").pk),
             "dose": "56",
             "route": "",
+            "regimen": "esketamine_phases",
+            "weekdays": [str(start.weekday()), str((start.weekday() + 3) % 7)],
+            "continuation_every_weeks": "2",
             "times_of_day": "10:00",
-            "start_date": timezone.localdate().isoformat(),
+            "start_date": start.isoformat(),
             "end_date": "",
-            "indication": "Depression",
+            "indication": "Treatment-resistant depression",
         },
     )
     assert response.status_code == 302

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -34,6 +34,17 @@ from tracker.models import DoseSchedule, Patient, PlannedDose
 
 UTC = dt.UTC
 BATCH_SIZE = 5000
+
+
+class ScheduleLike(Protocol):
+    """What a preview reads of a schedule not yet saved (services.prescriptions.ScheduleSpec)."""
+
+    kind: str
+    times_of_day: Sequence[str]
+    weekdays: Sequence[int]
+    interval_days: int
+    start_date: dt.date | None
+    end_date: dt.date | None
 
 
 class Slot(NamedTuple):
@@ -192,6 +203,41 @@ def expand_rule(rule: Rule, zone: ZoneInfo, first: dt.date, last: dt.date) -> li
             grace = min(grace, (instants[index + 1][0] - due_at) / 2)
         slots.append(Slot(due_at, due_at + grace, day))
     return slots
+
+
+def preview(
+    *,
+    specs: Iterable[ScheduleLike],
+    zone: ZoneInfo,
+    rx_start_date: dt.date,
+    rx_end_date: dt.date | None,
+    drug_class: str,
+    after: dt.datetime,
+    count: int = 8,
+) -> list[dt.datetime]:
+    """The next ``count`` due instants (UTC) that ``specs`` would plan after ``after``, not saved.
+
+    The prescribing form shows these before anything is stored, through the same expansion
+    the horizon job uses, so the preview and the plan cannot disagree (DST included).
+    """
+    first = max(rx_start_date, after.astimezone(zone).date())
+    # Far enough for the sparsest regimen a form offers (every 2 weeks after an 8-week start).
+    last = first + dt.timedelta(days=max(clinical.get("PLANNING_HORIZON_DAYS"), 7 * 16))
+    instants: set[dt.datetime] = set()
+    for spec in specs:
+        rule = Rule.build(
+            kind=spec.kind,
+            times_of_day=spec.times_of_day,
+            weekdays=spec.weekdays,
+            interval_days=spec.interval_days,
+            start_date=spec.start_date or rx_start_date,
+            end_date=spec.end_date,
+            rx_start_date=rx_start_date,
+            rx_end_date=rx_end_date,
+            drug_class=drug_class,
+        )
+        instants.update(slot.due_at for slot in expand_rule(rule, zone, first, last) if slot.due_at >= after)
+    return sorted(instants)[:count]
 
 
 class _Target(NamedTuple):

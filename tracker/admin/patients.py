@@ -14,6 +14,7 @@ from django.urls import URLPattern
 
 from tracker.admin import exports
 from tracker.admin.caseload import caseload_view
+from tracker.admin.prescribing import can_prescribe
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import ClinicianListFilter, EnteredInErrorFilter, ScopedHistoryAdmin, clinician_for
 from tracker.admin.timeline import timeline_view
@@ -212,6 +213,7 @@ class PatientAdmin(ScopedHistoryAdmin):
         obj: Patient | None = None,
     ) -> HttpResponse:
         context["can_add_weight"] = obj is not None and request.user.has_perm("tracker.add_weightmeasurement")
+        context["can_prescribe"] = obj is not None and obj.is_active and can_prescribe(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_form(self, request: HttpRequest, obj: Patient | None = None, change: bool = False, **kwargs: Any):

@@ -6,7 +6,6 @@ one, so the admin's own add and edit paths are replaced by two service-backed fo
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -14,12 +13,22 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from tracker.admin.prescribing import (
+    ChangeDoseForm,
+    PrescribeForm,
+    RescheduleForm,
+    drug_label,
+    local_today,
+    preview_doses,
+    show_service_error,
+    warn,
+)
 from tracker.admin.scoping import (
     ClinicianListFilter,
     EnteredInErrorFilter,
@@ -29,66 +38,11 @@ from tracker.admin.scoping import (
     restrict_to_clinic,
 )
 from tracker.esketamine import trd_shortfall_for_patient
-from tracker.models import Clinician, DoseSchedule, Drug, Patient, Prescription, Route
-from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe
+from tracker.models import Clinician, DoseSchedule, Patient, Prescription
+from tracker.regimens import RegimenKind
+from tracker.services.prescriptions import change_dose, prescribe, reschedule
 
 SERVICE_FORM_TEMPLATE = "admin/tracker/service_form.html"
-TIME_SEPARATORS = re.compile(r"[,;\s]+")
-
-
-def parse_times(value: str) -> list[str]:
-    """ "08:00, 20:00" -> ["08:00", "20:00"]; the schedule model judges the values."""
-    return [part for part in TIME_SEPARATORS.split(value.strip()) if part]
-
-
-class PrescriberChoiceMixin(forms.Form):
-    """Adds a prescriber choice only for superusers, who are not prescribers themselves."""
-
-    def __init__(self, *args: Any, request: HttpRequest, choose_prescriber: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if choose_prescriber:
-            self.fields["prescriber"] = forms.ModelChoiceField(
-                queryset=restrict_to_clinic(
-                    Clinician.objects.filter(role=Clinician.Role.PRESCRIBER, is_active=True).select_related("user"),
-                    request,
-                ),
-                help_text="You are not a prescriber yourself: choose who prescribes.",
-            )
-
-
-class PrescribeForm(PrescriberChoiceMixin):
-    patient = forms.ModelChoiceField(queryset=Patient.objects.none())
-    drug = forms.ModelChoiceField(queryset=Drug.objects.all())
-    dose = forms.DecimalField(max_digits=8, decimal_places=2, help_text="Amount per dose, in the drug's unit.")
-    route = forms.ChoiceField(
-        choices=[("", "The drug's usual route"), *Route.choices],
-        required=False,
-    )
-    times_of_day = forms.CharField(
-        initial="08:00",
-        help_text='Daily doses at these local times in the patient\'s zone, e.g. "08:00, 20:00".',
-    )
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    indication = forms.CharField(required=False, max_length=200)
-
-    def __init__(self, *args: Any, request: HttpRequest, choose_prescriber: bool, **kwargs: Any) -> None:
-        super().__init__(*args, request=request, choose_prescriber=choose_prescriber, **kwargs)
-        self.fields["patient"].queryset = restrict_to_clinic(Patient.objects.current().filter(is_active=True), request)
-
-    def clean_times_of_day(self) -> list[str]:
-        return parse_times(self.cleaned_data["times_of_day"])
-
-
-class ChangeDoseForm(PrescriberChoiceMixin):
-    new_dose = forms.DecimalField(max_digits=8, decimal_places=2, help_text="Amount per dose, in the drug's unit.")
-    effective_date = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}), help_text="The first day of the new dose."
-    )
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Titration, taper, side effects... kept with the new version.",
-    )
 
 
 class PrescriberAccess:
@@ -202,6 +156,16 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
                 self.admin_site.admin_view(self.change_dose_view),
                 name="tracker_prescription_change_dose",
             ),
+            path(
+                "<path:object_id>/reschedule/",
+                self.admin_site.admin_view(self.reschedule_view),
+                name="tracker_prescription_reschedule",
+            ),
+            path(
+                "prescribe/<int:patient_id>/",
+                self.admin_site.admin_view(self.prescribe_view),
+                name="tracker_prescription_prescribe",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -237,54 +201,135 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
         return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        """Prescribe through the service: the prescription, a daily schedule and its planned doses."""
+        """Prescriptions ▸ Add: choose the patient, then prescribe on the patient's own form."""
         if not self.has_add_permission(request):
             raise PermissionDenied
+        PrescriberAccess.acting_prescriber(request)
+        form = PatientChoiceForm(request.GET or None, request=request)
+        if request.GET and form.is_valid():
+            return HttpResponseRedirect(
+                reverse("admin:tracker_prescription_prescribe", args=[form.cleaned_data["patient"].pk])
+            )
+        return self._render_form(
+            request, form, title="Prescribe: choose the patient", submit_label="Continue", get=True
+        )
+
+    def prescribe_view(self, request: HttpRequest, patient_id: int) -> HttpResponse:
+        """Prescribe for one patient: any regimen, previewed in the patient's time before saving."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        patient = get_object_or_404(
+            restrict_to_clinic(Patient.objects.current().filter(is_active=True), request), pk=patient_id
+        )
         prescriber = PrescriberAccess.acting_prescriber(request)
-        initial = {"start_date": timezone.localdate(), **request.GET.dict()}
+        initial = {"start_date": local_today(patient), **request.GET.dict()}
         form = PrescribeForm(
             request.POST if request.method == "POST" else None,
             initial=initial,
             request=request,
             choose_prescriber=prescriber is None,
         )
+        preview = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                rx = prescribe(
-                    patient=data["patient"],
-                    drug=data["drug"],
-                    dose=data["dose"],
-                    start_date=data["start_date"],
-                    end_date=data["end_date"],
-                    route=data["route"] or None,
-                    indication=data["indication"],
-                    prescriber=prescriber or data["prescriber"],
-                    schedules=[ScheduleSpec(kind=DoseSchedule.Kind.DAILY, times_of_day=data["times_of_day"])],
-                )
+                specs = form.schedule_specs()
+                if "preview" in request.POST:
+                    preview = preview_doses(patient, data["drug"], specs, data["start_date"], data["end_date"])
+                else:
+                    rx = prescribe(
+                        patient=patient,
+                        drug=data["drug"],
+                        dose=data["dose"],
+                        start_date=data["start_date"],
+                        end_date=data["end_date"],
+                        route=data["route"] or None,
+                        indication=data["indication"],
+                        prescriber=prescriber or data["prescriber"],
+                        schedules=specs,
+                    )
             except ValidationError as exc:
-                apply_validation_error(form, exc)
+                show_service_error(form, exc)
             else:
-                self.log_addition(request, rx, [{"added": {}}])
-                self.message_user(request, f"Prescribed {rx} for {rx.patient}.", messages.SUCCESS)
-                if rx.drug.in_clinic_only and (shortfall := trd_shortfall_for_patient(rx.patient, rx.start_date)):
-                    # §3 action: a warning, not a block; the sweep also raises esk.trd_unconfirmed.
-                    self.message_user(request, f"Treatment resistance not confirmed: {shortfall}", messages.WARNING)
-                return HttpResponseRedirect(reverse("admin:tracker_prescription_change", args=[quote(rx.pk)]))
-        return self._render_form(request, form, title="Prescribe", submit_label="Prescribe")
+                if preview is None:
+                    self.log_addition(request, rx, [{"added": {}}])
+                    self.message_user(request, f"Prescribed {rx} for {rx.patient}.", messages.SUCCESS)
+                    warn(request, list(getattr(rx, "dose_warnings", None) or []))
+                    if rx.drug.in_clinic_only and (shortfall := trd_shortfall_for_patient(rx.patient, rx.start_date)):
+                        # §3 action: a warning, not a block; the sweep also raises esk.trd_unconfirmed.
+                        warn(request, [f"Treatment resistance not confirmed: {shortfall}"])
+                    return HttpResponseRedirect(reverse("admin:tracker_prescription_change", args=[quote(rx.pk)]))
+        return self._render_form(
+            request,
+            form,
+            title=f"Prescribe for {patient.full_name}",
+            submit_label="Prescribe",
+            can_preview=True,
+            preview=preview,
+            **patient_context(patient),
+        )
+
+    def reschedule_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """New times or days for the same dose: a new schedule version; past planned doses stay."""
+        rx = self.get_object(request, unquote(object_id))  # 404 outside the user's clinic
+        if rx is None:
+            raise Http404
+        if not self.has_change_permission(request, rx):
+            raise PermissionDenied
+        prescriber = PrescriberAccess.acting_prescriber(request)
+        current = list(rx.schedules.current().filter(active_until__isnull=True))
+        form = RescheduleForm(
+            request.POST if request.method == "POST" else None,
+            initial=regimen_initial(current),
+            request=request,
+            choose_prescriber=prescriber is None,
+        )
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            today = local_today(rx.patient)
+            try:
+                specs = form.regimen_value().specs(
+                    drug=rx.drug, start_date=max(today, rx.start_date), end_date=rx.end_date
+                )
+                if "preview" in request.POST:
+                    preview = preview_doses(rx.patient, rx.drug, specs, rx.start_date, rx.end_date)
+                else:
+                    reschedule(prescription=rx, schedules=specs, reason=data["reason"])
+            except ValidationError as exc:
+                show_service_error(form, exc, {"change_reason": "reason"})
+            else:
+                if preview is None:
+                    self.log_change(request, rx, f"Times or days changed: {data['reason']}")
+                    self.message_user(request, "New dose times saved; past planned doses are kept.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:tracker_prescription_change", args=[quote(rx.pk)]))
+        return self._render_form(
+            request,
+            form,
+            title=f"Change times or days of {rx}",
+            submit_label="Save new times",
+            original=rx,
+            can_preview=True,
+            preview=preview,
+            intro=f"Same dose ({rx.dose_text}). Now: {', '.join(str(s) for s in current) or 'no schedule'}.",
+            **patient_context(rx.patient),
+        )
 
     def change_dose_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """A dose change as a new version of the prescription (service: change_dose)."""
         rx = self.get_object(request, unquote(object_id))  # 404 outside the user's clinic
+        if rx is None:
+            raise Http404
         if not self.has_change_permission(request, rx):
             raise PermissionDenied
         prescriber = PrescriberAccess.acting_prescriber(request)
         form = ChangeDoseForm(
             request.POST if request.method == "POST" else None,
-            initial={"new_dose": rx.dose, "effective_date": timezone.localdate()},
+            initial={"new_dose": rx.dose, "effective_date": local_today(rx.patient)},
             request=request,
             choose_prescriber=prescriber is None,
         )
+        form.fields["new_dose"].help_text = f"Amount per dose. {drug_label(rx.drug)}."
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -303,6 +348,7 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
                 self.log_change(request, rx, f"Dose changed: replaced by version {new.pk}.")
                 self.log_addition(request, new, f"New version replacing {rx.pk}: {new.change_reason}")
                 self.message_user(request, f"Dose changed. This is the new version: {new}.", messages.SUCCESS)
+                warn(request, list(getattr(new, "dose_warnings", None) or []))
                 return HttpResponseRedirect(reverse("admin:tracker_prescription_change", args=[quote(new.pk)]))
         if rx.status != Prescription.Status.ACTIVE and request.method == "GET":
             messages.warning(request, "Only an active prescription can have its dose changed.")
@@ -313,7 +359,47 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
             submit_label="Change dose",
             original=rx,
             intro=f"The current version ({rx}) is kept and ends the day before the new dose starts.",
+            **patient_context(rx.patient),
         )
+
+
+class PatientChoiceForm(forms.Form):
+    patient = forms.ModelChoiceField(queryset=Patient.objects.none(), help_text="Prescribing continues on their page.")
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].queryset = restrict_to_clinic(Patient.objects.current().filter(is_active=True), request)
+
+
+def patient_context(patient: Patient) -> dict[str, Any]:
+    """The patient card of the prescribing pages: who this is for, and what they take now."""
+    active = (
+        Prescription.objects.current().filter(patient=patient, status=Prescription.Status.ACTIVE).select_related("drug")
+    )
+    return {
+        "patient": patient,
+        "patient_age": patient.age_on(local_today(patient)),
+        "active_courses": [f"{rx.drug} {rx.dose_text}" for rx in active],
+    }
+
+
+def regimen_initial(schedules: list[DoseSchedule]) -> dict[str, Any]:
+    """The form's starting values from the schedules running now (the first regular one)."""
+    regular = next((s for s in schedules if s.kind != DoseSchedule.Kind.PRN), None)
+    if regular is None:
+        prn = schedules[0] if schedules else None
+        return {"regimen": RegimenKind.PRN, "prn_max_doses_per_day": prn.prn_max_doses_per_day if prn else None}
+    kind = {
+        DoseSchedule.Kind.DAILY: RegimenKind.TIMES,
+        DoseSchedule.Kind.WEEKDAYS: RegimenKind.WEEKDAYS,
+        DoseSchedule.Kind.EVERY_N_DAYS: RegimenKind.EVERY_N_DAYS,
+    }[regular.kind]
+    return {
+        "regimen": kind,
+        "times_of_day": ", ".join(regular.times_of_day),
+        "weekdays": regular.weekdays,
+        "interval_days": regular.interval_days if regular.kind == DoseSchedule.Kind.EVERY_N_DAYS else None,
+    }
 
 
 @admin.register(DoseSchedule)

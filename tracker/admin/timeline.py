@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from tracker.admin.prescribing import can_prescribe
 from tracker.charts import CHART_STYLE
 from tracker.timeline import course_charts, patient_timeline
 
@@ -26,6 +27,7 @@ def timeline_view(request: HttpRequest, object_id: int, patient_admin: PatientAd
     timeline = patient_timeline(patient, now=timezone.now())
     context = {
         **patient_admin.admin_site.each_context(request),
+        "can_prescribe": patient.is_active and can_prescribe(request),
         "opts": patient_admin.opts,
         "original": patient,
         "title": f"Course of {patient.full_name}",
