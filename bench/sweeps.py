@@ -51,6 +51,7 @@ class Measure:
     queries: list[int] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
     note: str = ""
+    stored: list[tuple[int, int]] = field(default_factory=list)  # (open problems, facts) after a committed run
 
     @property
     def median(self) -> float:
@@ -75,7 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default="docs/benchmarks.md")
     parser.add_argument("--skip-full", action="store_true", help="skip the full-sweep benchmarks (a)")
     parser.add_argument(
-        "--only", choices=["horizon"], help="run only this benchmark (horizon: d, a few minutes; write to --output)"
+        "--only",
+        choices=["horizon", "incremental"],
+        help="run only this benchmark (horizon: d; incremental: b, with its SQL lower bound; write to --output)",
     )
     return parser.parse_args(argv)
 
@@ -143,10 +146,12 @@ def timed(name: str, runs: int, work: Callable[[], int], *, warmup: int = 0, vac
 
 PHASES = (
     ("claim", "UPDATE tracker_planneddose"),
-    ("context", "WITH recent"),
-    ("flag insert", 'INSERT INTO "tracker_flag"'),
-    ("flag counts", 'SELECT COUNT(*) AS "__count" FROM "tracker_flag"'),
-    ("batch rows", 'SELECT "tracker_planneddose"."id"'),
+    ("context", "WITH "),
+    ("problem insert", "INSERT INTO tracker_flag ("),
+    ("fact insert", "INSERT INTO tracker_flagfact ("),
+    ("problem fold", "UPDATE tracker_flag "),
+    ("history", "INSERT INTO tracker_historicalflag"),
+    ("problem lock", 'SELECT "tracker_flag"."id"'),
 )
 
 
@@ -189,7 +194,11 @@ def timed_fresh(name: str, runs: int, work: Callable[[], int], url: str, base: s
             measure.queries.append(sum(1 for q in captured.captured_queries if not q["sql"].startswith(NON_WORK)))
             for label, seconds in phases(captured.captured_queries).items():
                 totals[label] = totals.get(label, 0.0) + seconds / runs
-            log(f"  {name}: run {index + 1}/{runs} {elapsed * 1000:.1f} ms, rows {rows} (fresh copy, committed)")
+            measure.stored.append(stored())
+            log(
+                f"  {name}: run {index + 1}/{runs} {elapsed * 1000:.1f} ms, rows {rows}, "
+                f"open problems / facts {measure.stored[-1]} (fresh copy, committed)"
+            )
             use_database(current)
             drop_database(url, run_db)
     finally:
@@ -202,6 +211,16 @@ def timed_fresh(name: str, runs: int, work: Callable[[], int], url: str, base: s
     return measure
 
 
+def stored() -> tuple[int, int]:
+    """Open missed-dose problems and their facts in the database: what a full sweep left."""
+    return tuple(
+        execute(
+            "SELECT (SELECT count(*) FROM tracker_flag WHERE kind IN ('dose.missed', 'dose.missed_repeated')"
+            " AND status <> 'resolved'), (SELECT count(*) FROM tracker_flagfact)"
+        )[0]
+    )
+
+
 def content_type_id() -> int:
     from django.contrib.contenttypes.models import ContentType
 
@@ -211,7 +230,7 @@ def content_type_id() -> int:
 
 
 def lower_bound(now: dt.datetime) -> int:
-    """The single-statement sweep; returns the flags it inserted."""
+    """The single-statement sweep; returns the facts (missed doses) it stored."""
     from django.db import connection
 
     from bench.sql import LOWER_BOUND_SWEEP, lower_bound_params
@@ -333,17 +352,35 @@ def pick_windows(anchor: dt.datetime) -> list[Window]:
     )
 
 
-def bench_incremental(args: argparse.Namespace, anchor: dt.datetime, label: str) -> list[tuple[Window, Measure]]:
-    """Sweep up to 5 minutes before each window (committed), then time the sweep of the window."""
+@dataclass
+class Incremental:
+    window: Window
+    app: Measure
+    sql: Measure  # bench/sql.py's statement on the same window and state: the lower bound
+    state: tuple[int, int]  # open problems and facts before the window, as the app's sweep left them
+
+
+def bench_incremental(args: argparse.Namespace, anchor: dt.datetime, label: str) -> list[Incremental]:
+    """Sweep up to 5 minutes before each window with the app's sweep (committed), then time the app's
+    sweep and the SQL lower bound on the window, each in a rolled-back transaction, in turn."""
     results = []
     for window in pick_windows(anchor):
-        log(f"({label}) pre-sweep to {window.now - WINDOW:%Y-%m-%d %H:%M} UTC (SQL, committed)")
-        lower_bound(window.now - WINDOW)
+        log(f"({label}) pre-sweep to {window.now - WINDOW:%Y-%m-%d %H:%M} UTC (the app's sweep, committed)")
+        app_sweep(window.now - WINDOW)
         vacuum()
-        measure = timed(
-            f"incremental {window.label} ({label})", args.incremental_runs, lambda w=window: app_sweep(w.now), warmup=1
-        )
-        results.append((window, measure))
+        execute("VACUUM ANALYZE tracker_flagfact")
+        state = stored()
+        log(f"({label}) open problems / facts before the {window.label} window: {state}")
+        app = Measure(f"incremental {window.label} ({label})")
+        sql = Measure(f"incremental {window.label} ({label}), SQL lower bound")
+        # Alternate the two run by run, so a change of load on the shared machine hits both alike.
+        for _ in range(args.incremental_runs):
+            for target, work in ((app, lambda w=window: app_sweep(w.now)), (sql, lambda w=window: lower_bound(w.now))):
+                once = timed(target.name, 1, work, warmup=0 if target.times else 1)
+                target.times += once.times
+                target.queries += once.queries
+                target.rows += once.rows
+        results.append(Incremental(window, app, sql, state))
         if window.label == "burst":  # before the next pre-sweep claims the burst's doses
             BURST_EXPLAIN[label] = explain_batch(window.now)
     return results
@@ -358,22 +395,30 @@ def explain_batch(now: dt.datetime) -> str:
     Calls the sweep's own batch steps so the statements are exactly the app's.
     """
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
 
     from tracker.rules import missed_doses
+    from tracker.services.flag_insert import _binary_cursor
 
-    with transaction.atomic():
-        with CaptureQueriesContext(connection) as captured:
-            claimed = missed_doses._claim(now, missed_doses.BATCH_SIZE, None)  # the first batch: by deadline
-            if claimed:
-                missed_doses._flags_for(claimed, now)
+    statements: list[tuple[str, object]] = []
+
+    def record(execute_, sql, params, many, context):
+        statements.append((sql, params))
+        return execute_(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(record):
+        claimed = missed_doses._claim(now, missed_doses.BATCH_SIZE, None)  # the first batch: by deadline
+        if claimed:
+            missed_doses._flags_for(claimed, now)
         transaction.set_rollback(True)
     plans = []
     with transaction.atomic():
-        for query in captured.captured_queries:
-            sql = query["sql"].lstrip()
-            if sql.startswith(("UPDATE tracker_planneddose", "WITH recent")):
-                plan = execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
+        for sql, params in statements:
+            sql = sql.lstrip()
+            if sql.startswith(("UPDATE tracker_planneddose", "WITH ")):
+                # psycopg's own cursor: the context query binds its arrays in binary (%b)
+                with _binary_cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+                    plan = cursor.fetchall()
                 kind = "claim" if sql.startswith("UPDATE") else "context"
                 lines = (_short_id_lists(row[0]) for row in plan)
                 plans.append(f"-- {kind}\n" + "\n".join(lines))
@@ -512,10 +557,12 @@ def main(argv: list[str] | None = None) -> None:
         sweeps = args.only is None
         full = {} if args.skip_full or not sweeps else bench_full(args, anchor, counts["tracker_patient"])
         explain_full = explain_batch(anchor) if sweeps else ""
-        incremental = bench_incremental(args, anchor, f"{info['days']} days") if sweeps else []
+        incremental = (
+            bench_incremental(args, anchor, f"{info['days']} days") if args.only in (None, "incremental") else []
+        )
         explain = BURST_EXPLAIN.get(f"{info['days']} days", "")
-        horizon = bench_horizon(args, anchor)
-        history: list[tuple[Window, Measure]] = []
+        horizon = bench_horizon(args, anchor) if args.only in (None, "horizon") else {}
+        history: list[Incremental] = []
         history_counts: dict[str, int] = {}
         history_info: dict[str, object] = {}
         if args.history_database_url and sweeps:
@@ -537,7 +584,9 @@ def main(argv: list[str] | None = None) -> None:
         text = report(args, info, counts, host, full, incremental, horizon, history, history_info, history_counts)
         if sweeps:
             text += "\n## EXPLAIN of the sweep's queries\n\nFirst batch of the full sweep from nothing:\n\n"
-            text += f"```\n{explain_full}\n```\n\nThe morning burst (incremental):\n\n```\n{explain}\n```\n"
+            text += f"```\n{explain_full}\n```\n"
+        if explain:
+            text += f"\nThe morning burst (incremental):\n\n```\n{explain}\n```\n"
         text += f"\nThe whole run took {elapsed / 60:.1f} minutes.\n"
         output = Path(args.output)
         if output.exists() and ANALYSIS_MARKER in output.read_text():
@@ -560,9 +609,9 @@ def report(
     counts: dict[str, int],
     host: dict[str, str],
     full: dict[str, Measure],
-    incremental: list[tuple[Window, Measure]],
+    incremental: list[Incremental],
     horizon: dict[str, Measure],
-    history: list[tuple[Window, Measure]],
+    history: list[Incremental],
     history_info: dict[str, object],
     history_counts: dict[str, int],
 ) -> str:
@@ -606,33 +655,56 @@ def report(
             row(naive, f"{ratio_naive:.0f}× slower than the app's sweep",
                 f"app ≥ 50× faster: {verdict(ratio_naive >= 50)}"),
         ]  # fmt: skip
-    for window, m in incremental:
+    for inc in incremental:
+        window, m, sql = inc.window, inc.app, inc.sql
         limit = 0.1 if window.label == "quiet" else 1.0
+        ratio = m.median / sql.median
+        lines += [
+            row(
+                sql,
+                f"baseline (lower bound) on the same window and state: {window.due:,} doses reach their deadline "
+                f"in (now − 5 min, now], now = {window.now:%Y-%m-%d %H:%M} UTC; "
+                f"{inc.state[0]:,} open problems with {inc.state[1]:,} facts before it",
+            ),
+            row(
+                m,
+                f"{ratio:.2f}× the SQL lower bound",
+                f"p95 < {limit * 1000:.0f} ms: {verdict(m.p95 < limit)}; ≤ 3× SQL: {verdict(ratio <= 3)}",
+            ),
+        ]
+    for inc in history:
+        window, m = inc.window, inc.app
+        same = next((x.app for x in incremental if x.window.label == window.label), None)
+        ratio = f"{m.median / same.median:.2f}× the 90-day median" if same else ""
         lines.append(
             row(
                 m,
-                f"{window.due:,} doses reach their deadline in (now − 5 min, now], "
-                f"now = {window.now:%Y-%m-%d %H:%M} UTC",
-                f"p95 < {limit * 1000:.0f} ms: {verdict(m.p95 < limit)}",
+                f"{window.due:,} doses reach their deadline; {ratio}; {m.median / inc.sql.median:.2f}× its SQL bound",
+                "grows with the window, not history",
             )
         )
-    for window, m in history:
-        same = next((x for w, x in incremental if w.label == window.label), None)
-        ratio = f"{m.median / same.median:.2f}× the 90-day median" if same else ""
-        lines.append(
-            row(m, f"{window.due:,} doses reach their deadline; {ratio}", "grows with the window, not history")
-        )
-    app_h, copy_h = horizon["app"], horizon["copy"]
-    rate_app = statistics.median(app_h.rows) / app_h.median
-    rate_copy = max(statistics.median(copy_h.rows) / copy_h.median, 1e-9)
+    if horizon:
+        app_h, copy_h = horizon["app"], horizon["copy"]
+        rate_app = statistics.median(app_h.rows) / app_h.median
+        rate_copy = max(statistics.median(copy_h.rows) / copy_h.median, 1e-9)
+        lines += [
+            row(copy_h, f"baseline: {rate_copy:,.0f} rows/s"),
+            row(app_h, f"{rate_app:,.0f} rows/s = {rate_app / rate_copy:.2f}× COPY's rate"),
+        ]
     lines += [
-        row(copy_h, f"baseline: {rate_copy:,.0f} rows/s"),
-        row(app_h, f"{rate_app:,.0f} rows/s = {rate_app / rate_copy:.2f}× COPY's rate"),
         "",
-        "SQL statements exclude the SAVEPOINTs of nested transactions; rows are doses claimed (sweeps), flags inserted",
-        "(SQL lower bound) or planned doses created (horizon).",
+        "SQL statements exclude the SAVEPOINTs of nested transactions; rows are doses claimed (the app's sweeps),",
+        "facts stored (SQL lower bound: one per missed dose) or planned doses created (horizon).",
         "",
     ]
+    if full:
+        app_s, sql_s = full["app"].stored, full["sql"].stored
+        same = "the same" if set(app_s) == set(sql_s) and len(set(app_s)) == 1 else "**not the same**"
+        lines += [
+            f"After each committed full sweep (open missed-dose problems, facts): app {sorted(set(app_s))}, "
+            f"SQL lower bound {sorted(set(sql_s))}: {same} problems and facts raised, each once.",
+            "",
+        ]
     if full and full["app"].note:
         lines += [f"Full sweep (app), where the time goes: {full['app'].note}.", ""]
     lines += notes(args, full, incremental, history)
@@ -642,8 +714,8 @@ def report(
 def notes(
     args: argparse.Namespace,
     full: dict[str, Measure],
-    incremental: list[tuple[Window, Measure]],
-    history: list[tuple[Window, Measure]],
+    incremental: list[Incremental],
+    history: list[Incremental],
 ) -> list[str]:
     out = [
         "## How it was measured",
