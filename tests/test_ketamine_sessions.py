@@ -54,7 +54,11 @@ def esketamine_course(patient, clinician, start: str = "2026-06-01", **phases):
 
 
 def ketamine_course(patient, clinician, start: str = "2026-06-01"):
+    """An IV ketamine series; prescribing it needs a recorded weight (§2), so 80 kg if none."""
     start_date = dt.date.fromisoformat(start)
+    if patient.weight_kg is None:
+        patient.weight_kg = Decimal("80")
+        patient.save(update_fields=["weight_kg"])
     return prescribe(
         patient=patient,
         drug=drug("ketamine"),
@@ -287,6 +291,9 @@ def test_sessions_are_only_for_clinic_only_drugs(patient, clinician):
 
 def test_iv_ketamine_needs_the_patients_weight_and_warns_above_0_75_mg_per_kg(patient, clinician):
     rx = ketamine_course(patient, clinician)
+    # Prescribing needed a weight (§2); the session checks again in case it was withdrawn since.
+    patient.weight_kg = None
+    patient.save(update_fields=["weight_kg"])
     session = start_session(
         prescription=rx,
         administered_by=clinician,

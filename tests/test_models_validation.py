@@ -85,7 +85,10 @@ def test_citalopram_above_20_mg_refused_over_60(clinic, clinician):
     older = factories.PatientFactory(clinic=clinic, date_of_birth=_born_years_before(61))
     with pytest.raises(ValidationError) as excinfo:
         _prescribe(older, clinician, "citalopram", "30")
-    assert _refusal(excinfo)["dose"] == ["30 mg is above the maximum for Citalopram: 20 mg per local calendar day."]
+    assert _refusal(excinfo)["dose"] == [
+        "30 mg is above the maximum for Citalopram for a patient over 60: 20 mg per local calendar day "
+        "(label: 20 mg a day above age 60, 40 mg otherwise; this patient is 61)."
+    ]
 
 
 def test_citalopram_20_mg_accepted_over_60(clinic, clinician):
@@ -129,7 +132,10 @@ def test_age_rule_follows_the_clinic_override(settings, clinic, clinician):
     sixty_six = factories.PatientFactory(clinic=clinic, date_of_birth=_born_years_before(66))
     with pytest.raises(ValidationError) as excinfo:
         _prescribe(sixty_six, clinician, "citalopram", "40")
-    assert _refusal(excinfo)["dose"] == ["40 mg is above the maximum for Citalopram: 20 mg per local calendar day."]
+    assert _refusal(excinfo)["dose"] == [
+        "40 mg is above the maximum for Citalopram for a patient over 65: 20 mg per local calendar day "
+        "(label: 20 mg a day above age 65, 40 mg otherwise; this patient is 66)."
+    ]
 
 
 # --- Unit and route ---------------------------------------------------------------------
@@ -151,6 +157,8 @@ def test_unit_that_does_not_fit_the_drug_is_refused(patient, clinician):
 
 
 def test_ketamine_is_dosed_in_mg_per_kg_with_no_label_maximum(patient, clinician):
+    patient.weight_kg = Decimal("70")  # §2: IV ketamine needs a recorded weight (tests/test_dose_checks.py)
+    patient.save(update_fields=["weight_kg"])
     rx = _prescribe(patient, clinician, "ketamine", "1.0")
     assert (rx.dose_unit, rx.route) == ("mg/kg", "iv")
     wrong_unit = Prescription(
@@ -229,7 +237,8 @@ def test_daily_total_uses_the_age_adjusted_maximum(clinic, clinician):
     with pytest.raises(ValidationError) as excinfo:
         _prescribe(older, clinician, "citalopram", "20", schedules=[twice])
     assert _refusal(excinfo)["times_of_day"] == [
-        "2 doses of 20 mg make 40 mg a day, above the maximum for Citalopram: 20 mg per local calendar day."
+        "2 doses of 20 mg make 40 mg a day, above the maximum for Citalopram for a patient over 60: "
+        "20 mg per local calendar day (label: 20 mg a day above age 60, 40 mg otherwise; this patient is 70)."
     ]
 
 

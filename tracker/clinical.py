@@ -150,6 +150,26 @@ DEFAULTS: dict[str, Any] = {
     "KETAMINE_OBSERVATION_AFTER_INFUSION_MINUTES": 60,
     "KETAMINE_WARN_ABOVE_MG_PER_KG": "0.75",
     "KETAMINE_WARN_INFUSION_UNDER_MINUTES": 40,
+    # --- Prescribing checks (clinical-reference §1, §6; tracker/dose_checks.py) -------------------
+    # §1 indication: esketamine is "Not approved < 18" -> refused below this age. {drug: min age}.
+    "MINIMUM_AGE_BY_DRUG": {"esketamine": 18},
+    # §1 indication: adult TRD, or adult MDD with acute suicidal ideation/behaviour. The label
+    # indications, as the prescriber would write them (offered by the forms).
+    "ESK_INDICATIONS": {
+        "trd": "Treatment-resistant depression",
+        "mdd_si": "Major depressive disorder with acute suicidal ideation or behaviour",
+    },
+    # [P] ESK_INDICATION_WORDS: the indication is free text (max 200 characters), so the tracker
+    # recognises a label indication by these words (lower case; any one matches; "mdd_si" is tried
+    # first, so "TRD with suicidal ideation" counts as MDD with suicidal ideation). An indication
+    # matching neither saves with a warning, never a refusal: the prescriber may use it off-label.
+    "ESK_INDICATION_WORDS": {
+        "mdd_si": ["suicid"],
+        "trd": ["treatment-resistant", "treatment resistant", "trd"],
+    },
+    # §1 "Dosing by phase": the first session's dose per indication (TRD day 1: 56 mg; MDD with
+    # acute suicidal ideation: 84 mg). A new esketamine course starting at another dose warns.
+    "ESK_DAY1_DOSE_MG": {"trd": 56, "mdd_si": 84},
     # §0 esk.monitoring_incomplete: required session fields still missing 6 h after the first device.
     "SESSION_MONITORING_DUE_HOURS": 6,
     # Project default: a pre-dose BP over threshold left without a decision this long is flagged
@@ -208,6 +228,21 @@ def discontinuation_risk(drug_name: str) -> str:
     if name in get("DISCONTINUATION_RISK_INTERMEDIATE"):
         return "intermediate"
     return "low"
+
+
+def minimum_age(drug_name: str) -> int | None:
+    """§1 indication: the youngest age a drug is approved for (esketamine 18), if any."""
+    value = get("MINIMUM_AGE_BY_DRUG").get(drug_name.lower())
+    return None if value is None else int(value)
+
+
+def age_adjusted_rule(drug_name: str) -> tuple[int, Decimal] | None:
+    """§6: (over_age, maximum) where the label lowers the maximum with age, e.g. (60, 20) for citalopram."""
+    rule = get("AGE_ADJUSTED_MAXIMUM").get(drug_name.lower())
+    if rule is None:
+        return None
+    over_age, maximum = rule
+    return int(over_age), Decimal(str(maximum))
 
 
 def age_adjusted_maximum(drug_name: str, age_years: int | None) -> Decimal | None:

@@ -187,7 +187,9 @@ def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
                 at=_local_midnight(rx.start_date, patient),
                 kind="prescription",
                 title=f"{verb}: {rx.drug} {rx.dose.normalize():f} {rx.dose_unit}",
-                detail=rx.change_reason or rx.indication,
+                detail=" ".join(
+                    filter(None, [rx.change_reason or rx.indication, *(f"Warning: {w}" for w in rx.dose_warnings)])
+                ),
                 url=reverse("admin:tracker_prescription_change", args=[rx.pk]),
             )
         )

@@ -16,6 +16,7 @@ from tracker.models import (
     Assessment,
     DoseEvent,
     DoseSchedule,
+    DoseUnit,
     Drug,
     Flag,
     FlagFact,
@@ -107,6 +108,12 @@ class PrescriptionSerializer(serializers.ModelSerializer):
     drug_name = serializers.CharField(source="drug.name", read_only=True)
     replaced_by = serializers.SerializerMethodField(help_text="The later version made by a dose change, if any.")
     schedules = DoseScheduleSerializer(many=True, read_only=True)
+    dose_warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Warnings the dose checks gave when this version was prescribed (clinical-reference §1, §2, §6); "
+        "the prescription was saved anyway.",
+    )
 
     class Meta:
         model = Prescription
@@ -127,6 +134,7 @@ class PrescriptionSerializer(serializers.ModelSerializer):
             "replaces",
             "replaced_by",
             "clinician_marked_failed",
+            "dose_warnings",
             "schedules",
             "created_at",
             *ENTERED_IN_ERROR_FIELDS,
@@ -334,6 +342,12 @@ class PrescribeSerializer(serializers.Serializer):
     patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
     drug = serializers.PrimaryKeyRelatedField(queryset=Drug.objects.all())
     dose = serializers.DecimalField(**DOSE)
+    dose_unit = serializers.ChoiceField(
+        choices=DoseUnit.choices,
+        required=False,
+        allow_null=True,
+        help_text="The dose's unit; the drug's own unit if omitted. A unit that does not fit the drug is refused.",
+    )
     route = serializers.ChoiceField(choices=Route.choices, required=False)
     start_date = CourseDateField()
     end_date = CourseDateField(required=False, allow_null=True)

@@ -226,6 +226,7 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
             patient=data["patient"],
             drug=data["drug"],
             dose=data["dose"],
+            dose_unit=data.get("dose_unit"),
             route=data.get("route"),
             start_date=data["start_date"],
             end_date=data.get("end_date"),

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from tracker import clinical
+from tracker import dose_checks
 from tracker.models.base import ClinicalRecord
 from tracker.models.clinics import Clinician
 from tracker.models.drugs import DoseBasis, DoseUnit, Drug, Route
@@ -58,6 +58,12 @@ class Prescription(ClinicalRecord):
         help_text="Scheduled doses on a dosing day, over the version's running schedules (kept by the services), "
         "so dose × this is the day's total when judging an adequate dose.",
     )
+    dose_warnings = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="The dose checks' warnings (tracker/dose_checks.py): saved anyway, kept with the version.",
+    )
     clinician_marked_failed = models.BooleanField(
         default=False,
         help_text="The prescriber judged this trial failed or not tolerated (clinical-reference §3).",
@@ -95,8 +101,8 @@ class Prescription(ClinicalRecord):
 
     def maximum_for_patient(self) -> Decimal | None:
         """The label maximum, lowered for age where the label says so (§6 citalopram)."""
-        age = self.patient.age_on(self.start_date) if self.patient_id and self.start_date else None
-        return clinical.age_adjusted_maximum(self.drug.name, age) or self.drug.maximum
+        patient = self.patient if self.patient_id else None
+        return dose_checks.patient_maximum(self.drug, patient, self.start_date)[0]
 
     def clean(self) -> None:
         super().clean()
@@ -110,12 +116,15 @@ class Prescription(ClinicalRecord):
             if self.route and self.route not in drug.routes:
                 allowed = ", ".join(Route(r).label.lower() for r in drug.routes)
                 errors["route"] = f"{drug} is not given this way. Allowed: {allowed}."
-            maximum = self.maximum_for_patient() if self.patient_id else drug.maximum
-            if self.dose is not None and maximum is not None and self.dose > maximum:
-                errors["dose"] = (
-                    f"{self.dose.normalize():f} {self.dose_unit} is above the maximum for {drug}: "
-                    f"{drug.describe_limit(maximum)}."
+            errors.update(
+                dose_checks.limit_errors(
+                    patient=self.patient if self.patient_id else None,
+                    drug=drug,
+                    dose=self.dose if self.dose is not None and self.dose > 0 else None,
+                    dose_unit=self.dose_unit,
+                    start_date=self.start_date,
                 )
+            )
         if self.start_date and self.end_date and self.end_date < self.start_date:
             errors["end_date"] = "The end date cannot be before the start date."
         if self.patient_id and self.prescriber_id and self.prescriber.clinic_id != self.patient.clinic_id:
@@ -243,7 +252,7 @@ class DoseSchedule(ClinicalRecord):
     def _daily_total_errors(self) -> dict[str, str]:
         """The day's scheduled total must not exceed the label maximum (§6, per local day)."""
         rx = self.prescription
-        maximum = rx.maximum_for_patient()
+        maximum, named = dose_checks.patient_maximum(rx.drug, rx.patient, rx.start_date)
         if maximum is None or rx.drug.dose_basis != DoseBasis.DAY:
             return {}
         total = rx.dose * self.doses_per_day
@@ -251,7 +260,6 @@ class DoseSchedule(ClinicalRecord):
             field = "prn_max_doses_per_day" if self.kind == self.Kind.PRN else "times_of_day"
             return {
                 field: f"{self.doses_per_day} doses of {rx.dose.normalize():f} {rx.dose_unit} make "
-                f"{total.normalize():f} {rx.dose_unit} a day, above the maximum for {rx.drug}: "
-                f"{rx.drug.describe_limit(maximum)}."
+                f"{total.normalize():f} {rx.dose_unit} a day, above the maximum for {named}."
             }
         return {}

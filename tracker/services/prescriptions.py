@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tracker import scheduling
+from tracker import dose_checks, scheduling
 from tracker.models import Clinician, DoseBasis, DoseSchedule, Drug, Patient, PlannedDose, Prescription
 from tracker.services.errors import ServiceError
 
@@ -28,6 +29,30 @@ class ScheduleSpec:
     prn_max_doses_per_day: int | None = None
     start_date: dt.date | None = None
     end_date: dt.date | None = None
+
+
+def _doses_per_day(specs: Sequence[ScheduleSpec]) -> int:
+    """The most doses a day the schedules plan (a PRN schedule counts its daily maximum)."""
+    return sum(
+        (s.prn_max_doses_per_day or 1) if s.kind == DoseSchedule.Kind.PRN else len(s.times_of_day) for s in specs
+    )
+
+
+def _checked(rx: Prescription, review: dose_checks.DoseReview) -> None:
+    """Refuse ``rx`` if the dose checks (tracker/dose_checks.py) or the model's own validation object.
+
+    Every problem is reported at once, each on its field; warnings are kept on the version.
+    """
+    errors: dict[str, list[str]] = {name: [message] for name, message in review.errors.items()}
+    try:
+        rx.full_clean()
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, [])
+            errors[name] += [m for m in messages if m not in errors[name]]
+    if errors:
+        raise ServiceError(errors)
+    rx.dose_warnings = review.warnings
 
 
 def _add_schedule(rx: Prescription, spec: ScheduleSpec, now: dt.datetime, active_from: dt.datetime) -> DoseSchedule:
@@ -61,15 +86,31 @@ def prescribe(
     route: str | None = None,
     end_date: dt.date | None = None,
     indication: str = "",
+    dose_unit: str | None = None,
     now: dt.datetime | None = None,
 ) -> Prescription:
-    """Start a prescription with its schedules and plan its doses over the horizon."""
+    """Start a prescription with its schedules and plan its doses over the horizon.
+
+    The dose checks (§1, §2, §6: tracker/dose_checks.py) refuse with a ServiceError naming the
+    field; their warnings save and are kept on ``rx.dose_warnings``. ``dose_unit`` None means the
+    drug's own unit; another unit is refused, naming the drug's.
+    """
     now = now or timezone.now()
+    review = dose_checks.review_dose(
+        patient=patient,
+        drug=drug,
+        dose=dose,
+        dose_unit=dose_unit,
+        indication=indication,
+        start_date=start_date,
+        first_course=True,
+        doses_per_day=_doses_per_day(schedules),
+    )
     rx = Prescription(
         patient=patient,
         drug=drug,
         dose=dose,
-        dose_unit=drug.dose_unit,
+        dose_unit=dose_unit or drug.dose_unit,
         route=route or drug.routes[0],
         start_date=start_date,
         end_date=end_date,
@@ -77,7 +118,7 @@ def prescribe(
         indication=indication,
         created_at=now,
     )
-    rx.full_clean()
+    _checked(rx, review)
     rx.save()
     made = [_add_schedule(rx, spec, now, active_from=now) for spec in schedules]
     _check_daily_total(rx, now)
@@ -131,6 +172,16 @@ def change_dose(
             for s in old_schedules
             if s.end_date is None or s.end_date >= effective_date
         ]
+    review = dose_checks.review_dose(
+        patient=old.patient,
+        drug=old.drug,
+        dose=new_dose,
+        dose_unit=old.dose_unit,
+        indication=old.indication,
+        start_date=effective_date,
+        first_course=False,
+        doses_per_day=_doses_per_day(schedules),
+    )
     new = Prescription(
         patient=old.patient,
         drug=old.drug,
@@ -145,7 +196,7 @@ def change_dose(
         replaces=old,
         created_at=now,
     )
-    new.full_clean()
+    _checked(new, review)
     DoseSchedule.objects.filter(id__in=[s.id for s in old_schedules]).update(active_until=switch_at)
     old.status = Prescription.Status.SUPERSEDED
     old.end_date = max(old.start_date, effective_date - dt.timedelta(days=1))
@@ -218,7 +269,7 @@ def _check_daily_total(rx: Prescription, now: dt.datetime) -> None:
     if regular != rx.regular_doses_per_day:
         Prescription.objects.filter(pk=rx.pk).update(regular_doses_per_day=regular)
         rx.regular_doses_per_day = regular
-    maximum = rx.maximum_for_patient()
+    maximum, named = dose_checks.patient_maximum(rx.drug, rx.patient, rx.start_date)
     if maximum is None or rx.drug.dose_basis != DoseBasis.DAY:
         return
     per_day = sum(s.doses_per_day for s in live)
@@ -227,8 +278,7 @@ def _check_daily_total(rx: Prescription, now: dt.datetime) -> None:
         raise ServiceError(
             {
                 "schedules": f"Together the schedules give {per_day} doses of {rx.dose.normalize():f} {rx.dose_unit}, "
-                f"{total.normalize():f} {rx.dose_unit} a day, above the maximum for {rx.drug}: "
-                f"{rx.drug.describe_limit(maximum)}."
+                f"{total.normalize():f} {rx.dose_unit} a day, above the maximum for {named}."
             }
         )
 
@@ -247,6 +297,23 @@ def reschedule(
         raise ServiceError("Only an active prescription can be rescheduled.")
     if not reason.strip():
         raise ServiceError({"change_reason": "Say why the dose times are changing."})
+    # New times can take the day's total above the usual range: such a warning joins the version's.
+    # The dose itself was checked when this version was made, so only warnings are taken here.
+    review = dose_checks.review_dose(
+        patient=rx.patient,
+        drug=rx.drug,
+        dose=rx.dose,
+        dose_unit=rx.dose_unit,
+        indication=rx.indication,
+        start_date=rx.start_date,
+        first_course=False,
+        doses_per_day=_doses_per_day(schedules),
+    )
+    added = [w for w in review.warnings if w not in rx.dose_warnings]
+    if added:
+        rx.dose_warnings = [*rx.dose_warnings, *added]
+        rx._change_reason = f"Rescheduled: {reason.strip()}"
+        rx.save(update_fields=["dose_warnings", "updated_at"])
     old = list(_live_schedules(rx, now))
     DoseSchedule.objects.filter(id__in=[s.id for s in old]).update(active_until=now)
     made = [_add_schedule(rx, spec, now, active_from=now) for spec in schedules]
