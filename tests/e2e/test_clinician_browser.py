@@ -164,3 +164,59 @@ def test_demo_clinic_worklist_caseload_and_flag_pages_at_desktop_and_tablet(page
     # The caseload lists every patient of the clinic, the flag page says what to do.
     page.goto(f"{live_server.url}/admin/tracker/patient/caseload/")
     expect(page.locator("#content")).to_contain_text("Price, David")
+
+
+def test_prescriber_prescribes_esketamine_phases_from_the_patient_page(page: Page, live_server, shots: Path) -> None:
+    """Open the patient, prescribe esketamine with its phases, read the previewed sessions, save."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    clinic = ClinicFactory(name="Northside Clinic", slug="northside")
+    ClinicianFactory(clinic=clinic, user__username="dr-north")
+    patient = PatientFactory(clinic=clinic, record_number="N-0042", timezone="Europe/London")
+    today = timezone.now().astimezone(patient.zone).date()
+    start = today + dt.timedelta(days=1)  # tomorrow: today's 10:00 may already have passed
+    second_day = (start.weekday() + 3) % 7
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/tracker/patient/{patient.pk}/change/")
+    page.get_by_label("Username").fill("dr-north")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Prescribe").click()
+    expect(page.get_by_role("heading", name=patient.full_name, exact=True)).to_be_visible()
+    expect(page.get_by_label("Start date")).to_have_value(today.isoformat())  # renders, in the patient's zone
+    page.get_by_label("Drug").select_option(
+        label=next(o for o in page.locator("#id_drug option").all_inner_texts() if o.startswith("Esketamine"))
+    )
+    page.get_by_label("Dose:", exact=True).fill("56")
+    page.get_by_label("Esketamine phases", exact=False).check()
+    page.get_by_label("Times of day").fill("10:00")
+    names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    page.get_by_label("Start date").fill(start.isoformat())
+    page.get_by_label(names[start.weekday()], exact=True).check()
+    page.get_by_label(names[second_day], exact=True).check()
+    page.get_by_label("Indication").fill("Treatment-resistant depression")
+    page.get_by_role("button", name="Preview planned doses").click()
+    sessions = page.locator("#dose-preview li")
+    expect(sessions).to_have_count(8)
+    first_local = f"{start:%a} {start.day} {start:%b %Y}, 10:00"
+    expect(sessions.first).to_contain_text(first_local)
+    for size in ("desktop", "tablet"):
+        width, height = SIZES[size]
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(shots / f"prescribe-esketamine-{size}.png"), full_page=True)
+        assert blocking_violations(page) == [], size
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.get_by_role("button", name="Prescribe", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text(f"for {patient}")
+    rx = patient.prescriptions.get()
+    assert sorted(rx.schedules.values_list("phase", flat=True)) == ["continuation", "induction", "maintenance"]
+    assert rx.schedules.get(phase="induction").end_date == start + dt.timedelta(weeks=4, days=-1)
+
+    # The change-dose page, from the prescription: labelled, and no serious or critical violation.
+    page.get_by_role("link", name="Change dose").click()
+    expect(page.get_by_label("Effective date")).to_have_value(today.isoformat())
+    page.screenshot(path=str(shots / "change-dose-desktop.png"), full_page=True)
+    assert blocking_violations(page) == [], "change dose"
