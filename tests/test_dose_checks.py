@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tests import factories
 from tests.test_api_world import World, client_for, world_fixture  # noqa: F401
-from tracker.dose_checks import dose_guidance, review_dose
+from tracker.dose_checks import dose_guidance, esketamine_indication, review_dose, suggested_indications
 from tracker.models import Prescription
 from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe, reschedule
@@ -228,6 +228,24 @@ def test_dose_guidance_lines():
     )
     assert dose_guidance(factories.drug("ketamine")) == (
         "mg/kg per infusion; usual 0.5 mg/kg, warning above 0.75 mg/kg; needs a recorded weight"
+    )
+
+
+def test_suggested_indications_are_the_esketamine_label_ones():
+    assert suggested_indications(factories.drug("esketamine")) == [
+        "Treatment-resistant depression",
+        "Major depressive disorder with acute suicidal ideation or behaviour",
+    ]
+    assert suggested_indications(factories.drug("sertraline")) == []
+    # Either label text, typed as offered, is recognised (no indication warning).
+    for indication in suggested_indications(factories.drug("esketamine")):
+        assert esketamine_indication(indication) is not None
+
+
+def test_dose_guidance_shows_the_patients_weight_for_ketamine(patient, clinician):
+    weigh(patient, clinician, "72.5")
+    assert dose_guidance(factories.drug("ketamine"), patient) == (
+        "mg/kg per infusion; usual 0.5 mg/kg, warning above 0.75 mg/kg; weight 72.5 kg"
     )
 
 

@@ -102,6 +102,11 @@ def _is_esketamine(drug: Drug) -> bool:
     return drug.name.lower() == "esketamine"
 
 
+def suggested_indications(drug: Drug) -> list[str]:
+    """The label indications to offer beside the free-text indication field (§1 esketamine), else none."""
+    return list(clinical.get("ESK_INDICATIONS").values()) if _is_esketamine(drug) else []
+
+
 def review_dose(
     *,
     patient: Patient,
