@@ -19,6 +19,7 @@ from tests.factories import PatientFactory, drug
 from tracker import clinical
 from tracker.models import DoseSchedule, Flag, FlagFact, FlagKind, PlannedDose, Severity
 from tracker.rules import missed_doses
+from tracker.scheduling import extend_horizon
 from tracker.services.doses import record_dose
 from tracker.services.flags import resolve_flag
 from tracker.services.prescriptions import ScheduleSpec, prescribe
@@ -270,10 +271,92 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
     need_service(connection.vendor == "postgresql", "the query-count shape is asserted on PostgreSQL")
     _clinic_of(patients, clinic, clinician)
     ContentType.objects.get_for_model(PlannedDose)  # cached per process, as in a worker
-    # SAVEPOINT; claim UPDATE ... RETURNING the doses; their prescriptions with drug and
-    # zone; the per-(patient, drug) context aggregate; SAVEPOINT for the flags; lock the open
-    # problems of these keys; INSERT the new problems ... ON CONFLICT DO NOTHING RETURNING;
-    # INSERT their facts ... ON CONFLICT DO NOTHING RETURNING; their history rows; RELEASE both.
-    with django_assert_num_queries(11):
+    # SAVEPOINT; SET LOCAL jit = off; claim UPDATE ... RETURNING the doses; their prescriptions
+    # with drug and zone; the per-(patient, drug) context aggregate; SAVEPOINT for the flags;
+    # lock the open problems of these keys; INSERT the new problems ... ON CONFLICT DO NOTHING
+    # RETURNING; INSERT their facts ... ON CONFLICT DO NOTHING RETURNING; their history rows;
+    # RELEASE both.
+    with django_assert_num_queries(12):
         result = missed_doses.sweep(now=at("2026-06-02T14:00"))
     assert result.examined == 2 * patients
+
+
+# The context query reads each touched (patient, drug) only from where its runs can start.
+# Judged against the query it replaced, which read 28 days of every drug of each patient
+# touched, on random histories: long lapses, outages between sweeps, batches that split patients.
+_WHOLE_WINDOW_CONTEXT = """
+    WITH recent AS (
+        SELECT pd.patient_id, rx.drug_id, pd.due_at, pd.status,
+               CASE WHEN pd.status = 'missed' AND pd.status_changed_at = %s THEN 1 ELSE 0 END AS fresh,
+               ROW_NUMBER() OVER (PARTITION BY pd.patient_id, rx.drug_id ORDER BY pd.due_at)
+               - ROW_NUMBER() OVER (
+                   PARTITION BY pd.patient_id, rx.drug_id, pd.status = 'missed' ORDER BY pd.due_at
+               ) AS island
+        FROM tracker_planneddose pd
+        JOIN tracker_prescription rx ON rx.id = pd.prescription_id
+        WHERE pd.patient_id IN ({ids}) AND pd.due_at >= %s AND pd.deadline <= %s
+          AND pd.status IN ('taken', 'skipped', 'missed')
+    ),
+    runs AS (
+        SELECT patient_id, drug_id, COUNT(*) AS length FROM recent WHERE status = 'missed'
+        GROUP BY patient_id, drug_id, island HAVING MAX(fresh) = 1
+    ),
+    longest AS (SELECT patient_id, drug_id, MAX(length) AS run FROM runs GROUP BY patient_id, drug_id)
+    SELECT r.patient_id, r.drug_id, COALESCE(MAX(l.run), 0),
+        SUM(CASE WHEN r.status = 'taken' AND r.due_at >= %s THEN 1 ELSE 0 END),
+        SUM(CASE WHEN r.due_at >= %s THEN 1 ELSE 0 END)
+    FROM recent r LEFT JOIN longest l ON l.patient_id = r.patient_id AND l.drug_id = r.drug_id
+    GROUP BY r.patient_id, r.drug_id
+"""
+
+
+def _whole_window_context(patient_ids: list[int], now: dt.datetime) -> dict[tuple[int, int], tuple[int, int, int]]:
+    from tracker.rules.sql import ts
+
+    share_since = now - dt.timedelta(days=clinical.get("ADHERENCE_WINDOW_DAYS"))
+    sql = _WHOLE_WINDOW_CONTEXT.format(ids=", ".join(["%s"] * len(patient_ids)))
+    params = [ts(now), *patient_ids, ts(now - missed_doses.RUN_LOOKBACK), ts(now), ts(share_since), ts(share_since)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(p, d): (int(run), int(taken), int(judged)) for p, d, run, taken, judged in cursor.fetchall()}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_context_reads_only_what_the_runs_need_and_agrees_with_the_whole_window(seed, clinic, clinician, monkeypatch):
+    import random
+
+    rng = random.Random(seed)
+    patients = [PatientFactory(clinic=clinic, record_number=f"R{seed}-{i}") for i in range(4)]
+    for patient in patients:
+        daily_course(patient, clinician, start="2026-06-01", times=("08:00",))
+        daily_course(patient, clinician, name="paroxetine", dose="20", start="2026-06-01", times=("08:00", "20:00"))
+    extend_horizon(now=at("2026-07-01T00:00"))  # plans to mid-July
+    # Each (patient, drug) lapses and resumes: long runs of misses, taken and skipped doses between.
+    lapsed: dict[int, bool] = {}
+    for dose in PlannedDose.objects.filter(due_at__lt=at("2026-07-15T00:00")).order_by("due_at", "id"):
+        key = dose.prescription_id
+        if rng.random() < 0.15:
+            lapsed[key] = not lapsed.get(key, False)
+        if not lapsed.get(key, False) and rng.random() < 0.85:
+            dose.status = rng.choice([PlannedDose.Status.TAKEN] * 6 + [PlannedDose.Status.SKIPPED])
+            dose.save(update_fields=["status"])
+    checked = []
+    real_context = missed_doses._context
+
+    def both(claimed, medicines, now, earlier):
+        got = real_context(claimed, medicines, now, earlier)
+        touched = {(c.patient_id, medicines[c.prescription_id].drug_id) for c in claimed}
+        whole = _whole_window_context(sorted({c.patient_id for c in claimed}), now)
+        assert {pair: (ctx.run, ctx.taken, ctx.judged) for pair, ctx in got.items()} == {
+            pair: value for pair, value in whole.items() if pair in touched
+        }
+        checked.append(len(got))
+        return got
+
+    monkeypatch.setattr(missed_doses, "_context", both)
+    now = at("2026-06-02T00:00")
+    while now < at("2026-07-14T00:00"):
+        # Sweeps every few hours, with outages of up to five days; small batches split patients.
+        now += rng.choice([dt.timedelta(hours=rng.randint(1, 12)), dt.timedelta(days=rng.randint(1, 5))])
+        missed_doses.sweep(now=now, batch_size=rng.choice([3, 7, 50, 5000]))
+    assert len(checked) > 15 and sum(checked) > 60

@@ -29,8 +29,9 @@ from django.db import connection, transaction
 from tracker import clinical
 from tracker.models import FlagKind, PlannedDose, Prescription, Severity
 from tracker.rules.base import SweepResult
-from tracker.rules.sql import datetime_from_db, is_postgres, placeholders, ts
+from tracker.rules.sql import datetime_from_db, is_postgres, ts
 from tracker.services.doses import missed_fact_key, missed_problem_key
+from tracker.services.flag_insert import _binary_cursor
 from tracker.services.flags import NewFact, NewFlag, raise_flags
 
 BATCH_SIZE = 5000
@@ -79,6 +80,54 @@ class Medicine:
     display: str
     label: str  # display name, dose and unit
     zone: ZoneInfo
+    high_risk: bool  # §5: a high risk of discontinuation symptoms
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The §7 escalation settings, read once per batch (``clinical.get`` reads settings each call)."""
+
+    misses: int
+    misses_high_risk: int
+    min_share: float
+    min_judged: int
+    window_days: int
+
+    @classmethod
+    def current(cls) -> Thresholds:
+        return cls(
+            misses=clinical.get("ESCALATE_CONSECUTIVE_MISSES"),
+            misses_high_risk=clinical.get("ESCALATE_CONSECUTIVE_MISSES_HIGH_RISK"),
+            min_share=clinical.get("ADHERENCE_MIN_SHARE"),
+            min_judged=clinical.get("ADHERENCE_MIN_JUDGED_DOSES"),
+            window_days=clinical.get("ADHERENCE_WINDOW_DAYS"),
+        )
+
+
+class EarliestFresh:
+    """Where each (patient, drug)'s misses claimed by this sweep begin, carried across batches.
+
+    The context reads a pair's history only from the last dose taken or skipped before its
+    earliest fresh miss. A pair split across batches (a patient at a batch boundary, or one
+    in the first batch, which goes by deadline) had fresh misses claimed by an earlier batch,
+    and its runs must be judged from those too, as one pass would. Memory stays bounded: only
+    the first batch's pairs and the latest batch's are kept, since after the first the
+    batches go patient by patient and only the latest one's last patient can continue.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[int, int], dt.datetime] | None = None
+        self.latest: dict[tuple[int, int], dt.datetime] = {}
+
+    def get(self, pair: tuple[int, int]) -> dt.datetime | None:
+        dues = [due for seen in (self.first or {}, self.latest) if (due := seen.get(pair)) is not None]
+        return min(dues, default=None)
+
+    def record(self, batch: dict[tuple[int, int], dt.datetime]) -> None:
+        if self.first is None:
+            self.first = batch
+        else:
+            self.latest = batch
 
 
 def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claimed]:
@@ -108,38 +157,89 @@ def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claim
 
 
 def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:
-    rows = Prescription.objects.filter(id__in=prescription_ids).values_list(
-        "id", "drug_id", "drug__name", "drug__display_name", "dose", "dose_unit", "patient__timezone"
+    rows = list(
+        Prescription.objects.filter(id__in=prescription_ids).values_list(
+            "id", "drug_id", "drug__name", "drug__display_name", "dose", "dose_unit", "patient__timezone"
+        )
     )
+    high_risk = {name: clinical.discontinuation_risk(name) == "high" for name in {row[2] for row in rows}}
     return {
-        pk: Medicine(drug, name, display, f"{display} {dose.normalize():f} {unit}", ZoneInfo(zone))
+        pk: Medicine(drug, name, display, f"{display} {dose.normalize():f} {unit}", ZoneInfo(zone), high_risk[name])
         for pk, drug, name, display, dose, unit, zone in rows
     }
 
 
-def _context(patient_ids: list[int], now: dt.datetime) -> dict[tuple[int, int], PairContext]:
-    """Per (patient, drug): the longest run of consecutive misses holding a dose this sweep
-    marked missed, and the share window's counts.
+def _context(
+    claimed: list[Claimed], medicines: dict[int, Medicine], now: dt.datetime, earlier: EarliestFresh
+) -> dict[tuple[int, int], PairContext]:
+    """Per (patient, drug) this batch touched: the longest run of consecutive misses holding a
+    dose this sweep marked missed, and the share window's counts.
 
     Runs are judged where they happened, not only up to now: after an outage, doses missed
     on three days before the patient resumed still make a run of three (gaps and islands:
     within a (patient, drug), consecutive judged doses with the same missed-or-not state
     share ``row_number() - row_number() per state``). A dose this sweep claimed carries
     ``status_changed_at = now``; a run without one was judged by an earlier sweep.
+
+    Only the pairs the batch touched are read, and each only from where its runs can start:
+    a run holding a fresh miss cannot reach back past the last dose taken or skipped before
+    the pair's earliest fresh miss (found with one backward probe of the (patient, due_at)
+    index), nor past the run lookback; the share window (7 days) is always read. In the usual
+    5-minute sweep that is about a week of one drug per pair, not four weeks of every drug
+    of the patient.
     """
+    first_due: dict[tuple[int, int], dt.datetime] = {}
+    for dose in claimed:  # sorted by (patient, due_at): the first seen is the earliest
+        first_due.setdefault((dose.patient_id, medicines[dose.prescription_id].drug_id), dose.due_at)
+    for pair, due in first_due.items():
+        before = earlier.get(pair)
+        if before is not None and before < due:
+            first_due[pair] = before
+    earlier.record(first_due)
+    if not first_due:
+        return {}
     share_since = now - dt.timedelta(days=clinical.get("ADHERENCE_WINDOW_DAYS"))
+    lookback = now - RUN_LOOKBACK
+    pairs = [(patient, drug, ts(due)) for (patient, drug), due in first_due.items()]
+    if is_postgres():
+        touched = (
+            "touched AS (SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[])"
+            " AS t(patient_id, drug_id, first_due))"
+        )
+        touched_params: list[object] = [list(column) for column in zip(*pairs, strict=True)]
+    else:
+        touched = f"touched(patient_id, drug_id, first_due) AS (VALUES {', '.join(['(%s, %s, %s)'] * len(pairs))})"
+        touched_params = [value for pair in pairs for value in pair]
     sql = f"""
-        WITH recent AS (
-            SELECT pd.patient_id, rx.drug_id, pd.due_at, pd.status,
+        WITH {touched},
+        courses AS (
+            SELECT t.patient_id, t.drug_id, t.first_due, rx.id AS rx_id
+            FROM touched t
+            JOIN tracker_prescription rx ON rx.patient_id = t.patient_id AND rx.drug_id = t.drug_id
+        ),
+        bounds AS (
+            SELECT c.patient_id, c.drug_id, COALESCE(MAX((
+                SELECT pd.due_at FROM tracker_planneddose pd
+                WHERE pd.prescription_id = c.rx_id
+                  AND pd.due_at < c.first_due AND pd.due_at >= %s AND pd.deadline <= %s
+                  AND pd.status IN ('taken', 'skipped')
+                ORDER BY pd.due_at DESC LIMIT 1
+            )), %s) AS since
+            FROM courses c
+            GROUP BY c.patient_id, c.drug_id
+        ),
+        recent AS (
+            SELECT c.patient_id, c.drug_id, pd.due_at, pd.status,
                    CASE WHEN pd.status = 'missed' AND pd.status_changed_at = %s THEN 1 ELSE 0 END AS fresh,
-                   ROW_NUMBER() OVER (PARTITION BY pd.patient_id, rx.drug_id ORDER BY pd.due_at)
+                   ROW_NUMBER() OVER (PARTITION BY c.patient_id, c.drug_id ORDER BY pd.due_at)
                    - ROW_NUMBER() OVER (
-                       PARTITION BY pd.patient_id, rx.drug_id, pd.status = 'missed' ORDER BY pd.due_at
+                       PARTITION BY c.patient_id, c.drug_id, pd.status = 'missed' ORDER BY pd.due_at
                    ) AS island
-            FROM tracker_planneddose pd
-            JOIN tracker_prescription rx ON rx.id = pd.prescription_id
-            WHERE pd.patient_id IN ({placeholders(patient_ids)})
-              AND pd.due_at >= %s AND pd.deadline <= %s
+            FROM bounds b
+            JOIN courses c ON c.patient_id = b.patient_id AND c.drug_id = b.drug_id
+            JOIN tracker_planneddose pd ON pd.prescription_id = c.rx_id
+            WHERE pd.due_at >= CASE WHEN b.since < %s THEN b.since ELSE %s END
+              AND pd.due_at <= %s AND pd.deadline <= %s
               AND pd.status IN ('taken', 'skipped', 'missed')
         ),
         runs AS (
@@ -158,25 +258,26 @@ def _context(patient_ids: list[int], now: dt.datetime) -> dict[tuple[int, int], 
         LEFT JOIN longest l ON l.patient_id = r.patient_id AND l.drug_id = r.drug_id
         GROUP BY r.patient_id, r.drug_id
     """  # noqa: S608 - placeholders only
-    params = [ts(now), *patient_ids, ts(now - RUN_LOOKBACK), ts(now), ts(share_since), ts(share_since)]
-    with connection.cursor() as cursor:
+    at, since, share = ts(now), ts(lookback), ts(share_since)
+    params = [*touched_params, since, at, since, at, share, share, at, at, share, share]
+    cursor_for = _binary_cursor if is_postgres() else connection.cursor
+    with cursor_for() as cursor:
         cursor.execute(sql, params)
-        return {(p, d): PairContext(int(run), int(taken), int(judged)) for p, d, run, taken, judged in cursor}
+        return {
+            (p, d): PairContext(int(run), int(taken), int(judged)) for p, d, run, taken, judged in cursor.fetchall()
+        }
 
 
-def _escalation(drug_name: str, ctx: PairContext) -> str | None:
+def _escalation(rules: Thresholds, medicine: Medicine, ctx: PairContext) -> str | None:
     """Why this (patient, drug) needs an urgent flag, or None (§7 escalation)."""
-    high_risk = clinical.discontinuation_risk(drug_name) == "high"
-    needed = clinical.get("ESCALATE_CONSECUTIVE_MISSES_HIGH_RISK" if high_risk else "ESCALATE_CONSECUTIVE_MISSES")
-    if ctx.run >= needed:
+    if ctx.run >= (rules.misses_high_risk if medicine.high_risk else rules.misses):
         return f"{ctx.run} doses missed in a row"
-    min_share = clinical.get("ADHERENCE_MIN_SHARE")
-    if ctx.judged >= clinical.get("ADHERENCE_MIN_JUDGED_DOSES") and ctx.taken < min_share * ctx.judged:
-        return f"only {ctx.taken} of {ctx.judged} doses taken in the last {clinical.get('ADHERENCE_WINDOW_DAYS')} days"
+    if ctx.judged >= rules.min_judged and ctx.taken < rules.min_share * ctx.judged:
+        return f"only {ctx.taken} of {ctx.judged} doses taken in the last {rules.window_days} days"
     return None
 
 
-def _flags_for(claimed: list[Claimed], now: dt.datetime) -> list[NewFlag]:
+def _flags_for(claimed: list[Claimed], now: dt.datetime, earlier: EarliestFresh | None = None) -> list[NewFlag]:
     """One problem per (patient, drug) touched, with a fact per dose this batch marked missed.
 
     The problem folds into the open one of the same key (``raise_flags``), so a patient who
@@ -185,7 +286,8 @@ def _flags_for(claimed: list[Claimed], now: dt.datetime) -> list[NewFlag]:
     raised in place: the flag's history records when, by the tracker.
     """
     medicines = _medicines({c.prescription_id for c in claimed})
-    context = _context(sorted({c.patient_id for c in claimed}), now)
+    context = _context(claimed, medicines, now, earlier if earlier is not None else EarliestFresh())
+    rules = Thresholds.current()
     planned_type = ContentType.objects.get_for_model(PlannedDose).pk  # cached after the first call
     by_pair: dict[tuple[int, int], list[tuple[Claimed, Medicine]]] = {}
     for dose in claimed:
@@ -208,7 +310,7 @@ def _flags_for(claimed: list[Claimed], now: dt.datetime) -> list[NewFlag]:
         )
         medicine = doses[-1][1]
         ctx = context.get(pair)
-        reason = _escalation(medicine.drug_name, ctx) if ctx is not None else None
+        reason = _escalation(rules, medicine, ctx) if ctx is not None else None
         flags.append(_problem(pair, medicine, facts, reason, ctx.run if ctx else None))
     return flags
 
@@ -239,7 +341,7 @@ def _problem(
         )
     message = f"{medicine.display}: {reason}."
     action = "Contact the patient today about taking this medicine"
-    if clinical.discontinuation_risk(medicine.drug_name) == "high":
+    if medicine.high_risk:
         message += f" {medicine.display} has a high risk of discontinuation symptoms when doses are missed."
         action += " and ask about discontinuation symptoms"
     return NewFlag(
@@ -247,15 +349,30 @@ def _problem(
     )
 
 
+def _no_jit() -> None:
+    """No JIT compilation for the rest of this batch's transaction (PostgreSQL).
+
+    The planner's estimates for the context query and the fold (arrays of unknown length,
+    correlated probes) cross ``jit_above_cost``, and compiling them took about 30 ms each in
+    the morning burst, longer than running them; these statements read thousands of rows,
+    not millions, so the interpreter is faster.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+
+
 def sweep(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> SweepResult:
     """Mark overdue planned doses missed and raise their flags; see the module docstring."""
     examined = raised = 0
     from_patient: int | None = None  # the first batch goes by deadline
+    earlier = EarliestFresh()
     while True:
         with transaction.atomic():
+            if is_postgres():
+                _no_jit()
             claimed = _claim(now, batch_size, from_patient)
             if claimed:
-                raised += raise_flags(_flags_for(claimed, now))
+                raised += raise_flags(_flags_for(claimed, now, earlier))
         examined += len(claimed)
         if len(claimed) < batch_size:
             return SweepResult(name="missed_doses", examined=examined, flags_raised=raised)
