@@ -81,8 +81,11 @@ def test_the_page_has_the_patient_the_drug_ranges_and_a_start_date_that_renders(
     assert ny_patient.full_name in content and "N-0100" in content and "70 kg" in content
     assert "local time America/New_York" in content
     assert 'type="date" name="start_date" value="2026-03-01"' in content  # today in New York, not UTC
-    assert "Sertraline — mg; usual 50–200 mg a day, maximum 200 mg" in content
-    assert "Esketamine (nasal) — mg; usual 56–84 mg per session, maximum 84 mg" in content
+    assert "Sertraline — mg per dose; usual 50–200 mg a day, maximum 200 mg a day" in content
+    assert (
+        "Esketamine (nasal) — mg per session; usual 56–84 mg, maximum 84 mg per session; day 1: 56 mg (TRD)" in content
+    )
+    assert '<datalist id="indication-suggestions"><option value="Treatment-resistant depression' in content
 
 
 def test_esketamine_phases_preview_across_the_dst_change_then_save(north, ny_patient):
@@ -222,3 +225,58 @@ def test_patient_page_and_timeline_offer_prescribe_to_prescribers_only(north, cl
     client.force_login(nurse.user)
     assert link not in client.get(reverse("admin:tracker_patient_change", args=[ny_patient.pk])).content.decode()
     assert client.get(link).status_code == 403
+
+
+class TestDoseChecksOnTheForm:
+    """Each dose check of clinical-reference §1, §2 and §6, as the prescriber meets it in the form."""
+
+    def post(self, client, patient, drug, dose, regimen="times", **fields):
+        return client.post(url(patient), form(drug, dose, regimen, **fields))
+
+    def test_above_the_usual_range_saves_with_a_warning_kept_on_the_prescription(self, north, ny_patient):
+        response = self.post(north, ny_patient, "fluoxetine", "70")  # usual 20–60, maximum 80 (§6)
+        assert response.status_code == 302
+        rx = Prescription.objects.get(patient=ny_patient)
+        assert rx.dose_warnings and "usual" in rx.dose_warnings[0]
+        shown = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
+        assert rx.dose_warnings[0] in shown
+        assert (
+            rx.dose_warnings[0]
+            in north.get(reverse("admin:tracker_prescription_change", args=[rx.pk])).content.decode()
+        )
+        timeline = north.get(reverse("admin:tracker_patient_timeline", args=[ny_patient.pk])).content.decode()
+        assert rx.dose_warnings[0] in timeline
+
+    def test_an_age_ceiling_names_the_age_rule(self, north, ny_patient):
+        ny_patient.date_of_birth = dt.date(1958, 1, 1)  # 68
+        ny_patient.save()
+        response = self.post(north, ny_patient, "citalopram", "30")
+        message = " ".join(response.context["form"].errors["dose"])
+        assert "over 60" in message and "this patient is 68" in message, message
+        assert not Prescription.objects.filter(patient=ny_patient).exists()
+
+    def test_esketamine_is_refused_for_a_minor_saying_why(self, north, ny_patient):
+        ny_patient.date_of_birth = dt.date(2010, 1, 1)  # 16
+        ny_patient.save()
+        response = self.post(north, ny_patient, "esketamine", "56", "esketamine_phases", weekdays=[str(MON), str(THU)])
+        message = " ".join(response.context["form"].non_field_errors())
+        assert "18" in message, message
+        assert not Prescription.objects.filter(patient=ny_patient).exists()
+
+    def test_iv_ketamine_needs_a_recorded_weight(self, north, ny_patient):
+        ny_patient.weight_kg = None
+        ny_patient.save()
+        response = self.post(north, ny_patient, "ketamine", "0.5", "ketamine_series", weekdays=[str(MON), str(THU)])
+        assert "Record the patient's weight first" in " ".join(response.context["form"].non_field_errors())
+        assert not Prescription.objects.filter(patient=ny_patient).exists()
+
+    def test_an_esketamine_day_one_dose_off_the_label_warns_but_saves(self, north, ny_patient):
+        response = self.post(north, ny_patient, "esketamine", "84", "esketamine_phases", weekdays=[str(MON), str(THU)])
+        assert response.status_code == 302
+        shown = " ".join(str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning")
+        assert "56 mg" in shown and "day 1" in shown.lower(), shown
+
+    def test_above_the_label_maximum_is_refused_naming_it(self, north, ny_patient):
+        response = self.post(north, ny_patient, "fluoxetine", "100")
+        assert "maximum" in " ".join(response.context["form"].errors["dose"])
+        assert "80 mg" in " ".join(response.context["form"].errors["dose"])

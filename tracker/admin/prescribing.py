@@ -14,9 +14,12 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from tracker import scheduling
 from tracker.admin.scoping import restrict_to_clinic
+from tracker.dose_checks import dose_guidance, suggested_indications
 from tracker.models import Clinician, Drug, Patient, Route
 from tracker.regimens import WEEKDAY_NAMES, Regimen, RegimenKind
 from tracker.services.prescriptions import ScheduleSpec
@@ -34,17 +37,27 @@ def parse_times(value: str) -> list[str]:
     return [part for part in value.replace(";", ",").replace(" ", ",").split(",") if part]
 
 
-def drug_label(drug: Drug) -> str:
-    """The drug with its unit, usual range and maximum, so the dose is chosen beside them (§6)."""
-    per = "per session" if drug.in_clinic_only else "a day"
-    usual = f"usual {drug.usual_min.normalize():f}–{drug.usual_max.normalize():f} {drug.dose_unit} {per}"
-    maximum = f", maximum {drug.maximum.normalize():f} {drug.dose_unit}" if drug.maximum is not None else ""
-    return f"{drug} — {drug.dose_unit}; {usual}{maximum}"
-
-
 class DrugChoiceField(forms.ModelChoiceField):
+    """Each drug with its unit, usual range and maximum for this patient (§6), beside the dose."""
+
+    patient: Patient | None = None
+
     def label_from_instance(self, obj: Drug) -> str:
-        return drug_label(obj)
+        return f"{obj} — {dose_guidance(obj, self.patient)}"
+
+
+class SuggestingInput(forms.TextInput):
+    """A free-text input with a <datalist> of suggestions (the label's indications)."""
+
+    def __init__(self, suggestions: list[str], list_id: str) -> None:
+        super().__init__(attrs={"list": list_id})
+        self.suggestions, self.list_id = suggestions, list_id
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> SafeString:
+        options = format_html_join("", '<option value="{}"></option>', ((s,) for s in self.suggestions))
+        return format_html(
+            '{}<datalist id="{}">{}</datalist>', super().render(name, value, attrs, renderer), self.list_id, options
+        )
 
 
 class RegimenFields(forms.Form):
@@ -123,6 +136,13 @@ class PrescribeForm(PrescriberChoiceMixin, RegimenFields):
     indication = forms.CharField(required=False, max_length=200)
 
     field_order = ["drug", "dose", "route", "regimen", "times_of_day", "weekdays", "interval_days"]
+
+    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["drug"].patient = patient
+        suggestions = [text for drug in self.fields["drug"].queryset for text in suggested_indications(drug)]
+        self.fields["indication"].widget = SuggestingInput(suggestions, "indication-suggestions")
+        self.fields["indication"].help_text = "Free text; the esketamine label's indications are offered as you type."
 
     def schedule_specs(self) -> list[ScheduleSpec]:
         """The regimen's schedules; a ServiceError names the field that does not fit."""

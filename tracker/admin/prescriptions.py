@@ -23,7 +23,6 @@ from tracker.admin.prescribing import (
     ChangeDoseForm,
     PrescribeForm,
     RescheduleForm,
-    drug_label,
     local_today,
     preview_doses,
     show_service_error,
@@ -37,6 +36,7 @@ from tracker.admin.scoping import (
     clinician_for,
     restrict_to_clinic,
 )
+from tracker.dose_checks import dose_guidance
 from tracker.esketamine import trd_shortfall_for_patient
 from tracker.models import Clinician, DoseSchedule, Patient, Prescription
 from tracker.regimens import RegimenKind
@@ -88,6 +88,7 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
         "status",
         "prescriber",
         "indication",
+        "warnings_display",
         "clinician_marked_failed",
         "change_reason",
         "version_chain",
@@ -104,6 +105,13 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
     @admin.display(description="Dose", ordering="dose")
     def dose_display(self, obj: Prescription) -> str:
         return f"{obj.dose.normalize():f} {obj.dose_unit}"
+
+    @admin.display(description="Dose warnings")
+    def warnings_display(self, obj: Prescription) -> str:
+        """What the dose checks warned of when this version was saved (kept, never silently dropped)."""
+        if not obj.dose_warnings:
+            return "None"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in obj.dose_warnings)))
 
     @admin.display(description="Versions")
     def version_chain(self, obj: Prescription) -> str:
@@ -228,6 +236,7 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
             initial=initial,
             request=request,
             choose_prescriber=prescriber is None,
+            patient=patient,
         )
         preview = None
         if request.method == "POST" and form.is_valid():
@@ -329,7 +338,7 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
             request=request,
             choose_prescriber=prescriber is None,
         )
-        form.fields["new_dose"].help_text = f"Amount per dose. {drug_label(rx.drug)}."
+        form.fields["new_dose"].help_text = f"{rx.drug}: {dose_guidance(rx.drug, rx.patient)}."
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
