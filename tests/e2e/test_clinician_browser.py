@@ -192,6 +192,10 @@ def test_prescriber_prescribes_esketamine_phases_from_the_patient_page(page: Pag
     )
     page.get_by_label("Dose:", exact=True).fill("56")
     page.get_by_label("Esketamine phases", exact=False).check()
+    # Only the phase regimen's fields remain: no "every N days" or PRN cap to misread.
+    expect(page.locator(".form-row.field-interval_days")).to_be_hidden()
+    expect(page.locator(".form-row.field-prn_max_doses_per_day")).to_be_hidden()
+    expect(page.locator(".form-row.field-continuation_every_weeks")).to_be_visible()
     page.get_by_label("Times of day").fill("10:00")
     names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
     page.get_by_label("Start date").fill(start.isoformat())
@@ -208,6 +212,8 @@ def test_prescriber_prescribes_esketamine_phases_from_the_patient_page(page: Pag
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(shots / f"prescribe-esketamine-{size}.png"), full_page=True)
         assert blocking_violations(page) == [], size
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width + 1, f"prescribe at {size}: the page scrolls sideways ({scroll} px)"
     page.set_viewport_size({"width": 1366, "height": 900})
     page.get_by_role("button", name="Prescribe", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text(f"for {patient}")

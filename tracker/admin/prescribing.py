@@ -63,6 +63,9 @@ class SuggestingInput(forms.TextInput):
 class RegimenFields(forms.Form):
     """How the doses are given; which fields count depends on the regimen chosen."""
 
+    class Media:
+        js = ["tracker/regimen.js"]  # hides the fields the chosen regimen does not use
+
     regimen = forms.ChoiceField(choices=RegimenKind.choices, initial=RegimenKind.TIMES, widget=forms.RadioSelect)
     times_of_day = forms.CharField(
         initial="08:00",
