@@ -76,7 +76,8 @@ class TestClinicianService:
         assert user.has_perm("tracker.add_doseevent")
 
     def test_role_change_moves_the_group(self, clinician):
-        change_clinician_role(clinician=clinician, role=Clinician.Role.MANAGER)
+        operator = factories.UserFactory(username="operator", is_staff=True, is_superuser=True)
+        change_clinician_role(clinician=clinician, role=Clinician.Role.MANAGER, by=operator)
         assert list(clinician.user.groups.values_list("name", flat=True)) == ["Clinic managers"]
 
     def test_inactive_clinician_loses_role_group_but_keeps_others(self, clinician):
@@ -101,20 +102,22 @@ class TestClinicianAdmin:
         client.force_login(manager.user)
         response = client.post(
             admin_url("add", "clinician"),
-            {"user": newcomer.pk, "role": "nurse", "title": "RN", "is_active": "on", "clinic": other_clinic.pk},
+            # A manager grants only the manager role: the clinical roles carry permissions they lack.
+            {"user": newcomer.pk, "role": "manager", "title": "", "is_active": "on", "clinic": other_clinic.pk},
         )
         assert response.status_code == 302
         membership = Clinician.objects.get(user=newcomer)
         assert membership.clinic == clinic
         newcomer.refresh_from_db()
         assert newcomer.is_staff
-        assert list(newcomer.groups.values_list("name", flat=True)) == ["Nurses"]
+        assert list(newcomer.groups.values_list("name", flat=True)) == ["Clinic managers"]
 
     def test_role_change_in_admin_resyncs_groups(self, client, clinic, clinician):
-        manager = factories.ClinicianFactory(clinic=clinic, role="manager", user__username="manager-north")
-        client.force_login(manager.user)
+        operator = factories.UserFactory(username="operator", is_staff=True, is_superuser=True)
+        client.force_login(operator)
         response = client.post(
-            admin_url("change", "clinician", clinician.pk), {"role": "nurse", "title": "Dr", "is_active": "on"}
+            admin_url("change", "clinician", clinician.pk),
+            {"role": "nurse", "title": "Dr", "is_active": "on", "clinic": clinic.pk},
         )
         assert response.status_code == 302
         assert list(clinician.user.groups.values_list("name", flat=True)) == ["Nurses"]

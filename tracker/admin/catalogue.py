@@ -7,12 +7,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from tracker.admin.scoping import ScopedAdmin, clinician_for
+from tracker.admin.scoping import ScopedAdmin, ScopedHistoryAdmin, apply_validation_error, clinician_for
 from tracker.models import Clinic, Clinician, Drug
-from tracker.services.clinicians import add_clinician, sync_clinician_groups
+from tracker.services.clinicians import add_clinician, change_clinician, check_clinician_change
 
 
 @admin.register(Drug)
@@ -74,15 +75,41 @@ class ClinicAdmin(ScopedAdmin):
 
 
 class ClinicianForm(forms.ModelForm):
+    """Checks the change with the clinicians service, so a refusal shows beside its field."""
+
+    acting_user: Any = None  # set per request by ClinicianAdmin.get_form
+
     class Meta:
         model = Clinician
         fields = ["user", "clinic", "role", "title", "is_active"]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        instance = self.instance
+        user = data.get("user") or getattr(instance, "user", None)
+        clinic = data.get("clinic") or getattr(instance, "clinic", None)
+        role = data.get("role")
+        if self.acting_user is None or user is None or clinic is None or not role or self.errors:
+            return data
+        try:
+            check_clinician_change(
+                by=self.acting_user,
+                clinician=instance if instance.pk else None,
+                user=user,
+                clinic=clinic,
+                role=role,
+                is_active=bool(data.get("is_active")),
+            )
+        except ValidationError as exc:
+            apply_validation_error(self, exc)
+        return data
+
 
 @admin.register(Clinician)
-class ClinicianAdmin(ScopedAdmin):
-    """Staff of the user's clinic. New members and role changes go through the service,
-    which also sets staff status and the role's permission group."""
+class ClinicianAdmin(ScopedHistoryAdmin):
+    """Staff of the user's clinic. New members and every change of role, clinic or active state
+    go through the clinicians service, which refuses what the editor may not do (their own
+    role, a role they do not hold, another clinic) and keeps the change in the history."""
 
     form = ClinicianForm
     clinic_lookup = "clinic"
@@ -90,6 +117,7 @@ class ClinicianAdmin(ScopedAdmin):
     list_filter = ["role", "is_active"]
     list_select_related = ["user", "clinic"]
     search_fields = ["user__first_name", "user__last_name", "user__username"]
+    history_list_display = ["role", "clinic", "is_active"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Clinician | None = None) -> list[str]:
         fields = [] if obj is None else ["user"]  # a membership is not moved to another user
@@ -111,32 +139,37 @@ class ClinicianAdmin(ScopedAdmin):
     def get_form(self, request: HttpRequest, obj: Clinician | None = None, change: bool = False, **kwargs: Any):
         form_class = super().get_form(request, obj, change=change, **kwargs)
         membership = clinician_for(request)
-        if obj is not None or request.user.is_superuser or membership is None:
-            return form_class
-        clinic = membership.clinic
+        clinic = None if (obj is not None or request.user.is_superuser or membership is None) else membership.clinic
 
-        class NewClinicianForm(form_class):  # type: ignore[valid-type, misc]
+        class RequestClinicianForm(form_class):  # type: ignore[valid-type, misc]
+            acting_user = request.user
+
             def __init__(self, *args: Any, **kw: Any) -> None:
                 super().__init__(*args, **kw)
-                self.instance.clinic = clinic  # new staff join the manager's own clinic
+                if clinic is not None:
+                    self.instance.clinic = clinic  # new staff join the manager's own clinic
 
-        return NewClinicianForm
+        return RequestClinicianForm
 
     def save_model(self, request: HttpRequest, obj: Clinician, form: forms.ModelForm, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
-            if {"role", "is_active"} & set(form.changed_data):
-                sync_clinician_groups(clinician=obj)
+            change_clinician(
+                clinician=obj,
+                by=request.user,
+                role=obj.role,
+                clinic=obj.clinic,
+                is_active=obj.is_active,
+                title=obj.title,
+            )
             return
         if not request.user.is_superuser:
             obj.clinic = clinician_for(request).clinic  # type: ignore[union-attr]
-        created = add_clinician(user=obj.user, clinic=obj.clinic, role=obj.role, title=obj.title)
+        created = add_clinician(user=obj.user, clinic=obj.clinic, role=obj.role, title=obj.title, by=request.user)
         # The admin goes on to log and redirect with obj: make it the saved row.
         obj.pk = created.pk
         obj._state.adding = False
         if not obj.is_active:
-            obj.save(update_fields=["is_active"])
-            sync_clinician_groups(clinician=obj)
+            change_clinician(clinician=created, by=request.user, is_active=False)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clinician]:
         return super().get_queryset(request).select_related("user", "clinic")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 
 class Clinic(models.Model):
@@ -38,6 +39,10 @@ class Clinician(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     title = models.CharField(max_length=40, blank=True, help_text="e.g. Dr, RN")
     is_active = models.BooleanField(default=True)
+
+    # Every change of role, clinic or active state, with the old and new values and who made it
+    # (tracker/services/clinicians.py is the only writer).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
