@@ -29,6 +29,7 @@ from tracker.models import (
     SideEffectReport,
     WeightMeasurement,
 )
+from tracker.regimens import Regimen, RegimenKind
 from tracker.services.prescriptions import ScheduleSpec
 
 ENTERED_IN_ERROR_FIELDS = ("entered_in_error_at", "entered_in_error_reason")
@@ -335,12 +336,118 @@ def schedule_specs(items: list[dict[str, Any]] | None) -> list[ScheduleSpec] | N
     return None if items is None else [ScheduleSpec(**item) for item in items]
 
 
+class RegimenSerializer(serializers.Serializer):
+    """A regimen as a prescriber says it; its schedules are built by ``tracker.regimens.Regimen.specs``,
+    the admin's own code path. Which fields count depends on ``kind``."""
+
+    kind = serializers.ChoiceField(choices=RegimenKind.choices, help_text="How the doses are given.")
+    times_of_day = serializers.ListField(
+        child=serializers.CharField(max_length=5),
+        min_length=1,
+        max_length=4,
+        default=["08:00"],
+        help_text='Local "HH:MM" times in the patient\'s zone; phases and series use the first for every session. '
+        "Ignored for as-needed (prn).",
+    )
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        max_length=7,
+        default=list,
+        help_text="0 = Monday ... 6 = Sunday. For weekdays; for esketamine_phases the start date's day and one "
+        "other clinic day; for ketamine_series the infusion days.",
+    )
+    interval_days = serializers.IntegerField(
+        min_value=1, max_value=365, default=1, help_text="For every_n_days: N, 2 or more."
+    )
+    prn_max_doses_per_day = serializers.IntegerField(
+        min_value=1, max_value=24, required=False, allow_null=True, help_text="For prn: the most doses a day."
+    )
+    continuation_every_weeks = serializers.IntegerField(
+        min_value=1, max_value=2, default=2, help_text="For esketamine_phases: sessions from week 9 every 1 or 2 weeks."
+    )
+    infusions = serializers.IntegerField(
+        min_value=1,
+        max_value=24,
+        required=False,
+        allow_null=True,
+        help_text="For ketamine_series: how many infusions (the clinic's default if omitted).",
+    )
+
+
+def regimen_of(data: dict[str, Any]) -> Regimen:
+    return Regimen(
+        kind=data["kind"],
+        times_of_day=tuple(data["times_of_day"]),
+        weekdays=tuple(data["weekdays"]),
+        interval_days=data["interval_days"],
+        prn_max_doses_per_day=data.get("prn_max_doses_per_day"),
+        continuation_every_weeks=data["continuation_every_weeks"],
+        infusions=data.get("infusions"),
+    )
+
+
+def request_specs(
+    data: dict[str, Any], *, drug: Drug, start_date: Any, end_date: Any = None
+) -> list[ScheduleSpec] | None:
+    """The request's schedules: as sent, built from its regimen (ServiceError names the field), or None."""
+    if data.get("regimen") is not None:
+        return regimen_of(data["regimen"]).specs(drug=drug, start_date=start_date, end_date=end_date)
+    return schedule_specs(data.get("schedules"))
+
+
+class SchedulesOrRegimenSerializer(serializers.Serializer):
+    """When the doses are due: raw ``schedules`` or a ``regimen`` to build them from, exactly one."""
+
+    schedules = ScheduleSpecSerializer(
+        many=True,
+        min_length=1,
+        max_length=4,
+        required=False,
+        allow_null=True,
+        help_text="The dose schedules as they are stored; or send a regimen instead.",
+    )
+    regimen = RegimenSerializer(
+        required=False,
+        allow_null=True,
+        help_text="A regimen (e.g. esketamine phases, a ketamine series) whose schedules the server builds, "
+        "as the admin's prescribe form does; or send schedules instead.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_schedules, has_regimen = attrs.get("schedules") is not None, attrs.get("regimen") is not None
+        if has_schedules and has_regimen:
+            raise serializers.ValidationError({"regimen": ["Send either schedules or a regimen, not both."]})
+        if not (has_schedules or has_regimen):
+            raise serializers.ValidationError({"schedules": ["Send the schedules, or a regimen to build them from."]})
+        return attrs
+
+
 DOSE = {"max_digits": 8, "decimal_places": 2, "min_value": 0}
 
 
-class PrescribeSerializer(serializers.Serializer):
+class PrescriptionPreviewRequestSerializer(SchedulesOrRegimenSerializer):
     patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
     drug = serializers.PrimaryKeyRelatedField(queryset=Drug.objects.all())
+    start_date = CourseDateField()
+    end_date = CourseDateField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if attrs.get("end_date") is not None and attrs["end_date"] < attrs["start_date"]:
+            raise serializers.ValidationError({"end_date": ["The end date cannot be before the start date."]})
+        return attrs
+
+
+class PrescriptionPreviewSerializer(serializers.Serializer):
+    timezone = serializers.CharField(help_text="The patient's time zone, whose wall clock the doses follow.")
+    due_at = serializers.ListField(
+        child=serializers.DateTimeField(),
+        help_text="The next planned doses (at most 8) from now, as instants with the patient's UTC offset. "
+        "Nothing is saved.",
+    )
+
+
+class PrescribeSerializer(PrescriptionPreviewRequestSerializer):
     dose = serializers.DecimalField(**DOSE)
     dose_unit = serializers.ChoiceField(
         choices=DoseUnit.choices,
@@ -349,10 +456,11 @@ class PrescribeSerializer(serializers.Serializer):
         help_text="The dose's unit; the drug's own unit if omitted. A unit that does not fit the drug is refused.",
     )
     route = serializers.ChoiceField(choices=Route.choices, required=False)
-    start_date = CourseDateField()
-    end_date = CourseDateField(required=False, allow_null=True)
     indication = serializers.CharField(max_length=200, required=False, default="")
-    schedules = ScheduleSpecSerializer(many=True, min_length=1, max_length=4)
+
+
+class RescheduleSerializer(SchedulesOrRegimenSerializer):
+    reason = serializers.CharField(help_text="Why the times or days change; kept with the new schedule version.")
 
 
 class ChangeDoseSerializer(serializers.Serializer):

@@ -7,9 +7,12 @@ answers anything but 405); a wrong record is marked entered in error instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,7 +20,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tracker import fhir
+from tracker import fhir, scheduling
 from tracker.api import filters
 from tracker.api import serializers as s
 from tracker.api.errors import call_service
@@ -48,9 +51,52 @@ from tracker.services import doses as dose_service
 from tracker.services import flags as flag_service
 from tracker.services import measurements as measurement_service
 from tracker.services import prescriptions as rx_service
+from tracker.services.prescriptions import ScheduleSpec
 from tracker.services.records import mark_entered_in_error
 
 READ = (IsAuthenticated, HasTrackerRole)
+
+# A refusal about a sent regimen comes back inside it, as DRF nests a nested serializer's errors:
+# {"regimen": {"weekdays": [...]}}. Regimen.specs says "regimen" for the kind that does not fit
+# the drug; the services say "schedules" for the day's total, which the times make.
+REGIMEN_ERRORS = {
+    "regimen": "kind",
+    "schedules": "times_of_day",
+    "times_of_day": "times_of_day",
+    "weekdays": "weekdays",
+    "interval_days": "interval_days",
+    "prn_max_doses_per_day": "prn_max_doses_per_day",
+    "continuation_every_weeks": "continuation_every_weeks",
+    "infusions": "infusions",
+}
+
+
+@contextmanager
+def regimen_errors(data: dict[str, Any]) -> Iterator[None]:
+    """Move the regimen's fields of a 400 under ``regimen`` when the request sent one."""
+    try:
+        yield
+    except serializers.ValidationError as exc:
+        if data.get("regimen") is None or not isinstance(exc.detail, dict):
+            raise
+        detail = dict(exc.detail)
+        nested = {REGIMEN_ERRORS[name]: detail.pop(name) for name in list(detail) if name in REGIMEN_ERRORS}
+        raise serializers.ValidationError({**detail, "regimen": nested} if nested else detail) from exc
+
+
+def checked_specs(specs: list[ScheduleSpec], start_date: Any) -> list[ScheduleSpec]:
+    """The schedule model's own checks (times as HH:MM, weekdays...), for specs that are not saved."""
+    for spec in specs:
+        DoseSchedule(
+            kind=spec.kind,
+            times_of_day=list(spec.times_of_day),
+            weekdays=list(spec.weekdays),
+            interval_days=spec.interval_days,
+            prn_max_doses_per_day=spec.prn_max_doses_per_day,
+            start_date=spec.start_date or start_date,
+            end_date=spec.end_date,
+        ).clean()
+    return specs
 
 
 class ScopedViewSet(viewsets.GenericViewSet):
@@ -205,11 +251,15 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     input_serializers = {
         "create": s.PrescribeSerializer,
         "change_dose": s.ChangeDoseSerializer,
+        "reschedule": s.RescheduleSerializer,
+        "preview": s.PrescriptionPreviewRequestSerializer,
         "stop": s.StopSerializer,
     }
     action_permissions = {
         "create": (IsAuthenticated, PrescriberOnly),
         "change_dose": (IsAuthenticated, PrescriberOnly),
+        "reschedule": (IsAuthenticated, PrescriberOnly),
+        "preview": (IsAuthenticated, PrescriberOnly),
         "stop": (IsAuthenticated, PrescriberOnly),
     }
     filterset_class = filters.PrescriptionFilter
@@ -221,20 +271,53 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.valid_input(request)
-        rx = call_service(
-            rx_service.prescribe,
-            patient=data["patient"],
-            drug=data["drug"],
-            dose=data["dose"],
-            dose_unit=data.get("dose_unit"),
-            route=data.get("route"),
-            start_date=data["start_date"],
-            end_date=data.get("end_date"),
-            indication=data["indication"],
-            schedules=s.schedule_specs(data["schedules"]),
-            prescriber=self.actor.clinician,
-        )
+        with regimen_errors(data):
+            specs = call_service(
+                s.request_specs,
+                data=data,
+                drug=data["drug"],
+                start_date=data["start_date"],
+                end_date=data.get("end_date"),
+            )
+            rx = call_service(
+                rx_service.prescribe,
+                patient=data["patient"],
+                drug=data["drug"],
+                dose=data["dose"],
+                dose_unit=data.get("dose_unit"),
+                route=data.get("route"),
+                start_date=data["start_date"],
+                end_date=data.get("end_date"),
+                indication=data["indication"],
+                schedules=specs,
+                prescriber=self.actor.clinician,
+            )
         return self.respond(self.get_queryset().get(pk=rx.pk), status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.PrescriptionPreviewRequestSerializer,
+        responses=s.PrescriptionPreviewSerializer,
+        summary="Preview the next planned doses of a prescription, saving nothing",
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request: Request) -> Response:
+        data = self.valid_input(request)
+        patient, drug = data["patient"], data["drug"]
+        with regimen_errors(data):
+            specs = call_service(
+                s.request_specs, data=data, drug=drug, start_date=data["start_date"], end_date=data.get("end_date")
+            )
+            call_service(checked_specs, specs=specs, start_date=data["start_date"])
+        instants = scheduling.preview(
+            specs=specs,
+            zone=patient.zone,
+            rx_start_date=data["start_date"],
+            rx_end_date=data.get("end_date"),
+            drug_class=drug.drug_class,
+            after=timezone.now(),
+        )
+        shown = {"timezone": patient.timezone, "due_at": [i.astimezone(patient.zone).isoformat() for i in instants]}
+        return Response(s.PrescriptionPreviewSerializer(shown).data)
 
     @extend_schema(responses={201: s.PrescriptionSerializer}, summary="Change the dose: a new version")
     @action(detail=True, methods=["post"], url_path="change-dose")
@@ -252,6 +335,26 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
             prescriber=self.actor.clinician,
         )
         return self.respond(self.get_queryset().get(pk=new.pk), status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.PrescriptionSerializer, summary="New times or days for the same dose")
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request: Request, pk: str | None = None) -> Response:
+        rx = self.get_object()
+        data = self.valid_input(request)
+        # A regimen starts today in the patient's zone (or at the start, if later), as in the admin.
+        today = timezone.now().astimezone(rx.patient.zone).date()
+        with regimen_errors(data):
+            specs = call_service(
+                s.request_specs, data=data, drug=rx.drug, start_date=max(today, rx.start_date), end_date=rx.end_date
+            )
+            call_service(
+                rx_service.reschedule,
+                rename={"change_reason": "reason"},
+                prescription=rx,
+                schedules=specs,
+                reason=data["reason"],
+            )
+        return self.respond(self.get_queryset().get(pk=rx.pk))
 
     @extend_schema(responses=s.PrescriptionSerializer, summary="Stop the prescription")
     @action(detail=True, methods=["post"])
