@@ -81,6 +81,21 @@ def test_a_week_of_misses_is_one_problem_whose_count_grows_in_place(patient, cli
     assert [f.subject.local_date.day for f in flag.facts.all()] == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_a_fold_counts_exactly_the_facts_it_adds_after_one_was_answered(patient, clinician):
+    # The fold moves the counters by the facts it inserted (no recount): after a late log
+    # answered one fact, the next misses and a repeated sweep keep them equal to the facts.
+    rx = daily_course(patient, clinician, start="2026-06-01")
+    missed_doses.sweep(now=at("2026-06-03T14:00"))
+    when = at("2026-06-02T09:00")
+    record_dose(prescription=rx, occurred_at=when, reporter="patient", now=at("2026-06-03T15:00"))
+    missed_doses.sweep(now=at("2026-06-05T14:00"))
+    missed_doses.sweep(now=at("2026-06-05T14:00"))  # again: nothing new to fold
+    (flag,) = Flag.objects.all()
+    facts = FlagFact.objects.filter(flag=flag)
+    assert flag.occurrences == facts.filter(answered_at__isnull=True).count() == 4
+    assert flag.last_occurred_at == max(f.occurred_at for f in facts) == at("2026-06-05T13:00")
+
+
 def test_taken_and_skipped_doses_are_never_missed(patient, clinician):
     rx = daily_course(patient, clinician, start="2026-06-02", dose="25", times=("08:00", "20:00"))
     record_dose(prescription=rx, occurred_at=at("2026-06-02T07:10"), reporter="patient", now=at("2026-06-02T07:10"))
