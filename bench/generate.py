@@ -467,9 +467,10 @@ def load_small_tables(cur, gen: Generator, patients: list[PatientPlan], rxs: lis
                    rx.patient.clinician_id, rx.status, "Depression", reason, rx.replaces_id, "f")  # fmt: skip
             if doses_per_day:  # as migration 0010 fills it: times of the regular schedules, else 1
                 regular = sum(len(s.times) for s in rx.schedules if s.kind != "prn")
-                yield (*row, regular or 1)
-            else:
-                yield row
+                row = (*row, regular or 1)
+            if dose_warnings:  # no dose check warned (the model's default, an empty list)
+                row = (*row, "[]")
+            yield row
 
     def schedule_rows():
         until = _ts(gen.until)
@@ -501,7 +502,15 @@ def load_small_tables(cur, gen: Generator, patients: list[PatientPlan], rxs: lis
         "AND column_name = 'regular_doses_per_day'"
     )
     doses_per_day = cur.fetchone()[0] == 1
-    rx_columns = RX_COLUMNS + (["regular_doses_per_day"] if doses_per_day else [])
+    # dose_warnings arrived with migration 0019 (JSON, NOT NULL, no database default).
+    cur.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'tracker_prescription' "
+        "AND column_name = 'dose_warnings'"
+    )
+    dose_warnings = cur.fetchone()[0] == 1
+    rx_columns = (
+        RX_COLUMNS + (["regular_doses_per_day"] if doses_per_day else []) + (["dose_warnings"] if dose_warnings else [])
+    )
 
     with stopwatch("patients, prescriptions, schedules (COPY)"):
         gen.counts["tracker_patient"] = copy_rows(cur, "tracker_patient", PATIENT_COLUMNS, patient_rows())
