@@ -174,9 +174,15 @@ def test_each_regular_regimen_previews_and_saves(north, ny_patient, regimen, fie
         ("lorazepam", "times", {"times_of_day": "8am"}, "times_of_day", "HH:MM on a 24-hour clock"),
     ],
 )
-def test_a_regimen_that_does_not_fit_is_refused_on_its_field(north, ny_patient, drug, regimen, fields, field, message):
+@pytest.mark.parametrize("action", ["save", "preview"])
+def test_a_regimen_that_does_not_fit_is_refused_on_its_field(
+    north, ny_patient, drug, regimen, fields, field, message, action
+):
     dose = {"sertraline": "50", "esketamine": "56", "lorazepam": "1"}[drug]
-    response = north.post(url(ny_patient), form(drug, dose, regimen, **fields))
+    data = form(drug, dose, regimen, **fields)
+    if action == "preview":
+        data["preview"] = "Preview planned doses"  # a preview refuses as a save does, never a 500
+    response = north.post(url(ny_patient), data)
     assert response.status_code == 200
     errors = response.context["form"].errors
     shown = errors.get(field) if field in response.context["form"].fields else errors.get("__all__")
@@ -205,6 +211,7 @@ def test_change_times_keeps_the_dose_and_the_past_and_says_why(north, ny_patient
     assert rx.dose == Decimal("50") and rx.status == Prescription.Status.ACTIVE  # no new version
     live = rx.schedules.filter(active_until__isnull=True).get()
     assert live.times_of_day == ["21:00"]
+    assert (live.created_by, live.created_at, live.change_reason) == (clinician.user, NOW, "Sleepy in the day")
     assert list(PlannedDose.objects.filter(id__in=[i for i, _ in past]).values_list("id", "due_at")) == past
     upcoming = PlannedDose.objects.filter(prescription=rx, due_at__gt=NOW).exclude(status="cancelled")
     local_hours = {d.due_at.astimezone(ny_patient.zone).hour for d in upcoming}

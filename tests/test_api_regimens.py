@@ -223,6 +223,7 @@ def test_reschedule_takes_a_regimen_keeps_the_dose_and_the_past(api, clinician, 
     assert response.json()["id"] == rx.pk and response.json()["dose"] == "50.00"
     live = rx.schedules.filter(active_until__isnull=True).get()
     assert (live.kind, live.times_of_day) == (DoseSchedule.Kind.DAILY, ["21:00"])
+    assert (live.created_by, live.change_reason) == (clinician.user, "Sleepy in the day")  # who and why
     assert rx.schedules.count() == 2  # the old version is kept, ended
     kept = PlannedDose.objects.filter(id__in=[i for i, _, _ in past]).values_list("id", "due_at", "status")
     assert list(kept) == past

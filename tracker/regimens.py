@@ -17,6 +17,7 @@ from django.db import models
 
 from tracker import esketamine
 from tracker.models import DoseSchedule, Drug
+from tracker.models.prescriptions import times_of_day_error
 from tracker.services.errors import ServiceError
 from tracker.services.prescriptions import ScheduleSpec
 
@@ -61,6 +62,8 @@ class Regimen:
                 {"regimen": f"{drug} is given in clinic sessions: choose its phases, a series or weekdays."}
             )
         times = tuple(self.times_of_day)
+        if kind != RegimenKind.PRN and (error := times_of_day_error(DoseSchedule.Kind.DAILY, list(times))):
+            raise ServiceError({"times_of_day": error})
         if kind == RegimenKind.TIMES:
             return [ScheduleSpec(kind=DoseSchedule.Kind.DAILY, times_of_day=times, end_date=end_date)]
         if kind == RegimenKind.WEEKDAYS:

@@ -151,8 +151,21 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
 
     @admin.display(description="Schedules")
     def schedules_display(self, obj: Prescription) -> str:
-        schedules = obj.schedules.current()
-        return ", ".join(str(s) for s in schedules) or "—"
+        """Every schedule version of this prescription: what, from when, until when, by whom and why."""
+        schedules = obj.schedules.current().select_related("created_by").order_by("active_from", "start_date", "id")
+        zone = obj.patient.zone
+
+        def row(s: DoseSchedule) -> tuple[str, str, str]:
+            since = s.active_from or s.created_at
+            span = f"planned from {since.astimezone(zone):%d %b %Y %H:%M}"
+            if s.active_until is not None:
+                span += f" until {s.active_until.astimezone(zone):%d %b %Y %H:%M}"
+            who = f", by {s.created_by}" if s.created_by else ""
+            why = f": {s.change_reason}" if s.change_reason else ""
+            return (f"{s}{f' ({s.get_phase_display().lower()})' if s.phase else ''}", f"{span} {zone.key}{who}", why)
+
+        items = format_html_join("", "<li>{} — {}{}</li>", map(row, schedules))
+        return format_html("<ul>{}</ul>", items) if items else "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Prescription | None = None) -> list[str]:
         return [f for f in self.fields if f not in self.editable_fields]
@@ -304,7 +317,7 @@ class PrescriptionAdmin(ScopedHistoryAdmin):
                 if "preview" in request.POST:
                     preview = preview_doses(rx.patient, rx.drug, specs, rx.start_date, rx.end_date)
                 else:
-                    reschedule(prescription=rx, schedules=specs, reason=data["reason"])
+                    reschedule(prescription=rx, schedules=specs, reason=data["reason"], changed_by=request.user)
             except ValidationError as exc:
                 show_service_error(form, exc, {"change_reason": "reason"})
             else:

@@ -353,6 +353,7 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
                 prescription=rx,
                 schedules=specs,
                 reason=data["reason"],
+                changed_by=request.user,
             )
         return self.respond(self.get_queryset().get(pk=rx.pk))
 

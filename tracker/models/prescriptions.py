@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -145,6 +146,22 @@ class Prescription(ClinicalRecord):
         return self.is_active_on(timezone.localdate())
 
 
+def times_of_day_error(kind: str, times: list) -> str | None:
+    """What is wrong with a schedule's times of day, in a prescriber's words; None if nothing.
+
+    Also called before a preview, which must not plan from times the schedule would refuse.
+    """
+    if kind == "prn":
+        return "An as-needed schedule has no fixed times." if times else None
+    if not 1 <= len(times) <= MAX_TIMES_PER_DAY:
+        return f"Give one to {MAX_TIMES_PER_DAY} times of day."
+    if any(not isinstance(t, str) or not TIME_OF_DAY.fullmatch(t) for t in times):
+        return 'Write each time as HH:MM on a 24-hour clock, e.g. "08:00".'
+    if len(set(times)) != len(times):
+        return "Each time of day may appear only once."
+    return None
+
+
 class DoseSchedule(ClinicalRecord):
     """When the doses of one prescription version are due, in the patient's wall-clock time."""
 
@@ -193,6 +210,18 @@ class DoseSchedule(ClinicalRecord):
         editable=False,
         help_text="No dose is planned after this instant (the plan was replaced or stopped).",
     )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="Who made this schedule version (with created_at: who and when).",
+    )
+    change_reason = models.TextField(
+        blank=True, editable=False, help_text="Why this version replaced the one before (a change of times or days)."
+    )
 
     history = HistoricalRecords()
 
@@ -228,16 +257,8 @@ class DoseSchedule(ClinicalRecord):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
-        times = self.times_of_day or []
-        if self.kind == self.Kind.PRN:
-            if times:
-                errors["times_of_day"] = "An as-needed schedule has no fixed times."
-        elif not 1 <= len(times) <= MAX_TIMES_PER_DAY:
-            errors["times_of_day"] = f"Give one to {MAX_TIMES_PER_DAY} times of day."
-        elif any(not isinstance(t, str) or not TIME_OF_DAY.fullmatch(t) for t in times):
-            errors["times_of_day"] = 'Write each time as HH:MM on a 24-hour clock, e.g. "08:00".'
-        elif len(set(times)) != len(times):
-            errors["times_of_day"] = "Each time of day may appear only once."
+        if (times_error := times_of_day_error(self.kind, self.times_of_day or [])) is not None:
+            errors["times_of_day"] = times_error
         if self.kind == self.Kind.WEEKDAYS:
             days = self.weekdays or []
             if not days or any(d not in range(7) for d in days) or len(set(days)) != len(days):

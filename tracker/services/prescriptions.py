@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -55,8 +56,18 @@ def _checked(rx: Prescription, review: dose_checks.DoseReview) -> None:
     rx.dose_warnings = review.warnings
 
 
-def _add_schedule(rx: Prescription, spec: ScheduleSpec, now: dt.datetime, active_from: dt.datetime) -> DoseSchedule:
+def _add_schedule(
+    rx: Prescription,
+    spec: ScheduleSpec,
+    now: dt.datetime,
+    active_from: dt.datetime,
+    *,
+    created_by: AbstractBaseUser | None = None,
+    reason: str = "",
+) -> DoseSchedule:
     schedule = DoseSchedule(
+        created_by=created_by,
+        change_reason=reason,
         prescription=rx,
         kind=spec.kind,
         times_of_day=[] if spec.kind == DoseSchedule.Kind.PRN else list(spec.times_of_day),
@@ -120,7 +131,7 @@ def prescribe(
     )
     _checked(rx, review)
     rx.save()
-    made = [_add_schedule(rx, spec, now, active_from=now) for spec in schedules]
+    made = [_add_schedule(rx, spec, now, active_from=now, created_by=prescriber.user) for spec in schedules]
     _check_daily_total(rx, now)
     scheduling.extend_horizon(now=now, schedules=made)
     return rx
@@ -203,7 +214,10 @@ def change_dose(
     old._change_reason = f"Superseded by a dose change: {reason.strip()}"
     old.save(update_fields=["status", "end_date", "updated_at"])
     new.save()
-    made = [_add_schedule(new, spec, now, active_from=switch_at) for spec in schedules]
+    made = [
+        _add_schedule(new, spec, now, active_from=switch_at, created_by=prescriber.user, reason=reason.strip())
+        for spec in schedules
+    ]
     _check_daily_total(new, now)
     scheduling.replan(schedules=old_schedules, now=now)
     scheduling.extend_horizon(now=now, schedules=made)
@@ -285,11 +299,17 @@ def _check_daily_total(rx: Prescription, now: dt.datetime) -> None:
 
 @transaction.atomic
 def reschedule(
-    *, prescription: Prescription, schedules: Sequence[ScheduleSpec], reason: str, now: dt.datetime | None = None
+    *,
+    prescription: Prescription,
+    schedules: Sequence[ScheduleSpec],
+    reason: str,
+    changed_by: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
 ) -> list[DoseSchedule]:
     """New dose times for the same dose: the old schedules end now, the new ones start now.
 
-    Past planned doses keep the times they had; only future ones follow the new times.
+    Past planned doses keep the times they had; only future ones follow the new times. The
+    new schedule rows are the new version: who made them, when, and why are kept on them.
     """
     now = now or timezone.now()
     rx = Prescription.objects.select_for_update().get(pk=prescription.pk)
@@ -316,7 +336,10 @@ def reschedule(
         rx.save(update_fields=["dose_warnings", "updated_at"])
     old = list(_live_schedules(rx, now))
     DoseSchedule.objects.filter(id__in=[s.id for s in old]).update(active_until=now)
-    made = [_add_schedule(rx, spec, now, active_from=now) for spec in schedules]
+    made = [
+        _add_schedule(rx, spec, now, active_from=now, created_by=changed_by, reason=reason.strip())
+        for spec in schedules
+    ]
     _check_daily_total(rx, now)
     scheduling.replan(schedules=old, now=now)
     scheduling.extend_horizon(now=now, schedules=made)
