@@ -31,8 +31,8 @@ def rx(patient, clinician):
 
 
 def split(prefix: str, value: dt.datetime) -> dict[str, str]:
-    local = timezone.localtime(value)
-    return {f"{prefix}_0": local.date().isoformat(), f"{prefix}_1": local.strftime("%H:%M:%S")}
+    """The one labelled local date-and-time input (``datetime-local``), as a browser sends it."""
+    return {prefix: timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")}
 
 
 def test_add_with_high_bp_warns_to_consider_withholding(client, clinician, rx):

@@ -8,6 +8,7 @@ their fields and the real save cannot fail on them.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -16,9 +17,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import URLPattern
+from django.utils import timezone
 from django.utils.html import format_html
 
-from tracker.admin.scoping import EnteredInErrorFilter, ScopedHistoryAdmin, apply_validation_error, clinician_for
+from tracker.admin import session_start
+from tracker.admin.routes import bound_routes
+from tracker.admin.scoping import (
+    EnteredInErrorFilter,
+    ScopedHistoryAdmin,
+    apply_validation_error,
+    clinician_for,
+    restrict_to_clinic,
+)
 from tracker.models import Clinician, InClinicSession, PlannedDose, Prescription
 from tracker.models.sessions import bp_text
 from tracker.services import sessions as session_service
@@ -230,24 +241,92 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
             return [*self.change_readonly, *EDITABLE_FIELDS]
         return list(self.change_readonly)
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        return session_start.local_datetime_field(field) if field is not None else None
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "prescription":
+            kwargs["form_class"] = session_start.PrescriptionChoice
+        elif db_field.name == "planned_dose":
+            kwargs["form_class"] = session_start.PlannedSessionChoice
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is None:
             return field
         if db_field.name == "prescription":
-            field.queryset = field.queryset.filter(
-                drug__in_clinic_only=True, status=Prescription.Status.ACTIVE, entered_in_error_at__isnull=True
-            ).select_related("drug", "patient")
+            field.queryset = (
+                field.queryset.filter(
+                    drug__in_clinic_only=True, status=Prescription.Status.ACTIVE, entered_in_error_at__isnull=True
+                )
+                .select_related("drug", "patient")
+                .order_by("patient__family_name", "patient__given_name", "id")
+            )
         elif db_field.name == "planned_dose":
-            field.queryset = field.queryset.filter(
-                prescription__drug__in_clinic_only=True,
-                status__in=[PlannedDose.Status.PENDING, PlannedDose.Status.MISSED],
-            ).select_related("prescription__drug")
+            # Open sessions from a week back to a week ahead: the ones a nurse may be recording.
+            now = timezone.now()
+            field.queryset = (
+                field.queryset.filter(
+                    prescription__drug__in_clinic_only=True,
+                    status__in=[PlannedDose.Status.PENDING, PlannedDose.Status.MISSED],
+                    due_at__range=(now - dt.timedelta(days=7), now + dt.timedelta(days=7)),
+                )
+                .select_related("prescription__drug", "patient")
+                .order_by("due_at")
+            )
         elif db_field.name == "administered_by":
             field.queryset = field.queryset.filter(is_active=True).select_related("user")
             if (membership := clinician_for(request)) is not None:
                 field.initial = membership.pk
         return field
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """From "Start session": the planned session, its prescription and the nurse, pre-filled."""
+        initial = super().get_changeform_initial_data(request)
+        planned_id = str(initial.pop("planned_dose", ""))
+        initial.pop("prescription", None)  # only ever taken from a planned session of this clinic
+        if planned_id.isdigit():
+            planned = restrict_to_clinic(PlannedDose.objects.all(), request).filter(pk=int(planned_id)).first()
+            if planned is not None:
+                initial.update(planned_dose=planned.pk, prescription=planned.prescription_id)
+        if (membership := clinician_for(request)) is not None:
+            initial.setdefault("administered_by", membership.pk)
+        return initial
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, **kwargs: Any
+    ) -> Any:
+        """The patient, on the page: from the session, or the planned session being started."""
+        obj = kwargs.get("obj")
+        patient = obj.patient if obj is not None else None
+        if patient is None:
+            initial = context["adminform"].form.initial
+            planned = PlannedDose.objects.filter(pk=initial.get("planned_dose") or 0).select_related(
+                "patient", "prescription__drug"
+            )
+            found = restrict_to_clinic(planned, request).first()
+            if found is not None:
+                patient = found.patient
+                context["session_planned"] = session_start.local_text(found.due_at, patient.zone)
+                context["session_prescription"] = f"{found.prescription.drug} {found.prescription.dose_text}"
+        elif obj is not None:
+            context["session_prescription"] = f"{obj.prescription.drug} {obj.prescription.dose_text}"
+        if patient is not None:
+            context.update(
+                session_patient=patient,
+                session_patient_age=patient.age_on(timezone.now().astimezone(patient.zone).date()),
+            )
+        context["time_zone_name"] = timezone.get_current_timezone_name()
+        return super().render_change_form(request, context, add, change, **kwargs)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            *bound_routes(
+                self,
+                "session_admin",
+                [("today/", session_start.today_view, "tracker_inclinicsession_today")],
+            ),
+            *super().get_urls(),
+        ]
 
     def get_form(self, request: HttpRequest, obj: InClinicSession | None = None, change: bool = False, **kwargs: Any):
         form_class = super().get_form(request, obj, change=change, **kwargs)

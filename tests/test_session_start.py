@@ -1,0 +1,110 @@
+"""Starting an in-clinic session from its planned session, with the patient on the page and times labelled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from tests import factories
+from tracker import scheduling
+from tracker.models import PlannedDose
+from tracker.services.prescriptions import ScheduleSpec, prescribe
+
+NOW = dt.datetime(2026, 3, 30, 8, 0, tzinfo=dt.UTC)  # Monday, 09:00 in London (BST since 29 March)
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+
+
+def esketamine_course(patient, clinician):
+    rx = prescribe(
+        patient=patient,
+        drug=factories.drug("esketamine"),
+        dose=Decimal("84"),
+        start_date=dt.date(2026, 3, 2),
+        prescriber=clinician,
+        indication="Treatment-resistant depression",
+        schedules=[ScheduleSpec(kind="weekdays", times_of_day=("10:00",), weekdays=(0, 3))],
+        now=dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC),
+    )
+    scheduling.extend_horizon(now=NOW)  # beat keeps the plan 14 days ahead of today
+    return rx
+
+
+@pytest.fixture
+def two_patients(clinic, clinician):
+    """Two patients on the same esketamine 84 mg: the nurse must be able to tell them apart."""
+    ann = factories.PatientFactory(
+        clinic=clinic, given_name="Ann", family_name="Able", record_number="N-1", timezone="Europe/London"
+    )
+    ben = factories.PatientFactory(
+        clinic=clinic, given_name="Ben", family_name="Baker", record_number="N-2", timezone="Europe/London"
+    )
+    return esketamine_course(ann, clinician), esketamine_course(ben, clinician)
+
+
+@pytest.fixture
+def nurse(client, clinic):
+    member = factories.ClinicianFactory(clinic=clinic, role="nurse", user__username="nurse-north")
+    client.force_login(member.user)
+    return client
+
+
+def todays(rx) -> PlannedDose:
+    return PlannedDose.objects.get(prescription=rx, local_date=dt.date(2026, 3, 30))
+
+
+def test_todays_sessions_lists_each_patient_with_a_start_link_in_local_time(nurse, two_patients, other_patient):
+    ann_rx, ben_rx = two_patients
+    other_rx = esketamine_course(other_patient, factories.ClinicianFactory(clinic=other_patient.clinic))
+    content = nurse.get(reverse("admin:tracker_inclinicsession_today")).content.decode()
+    for rx in (ann_rx, ben_rx):
+        assert str(rx.patient) in content
+        assert f"?planned_dose={todays(rx).pk}" in content
+    # 10:00 on the London wall clock, in summer time since the day before yesterday.
+    assert "Mon 30 Mar 2026, 10:00 BST (Europe/London)" in content
+    assert str(other_rx.patient) not in content  # another clinic's patients never appear
+
+
+def test_start_from_the_planned_session_shows_the_patient_and_fills_the_form(nurse, two_patients):
+    ann_rx, _ = two_patients
+    planned = todays(ann_rx)
+    response = nurse.get(reverse("admin:tracker_inclinicsession_add") + f"?planned_dose={planned.pk}")
+    content = response.content.decode()
+    form = response.context["adminform"].form
+    assert form.initial["planned_dose"] == planned.pk and form.initial["prescription"] == ann_rx.pk
+    assert "Ann Able" in content and "N-1" in content and "Esketamine (nasal) 84 mg" in content
+    assert "planned Mon 30 Mar 2026, 10:00 BST (Europe/London)" in content
+    # Choices name the patient, so two courses of esketamine 84 mg are not mixed up.
+    labels = [label for _, label in form.fields["prescription"].choices]
+    assert "Able, Ann (N-1) — Esketamine (nasal) 84 mg" in labels
+    assert "Baker, Ben (N-2) — Esketamine (nasal) 84 mg" in labels
+
+
+def test_times_are_one_labelled_input_that_names_its_zone(nurse, two_patients):
+    ann_rx, _ = two_patients
+    content = nurse.get(
+        reverse("admin:tracker_inclinicsession_add") + f"?planned_dose={todays(ann_rx).pk}"
+    ).content.decode()
+    assert 'type="datetime-local" name="bp_before_at"' in content
+    assert 'name="bp_before_at_0"' not in content  # no unlabelled split date/time pair
+    assert "Times on this page are in UTC." in content
+
+
+def test_a_planned_session_of_another_clinic_is_not_prefilled(client, other_clinic, two_patients):
+    stranger = factories.ClinicianFactory(clinic=other_clinic, role="nurse", user__username="nurse-south")
+    client.force_login(stranger.user)
+    ann_rx, _ = two_patients
+    response = client.get(reverse("admin:tracker_inclinicsession_add") + f"?planned_dose={todays(ann_rx).pk}")
+    assert "planned_dose" not in response.context["adminform"].form.initial
+    assert "Ann Able" not in response.content.decode()
+
+
+def test_the_session_list_links_to_todays_sessions(nurse):
+    content = nurse.get(reverse("admin:tracker_inclinicsession_changelist")).content.decode()
+    assert reverse("admin:tracker_inclinicsession_today") in content
