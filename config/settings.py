@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL or a huge integer in the path or query string is a 400, not a database error.
+    "tracker.middleware.QueryStringGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +133,11 @@ LOGIN_REDIRECT_URL = "portal:today"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", int(timedelta(hours=8).total_seconds()))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
+# --- History (django-simple-history) ------------------------------------------------------
+# Reasons given for a change (a dose change, entered in error) are clinicians' own sentences and
+# are kept whole: the change-reason column is a text column, not simple-history's varchar(100).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 # --- REST API (tracker/api): session auth for the portal and admin, tokens for integrations
 REST_FRAMEWORK = {
     # Token first, so a request without credentials is answered 401 with WWW-Authenticate.
@@ -139,8 +146,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON only: one request shape to document, validate and fuzz.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only: one request shape to document, validate and fuzz; limited in size, depth and
+    # numbers so a hostile body is a 400, not a 500 (tracker/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["tracker.api.parsers.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
