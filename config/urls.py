@@ -10,6 +10,9 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+# Refusals in the admin's style with their reason; the portal keeps templates/403.html.
+handler403 = "tracker.admin.errors.permission_denied"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
