@@ -12,7 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 
-from tracker.admin import exports
+from tracker.admin import entries, exports
 from tracker.admin.caseload import caseload_view
 from tracker.admin.prescribing import can_prescribe
 from tracker.admin.routes import bound_routes
@@ -214,6 +214,8 @@ class PatientAdmin(ScopedHistoryAdmin):
     ) -> HttpResponse:
         context["can_add_weight"] = obj is not None and request.user.has_perm("tracker.add_weightmeasurement")
         context["can_prescribe"] = obj is not None and obj.is_active and can_prescribe(request)
+        context["can_record_score"] = obj is not None and request.user.has_perm("tracker.add_assessment")
+        context["can_record_dose"] = obj is not None and request.user.has_perm("tracker.add_doseevent")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_form(self, request: HttpRequest, obj: Patient | None = None, change: bool = False, **kwargs: Any):
@@ -260,7 +262,7 @@ class PatientAdmin(ScopedHistoryAdmin):
         super().save_model(request, obj, form, change)
 
     def get_urls(self) -> list[URLPattern]:
-        """The course timeline and the CSV exports; each view looks up through get_queryset (404 outside)."""
+        """The course timeline, the CSV exports and clinician entry; each view is clinic-scoped (404 outside)."""
         custom = bound_routes(
             self,
             "patient_admin",
@@ -269,6 +271,13 @@ class PatientAdmin(ScopedHistoryAdmin):
                 ("<int:object_id>/export.csv", exports.course_export_view, "tracker_patient_export"),
                 ("export/clinic.csv", exports.clinic_export_view, "tracker_patient_clinic_export"),
                 ("caseload/", caseload_view, "tracker_patient_caseload"),
+                ("<int:object_id>/record-score/", entries.score_choice_view, "tracker_patient_record_score_choice"),
+                (
+                    "<int:object_id>/record-score/<slug:instrument>/",
+                    entries.score_view,
+                    "tracker_patient_record_score",
+                ),
+                ("<int:object_id>/record-dose/", entries.dose_view, "tracker_patient_record_dose"),
             ],
         )
         return custom + super().get_urls()
