@@ -120,3 +120,38 @@ def test_prescribing_esketamine_without_two_failed_trials_warns_but_prescribes(c
         "Treatment resistance not confirmed: 0 adequate failed antidepressant trials on record (treatment "
         "resistance needs 2: ≥ 42 days at an adequate dose with < 50% PHQ-9 improvement or marked failed)."
     ]
+
+
+def resubmit(client, url: str, **changes) -> object:
+    """Post the admin's change form back as a browser would: every field as rendered, plus ``changes``."""
+    form = client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(value, bool) or value is None:
+            if value:
+                data[name] = "on"
+            continue
+        formatted = field.widget.format_value(value)
+        data[name] = "" if formatted is None else formatted
+    return client.post(url, {**data, **changes})
+
+
+def test_marking_the_rems_form_sent_in_the_admin_saves_it_and_resolves_its_flag(client, clinician, rx):
+    from tests.test_ketamine_sessions import completed_session
+    from tracker.models import Flag, FlagKind
+    from tracker.rules import ketamine
+
+    ten_days_ago = (timezone.now() - dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    session = completed_session(rx, clinician, day=None, first=ten_days_ago)
+    ketamine.sweep(now=session.first_device_at + dt.timedelta(days=8))
+    flag = Flag.objects.get(kind=FlagKind.ESK_REMS_FORM_OVERDUE)
+    client.force_login(clinician.user)
+    url = admin_url("change", "inclinicsession", session.pk)
+    sent = timezone.localtime(session.first_device_at + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    response = resubmit(client, url, rems_form_submitted_at=sent)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    session.refresh_from_db()
+    assert timezone.localtime(session.rems_form_submitted_at).strftime("%Y-%m-%dT%H:%M") == sent
+    flag.refresh_from_db()
+    assert flag.status == Flag.Status.RESOLVED and flag.resolved_by is None

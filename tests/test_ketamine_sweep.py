@@ -52,7 +52,10 @@ def test_session_missed_after_24_hours_raises_esk_session_missed_not_dose_missed
     assert flag.message == (
         "Esketamine (nasal) clinic session planned for 10:00 on Mon 01 Jun 2026 (local time) has no session record."
     )
-    assert flag.action.startswith("Contact the patient to rebook the session")
+    assert flag.action.startswith("Contact the patient to rebook")
+    # The label's advice whole (§1 missed session): both branches, not only the worsening one.
+    assert "If they have not, continue the current dosing schedule" in flag.action
+    assert "consider returning to the previous dosing schedule" in flag.action
     assert planned(rx).status == PlannedDose.Status.MISSED
     assert not flags(FlagKind.DOSE_MISSED)
 
@@ -291,3 +294,103 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
     with django_assert_num_queries(25):
         result = ketamine.sweep(now=at("2026-06-01T12:00"))
     assert result.flags_raised == 3 * patients  # early discharge, interaction, TRD unconfirmed
+
+
+# --- A later record answers a session flag: it resolves itself, with the tracker as resolver ---------
+
+
+def test_completing_the_record_resolves_monitoring_incomplete(patient, clinician):
+    from tracker.services.sessions import update_session
+
+    rx = esketamine_course(patient, clinician)
+    session = dosed_session(rx, clinician)  # first device 09:05 UTC; nothing after dosing
+    ketamine.sweep(now=at("2026-06-01T15:05"))
+    (flag,) = flags(FlagKind.ESK_MONITORING_INCOMPLETE)
+    # The nurse fills in the rest from the clinic's notes that evening.
+    update_session(
+        session=session,
+        values={
+            "bp_40min_systolic": 135,
+            "bp_40min_diastolic": 85,
+            "bp_40min_at": at("2026-06-01T09:45"),
+            "spo2_lowest": 96,
+            "moaas_lowest": 4,
+            "respiratory_depression": False,
+            "observation_started_at": at("2026-06-01T09:05"),
+            "bp_discharge_systolic": 128,
+            "bp_discharge_diastolic": 80,
+            "moaas_at_discharge": 5,
+            "dissociation_resolved": True,
+            "no_driving_acknowledged": True,
+            "discharge_at": at("2026-06-01T11:10"),
+        },
+        by=clinician,
+        recorded_by=clinician.user,
+        now=at("2026-06-01T18:00"),
+    )
+    flag.refresh_from_db()
+    assert flag.status == Flag.Status.RESOLVED and flag.resolved_by is None
+    assert flag.resolution_note == "Resolved by the tracker: the session record was completed (01 Jun 2026 19:00 BST)."
+    ketamine.sweep(now=at("2026-06-02T09:00"))
+    assert [f.status for f in flags(FlagKind.ESK_MONITORING_INCOMPLETE)] == [Flag.Status.RESOLVED]  # not again
+
+
+def test_a_recorded_decision_resolves_bp_no_decision(patient, clinician):
+    from tracker.services.sessions import update_session
+
+    rx = esketamine_course(patient, clinician)
+    session = start_session(
+        prescription=rx,
+        administered_by=clinician,
+        planned_dose=planned(rx),
+        bp_before_systolic=150,
+        bp_before_diastolic=95,
+        now=at("2026-06-01T08:55"),
+    ).session
+    ketamine.sweep(now=at("2026-06-01T09:55"))
+    (flag,) = flags(FlagKind.ESK_BP_NO_DECISION)
+    update_session(
+        session=session,
+        values={"bp_decision": "withheld", "bp_decision_reason": "Repeat 152/96; rebooked"},
+        by=clinician,
+        now=at("2026-06-01T10:00"),
+    )
+    flag.refresh_from_db()
+    assert flag.status == Flag.Status.RESOLVED
+    assert "a withhold/proceed decision was recorded" in flag.resolution_note
+
+
+def test_marking_the_rems_form_sent_resolves_rems_form_overdue(patient, clinician):
+    from tracker.services.sessions import update_session
+
+    rx = esketamine_course(patient, clinician)
+    session = completed_session(rx, clinician)
+    ketamine.sweep(now=at("2026-06-08T09:05"))
+    (flag,) = flags(FlagKind.ESK_REMS_FORM_OVERDUE)
+    update_session(
+        session=session,
+        values={"rems_form_submitted_at": at("2026-06-08T10:00")},
+        by=clinician,
+        now=at("2026-06-08T10:30"),
+    )
+    flag.refresh_from_db()
+    assert flag.status == Flag.Status.RESOLVED
+    assert InClinicSession.objects.get().rems_form_submitted_at == at("2026-06-08T10:00")
+
+
+def test_early_discharge_is_never_answered_by_a_later_record(patient, clinician):
+    """What happened stays a problem for a person: completing the form does not clear it."""
+    from tracker.services.sessions import update_session
+
+    rx = esketamine_course(patient, clinician)
+    session = completed_session(rx, clinician, minutes=90)
+    ketamine.sweep(now=at("2026-06-01T11:00"))
+    (flag,) = flags(FlagKind.ESK_EARLY_DISCHARGE)
+    update_session(
+        session=session,
+        values={"rems_form_submitted_at": at("2026-06-01T12:00")},
+        by=clinician,
+        now=at("2026-06-01T12:30"),
+    )
+    flag.refresh_from_db()
+    assert flag.status == Flag.Status.OPEN

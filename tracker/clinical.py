@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "WORSENING_POINTS": 5,
     # §4 bands: PHQ-9 20–27 is the severe band.
     "PHQ9_SEVERE_FROM": 20,
+    # [P] No flag for a severe score that is not a §4 worsening (a severe first score, or a
+    # rise of < 5 points into the band): §4 does not call it worsening, the clinician sees the
+    # band on the timeline and caseload, and item 9 flags on its own (SUICIDALITY_ITEM9_MIN).
+    # A clinic that wants one adds its own key and flag kind, never a reason of scale.worsening.
     # [P] scale.worsening_severe: a §4 worsening (≥ 5 points up) whose score lands in the severe
     # band is urgent, not a warning. The reference gives worsening no severity of its own beyond
     # §0's [P] warning; this is a project policy so that a patient getting worse into severe
@@ -66,17 +70,25 @@ DEFAULTS: dict[str, Any] = {
     # §4 response: ≥ 50 % reduction from baseline; remission: PHQ-9 < 5, MADRS ≤ 10.
     "RESPONSE_REDUCTION": 0.5,
     "REMISSION_BELOW": {"phq9": 5, "madrs": 11},
+    # §4 "Outcome definitions (PHQ-9 unless noted)": response is defined for PHQ-9 only, so no
+    # GAD-7 or MADRS response is flagged or drawn.
+    "RESPONSE_INSTRUMENTS": ["phq9"],
+    # §4 Other instruments, GAD-7: "Screen positive ≥ 10" (drawn on the GAD-7 chart).
+    "GAD7_SCREEN_POSITIVE_FROM": 10,
     # §4 not_improving: day ≥ 28 at an adequate dose with < 20 % reduction, or day ≥ 56
     # with < 50 %. [(day, minimum reduction), ...]
     "NOT_IMPROVING_CHECKPOINTS": [[28, 0.2], [56, 0.5]],
     # §5 FIBSER burden: 3–4 address the side effect (warning), 5–6 lower the dose or switch (urgent).
     "FIBSER_BURDEN_WARNING": 3,
     "FIBSER_BURDEN_URGENT": 5,
-    # §5 persistent_side_effect: the same effect at ≥ moderate in reports spanning ≥ 14 days.
+    # §5 persistent_side_effect [P]: the same effect at ≥ moderate in reports spanning ≥ 14 days.
     "PERSISTENT_SIDE_EFFECT_DAYS": 14,
-    # Project default: a new side effect within 14 days of a dose increase is flagged.
+    # [P] se.severe: a side effect the patient rates "severe" raises a flag of this severity
+    # (urgent: contact the patient today). The reference has no such row; project policy.
+    "SEVERE_SIDE_EFFECT_SEVERITY": 30,
+    # [P] se.after_dose_increase: a new side effect within 14 days of a dose increase is flagged.
     "SIDE_EFFECT_AFTER_INCREASE_DAYS": 14,
-    # Project default: weekly check-ins; one more than 7 + 2 days after the last is overdue.
+    # [P] se.checkin_overdue: weekly check-ins; one more than 7 + 2 days after the last is overdue.
     "CHECKIN_INTERVAL_DAYS": 7,
     "CHECKIN_OVERDUE_AFTER_DAYS": 2,
     # §5 young_adult_cadence: under 25 at the start, PHQ-9 weekly for 4 weeks then every
@@ -85,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "YOUNG_ADULT_WEEKLY_WEEKS": 4,
     "YOUNG_ADULT_UNTIL_WEEK": 12,
     "YOUNG_ADULT_OVERDUE_DAYS": 2,
+    # [P] A PHQ-9 up to 3 days before a young-adult due date counts for that date (a patient
+    # who answers a little early is not overdue).
+    "YOUNG_ADULT_EARLY_DAYS": 3,
     # §5 antipsychotic_metabolic (ADA/APA 2004): consider switching after ≥ 5 % weight gain
     # from baseline; §0 se.metabolic_weight raises a warning at this gain on an antipsychotic.
     "METABOLIC_WEIGHT_GAIN_PERCENT": 5,
@@ -131,6 +146,15 @@ DEFAULTS: dict[str, Any] = {
     # Project default: a dose may be logged up to this many minutes in the future
     # (clock skew between a phone and the server), never more.
     "FUTURE_LOG_TOLERANCE_MINUTES": 5,
+    # --- Patient logging in the portal (issue 15) ------------------------------------------
+    # [P] PATIENT_LOG_MAX_DAYS_BACK: a patient may log a dose taken at most this many days ago.
+    # The portal offers yesterday's open doses, so two days covers a dose taken after midnight
+    # and logged the next evening; anything older is told to the care team, who can record it.
+    # Outside-clinic reports (§1 setting) are never refused for their age.
+    "PATIENT_LOG_MAX_DAYS_BACK": 2,
+    # [P] PATIENT_UNDO_MINUTES: a patient may undo their own tap for this long after saving it;
+    # the record stays in history as entered in error by the patient. Later, the care team corrects it.
+    "PATIENT_UNDO_MINUTES": 10,
     # --- Ketamine / esketamine (clinical-reference §1, §2, §3) ---------------------------
     # §1 devices: 28 mg per esketamine device; §1 "Maximum per session": 84 mg (3 devices).
     "ESK_MG_PER_DEVICE": 28,
@@ -177,6 +201,14 @@ DEFAULTS: dict[str, Any] = {
     "BP_DECISION_GRACE_MINUTES": 60,
     # §1 REMS Patient Monitoring Form: submit within 7 days of the session.
     "REMS_FORM_DUE_DAYS": 7,
+    # §1 "Missed session" (Skyscape drug guide, the label's advice whole): what esk.session_missed
+    # asks the clinic to do. Text, so a clinic can word it as its own protocol does.
+    "ESK_MISSED_SESSION_ADVICE": (
+        "Contact the patient to rebook and ask whether depressive symptoms have worsened. "
+        "If they have not, continue the current dosing schedule; if they have, consider returning "
+        "to the previous dosing schedule (e.g. from every two weeks back to weekly, or from weekly "
+        "back to twice weekly), by clinical judgement."
+    ),
     # §1 "Dosing by phase" (TRD): induction twice weekly weeks 1–4, maintenance weekly weeks 5–8,
     # then weekly or every 2 weeks. §2 course: IV ketamine 6 infusions over 2–3 weeks.
     "ESK_INDUCTION_WEEKS": 4,
@@ -212,6 +244,16 @@ def get(key: str) -> Any:
 def triage_priority(kind: str) -> int:
     """[P] TRIAGE_PRIORITY: how a flag of ``kind`` ranks among flags of the same severity."""
     return int(get("TRIAGE_PRIORITY").get(kind, 0))
+
+
+def taken_share(taken: int, judged: int) -> float | None:
+    """§7 escalation's taken share: doses taken / doses judged (taken, skipped or missed).
+
+    Doses still due and doses cancelled by a plan change are not judged; None when nothing
+    was. The missed-dose sweep compares this share over ADHERENCE_WINDOW_DAYS with
+    ADHERENCE_MIN_SHARE; the clinic export shows it over the exported days.
+    """
+    return taken / judged if judged else None
 
 
 def grace_for_class(drug_class: str) -> timedelta:

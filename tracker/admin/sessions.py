@@ -42,6 +42,7 @@ EDITABLE_FIELDS = (
     *session_service.DOSING_FIELDS,
     *session_service.MONITORING_FIELDS,
     "discharge_at",
+    "rems_form_submitted_at",
 )
 
 

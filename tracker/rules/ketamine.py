@@ -102,10 +102,7 @@ def _missed_sessions(now: dt.datetime, batch_size: int) -> tuple[int, int]:
                 dedup_key=session_missed_key(*pair),
                 title=f"{names[pair]} clinic sessions",
                 message=facts[-1].message,
-                action=(
-                    "Contact the patient to rebook the session and ask about worsening symptoms "
-                    "(if worse, consider returning to the previous schedule)."
-                ),
+                action=clinical.get("ESK_MISSED_SESSION_ADVICE"),
                 raised_at=facts[0].occurred_at,
                 facts=tuple(facts),
             )

@@ -18,17 +18,18 @@ happened (the patient may leave against advice) and flagged by ``tracker.rules.k
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import DoseEvent, FlagKind, InClinicSession, PlannedDose, Prescription, Route
+from tracker.models import DoseEvent, Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Route
 from tracker.models.clinics import Clinician
 from tracker.models.sessions import bp_text
 from tracker.services import flags as flag_service
@@ -432,6 +433,8 @@ def update_session(
         if merged["first_device_at"] is None:
             raise ServiceError({"first_device_at": "Give the time of the first device (or the infusion start)."})
         warnings += record_dosing(session=session, now=now, **merged).warnings
+    if values.get("rems_form_submitted_at"):
+        record_rems_form_submitted(session=session, submitted_at=values["rems_form_submitted_at"], now=now)
     monitoring = {k: v for k, v in values.items() if k in MONITORING_FIELDS}
     if values.get("discharge_at"):
         result = complete_session(
@@ -445,4 +448,52 @@ def update_session(
         result = record_monitoring(session=session, values=monitoring, now=now)
     else:
         result = SessionResult(_lock(session))
+    resolve_answered_flags(session=result.session, now=now)
     return SessionResult(result.session, warnings + result.warnings)
+
+
+def record_rems_form_submitted(*, session: InClinicSession, submitted_at: dt.datetime, now: dt.datetime) -> None:
+    """§1 REMS: the outpatient Patient Monitoring Form was sent (answers esk.rems_form_overdue)."""
+    _not_future(submitted_at, "rems_form_submitted_at", now)
+    current = _lock(session)
+    anchor = current.first_device_at or current.created_at
+    if submitted_at < anchor:
+        raise ServiceError({"rems_form_submitted_at": "The form cannot be sent before the session it reports."})
+    current.rems_form_submitted_at = submitted_at
+    current._change_reason = "REMS Patient Monitoring Form marked submitted"
+    _save(current)
+
+
+# Session flags a later record answers: the condition that answers it, and what the note says.
+ANSWERED_BY: dict[str, tuple[Callable[[InClinicSession], bool], str]] = {
+    FlagKind.ESK_MONITORING_INCOMPLETE: (lambda s: not s.missing_monitoring(), "the session record was completed"),
+    FlagKind.ESK_BP_NO_DECISION: (lambda s: not s.needs_bp_decision, "a withhold/proceed decision was recorded"),
+    FlagKind.ESK_REMS_FORM_OVERDUE: (
+        lambda s: s.rems_form_submitted_at is not None,
+        "the REMS Patient Monitoring Form was marked submitted",
+    ),
+}
+
+
+def resolve_answered_flags(*, session: InClinicSession, now: dt.datetime) -> int:
+    """Resolve this session's open flags that its record now answers, as the tracker, with a note.
+
+    A "monitoring incomplete" warning must not stay on the worklist once the nurse has
+    completed the record, as a late dose resolves its miss. Flags about what happened
+    (early discharge, discharged before recovery) are never answered this way.
+    """
+    fresh = InClinicSession.objects.select_related("patient").get(pk=session.pk)
+    open_flags = Flag.objects.filter(
+        subject_type=ContentType.objects.get_for_model(InClinicSession),
+        subject_id=session.pk,
+        kind__in=list(ANSWERED_BY),
+    ).exclude(status=Flag.Status.RESOLVED)
+    resolved = 0
+    for flag in open_flags:
+        answered, what = ANSWERED_BY[flag.kind]
+        if answered(fresh):
+            local = now.astimezone(fresh.patient.zone)
+            note = f"Resolved by the tracker: {what} ({local:%d %b %Y %H:%M} {local.tzname()})."
+            flag_service.resolve_flag(flag=flag, by=None, note=note, now=now)
+            resolved += 1
+    return resolved
