@@ -438,6 +438,8 @@ def explain_batch(now: dt.datetime) -> str:
     with transaction.atomic():
         for sql, params in statements:
             sql = sql.lstrip()
+            if sql.startswith("SET LOCAL"):  # the sweep's own settings (no JIT)
+                execute(sql, params)
             if sql.startswith(("UPDATE tracker_planneddose", "WITH ")):
                 # psycopg's own cursor: the context query binds its arrays in binary (%b)
                 with _binary_cursor() as cursor:
