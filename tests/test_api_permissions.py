@@ -163,20 +163,22 @@ def test_permission_matrix(world: World, row: Row) -> None:
 
 
 def test_patient_lists_hold_only_their_own_rows(world: World) -> None:
+    # Patient A has one of each record in the world; patient B has none. Each list holds
+    # exactly the caller's own rows: A's own record is there (an empty list would pass a
+    # "nothing foreign" check alone), and B sees none of A's.
     for persona, patient in (("patient_a", world.patient_a), ("patient_b", world.patient_b)):
         client = client_for(world, persona)
         assert [p["id"] for p in client.get("/api/patients/").json()["results"]] == [patient.pk]
-        for prefix in (
-            "prescriptions",
-            "planned-doses",
-            "dose-events",
-            "assessments",
-            "side-effects",
-            "in-clinic-sessions",
-            "weight-measurements",
-        ):
+        for prefix, attr in RECORDS:
+            if prefix in ("patients", "schedules"):  # the patient list above; schedules carry no patient
+                continue
+            record = getattr(world, attr)
             rows = client.get(f"/api/{prefix}/?page_size=100").json()["results"]
             assert {r["patient"] for r in rows} <= {patient.pk}, prefix
+            ids = {r["id"] for r in rows}
+            expected = set(type(record).objects.filter(patient=patient).values_list("pk", flat=True))
+            assert ids == expected, prefix
+            assert (record.pk in ids) is (patient == world.patient_a), prefix
     # And the other clinic's clinician sees none of this clinic's patients.
     ids = [p["id"] for p in client_for(world, "other_clinician").get("/api/patients/").json()["results"]]
     assert world.patient_a.pk not in ids and world.patient_b.pk not in ids and len(ids) == 1

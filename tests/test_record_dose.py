@@ -200,3 +200,27 @@ def test_late_evening_dose_after_midnight_counts_for_the_evening_not_the_next_da
     log(rx, "2026-06-01T23:17")  # 00:17 local on 2 June: the late dose of 1 June
     log(rx, "2026-06-02T20:30")  # 21:30 local on 2 June: that day's own dose
     assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
+
+
+def test_daily_maximum_does_not_count_a_skipped_dose(patient, clinician):
+    rx = daily_course(patient, clinician, dose="100", times=("08:00", "20:00"))  # 200 mg/day is the maximum
+    log(rx, "2026-06-02T07:00", outcome=DoseEvent.Outcome.SKIPPED, skip_reason="Felt sick")
+    log(rx, "2026-06-02T19:00")
+    log(rx, "2026-06-02T21:00", amount=Decimal("100"))  # taken: 200 mg, at the maximum
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
+    log(rx, "2026-06-02T22:00", amount=Decimal("1"))  # one milligram more is above it
+    assert Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
+
+
+def test_daily_maximum_does_not_count_a_dose_entered_in_error(patient, clinician):
+    from tracker.services.records import mark_entered_in_error
+
+    rx = daily_course(patient, clinician, dose="100", times=("08:00", "20:00"))
+    wrong = log(rx, "2026-06-02T07:00")
+    mark_entered_in_error(record=wrong, by=clinician.user, reason="Logged for the wrong day")
+    log(rx, "2026-06-02T19:00")
+    log(rx, "2026-06-02T21:00", amount=Decimal("100"))  # current doses: 200 mg, at the maximum
+    assert not Flag.objects.filter(kind=FlagKind.DOSE_OVER_DAILY_MAX).exists()
+    log(rx, "2026-06-02T22:00", amount=Decimal("1"))
+    flag = Flag.objects.get(kind=FlagKind.DOSE_OVER_DAILY_MAX)
+    assert flag.message.startswith("201 mg of Sertraline logged for 02 Jun 2026")

@@ -42,12 +42,35 @@ def run_sweep_task(name: str, at: str | None = None, batch_size: int | None = No
     return {"examined": result.examined, "flags_raised": result.flags_raised}
 
 
+class SweepsFailed(RuntimeError):
+    """Some sweeps raised; the others ran. Names the failed ones."""
+
+
 @shared_task(name="tracker.run_all_sweeps", **RETRY)
-def run_all_sweeps_task(at: str | None = None) -> None:
-    """Beat entry point: every sweep, each judging the same instant."""
+def run_all_sweeps_task(at: str | None = None) -> dict[str, dict | str]:
+    """Beat entry point: every sweep, each judging the same instant, each on its own.
+
+    A sweep that raises is logged and the next one still runs: a bug in one family of
+    flags must not leave missed doses or item-9 answers unflagged. Each sweep commits its
+    own batches, so the others' work stands. Afterwards the task fails if any sweep did:
+    with a database error it is retried whole (every sweep is idempotent); otherwise it
+    raises ``SweepsFailed`` naming them, so the failure shows in the worker's log.
+    """
     instant = _instant(at).isoformat()
+    outcome: dict[str, dict | str] = {}
+    errors: dict[str, Exception] = {}
     for name in rules.SWEEPS:
-        run_sweep_task(name, instant)
+        try:
+            outcome[name] = run_sweep_task(name, instant)
+        except Exception as error:  # isolate each sweep; reported below
+            logger.exception("sweep %s failed; the other sweeps still run", name)
+            errors[name] = error
+            outcome[name] = f"failed: {type(error).__name__}"
+    if errors:
+        if all(isinstance(error, DatabaseError) for error in errors.values()):
+            raise next(iter(errors.values()))
+        raise SweepsFailed(f"sweeps failed: {', '.join(errors)}") from next(iter(errors.values()))
+    return outcome
 
 
 @shared_task(name="tracker.extend_horizon", **RETRY)

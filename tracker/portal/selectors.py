@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
-from tracker.services.assessments import suicidality_key
+from tracker.services.assessments import item9_positive, suicidality_key
 
 # Weekly questionnaires the patient fills in, in the order they are offered.
 WEEKLY = ("phq9", "gad7", "fibser")
@@ -262,9 +262,7 @@ def own_result(patient: Patient, assessment_id: int) -> Result:
         patient=patient,
         source=Assessment.Source.PATIENT,
     )
-    crisis = assessment.instrument == scales.PHQ9.code and assessment.answers[
-        scales.PHQ9_SUICIDALITY_ITEM
-    ] >= clinical.get("SUICIDALITY_ITEM9_MIN")
+    crisis = item9_positive(assessment.instrument, assessment.answers)
     told = crisis and Flag.objects.filter(dedup_key=suicidality_key(assessment.pk)).exists()
     effects = []
     if assessment.instrument == scales.FIBSER.code:

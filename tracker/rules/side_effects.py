@@ -90,7 +90,7 @@ def _report_flags(
         once.append(
             build_flag(
                 kind=FlagKind.SE_SEVERE,
-                severity=Severity.URGENT,
+                severity=clinical.get("SEVERE_SIDE_EFFECT_SEVERITY"),
                 dedup_key=f"{FlagKind.SE_SEVERE}:report:{report.pk}",
                 message=f"Severe side effect reported on {reported_on:%d %b %Y}: {effect}.",
                 action="Contact the patient today about this side effect.",
@@ -254,7 +254,7 @@ def monitoring_flags(
     phq_days = [s.completed_at.astimezone(zone).date() for s in scores if s.instrument == "phq9"]
     for course in active:
         current = course.current
-        if current.drug_class not in {"ssri", "snri", "ndri", "nassa", "maoi"}:
+        if current.drug_class not in DrugClass.antidepressants():
             continue
         if patient.age_on(course.start_date) >= clinical.get("YOUNG_ADULT_AGE_BELOW"):
             continue
@@ -263,7 +263,7 @@ def monitoring_flags(
         if not passed:
             continue
         latest_due = passed[-1]
-        window_start = latest_due - dt.timedelta(days=3)
+        window_start = latest_due - dt.timedelta(days=clinical.get("YOUNG_ADULT_EARLY_DAYS"))
         if any(window_start <= d for d in phq_days):
             continue
         flags.append(

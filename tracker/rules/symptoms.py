@@ -1,5 +1,11 @@
 """Symptom-score flags (clinical-reference §4): worsening, response, remission, not improving.
 
+Each rule is §4's, read exactly: worsening is a PHQ-9 rise of ≥ 5 points from the baseline
+or from the previous score, nothing else (a severe first score is not worsening; see
+clinical.py); response (≥ 50 % down from baseline) is PHQ-9's only; remission is PHQ-9 < 5
+or MADRS ≤ 10. One project rule sits on top, under its own key and flag kind: a worsening
+that lands in the severe band is ``scale.worsening_severe`` ([P] WORSENING_SEVERE_BAND_SEVERITY).
+
 Two passes, each a fixed number of queries per batch of patients:
 1. New questionnaires are claimed once (``evaluated_at``) and judged against the
    patient's baseline and previous score. FIBSER check-ins go to the side-effect rules.
@@ -115,7 +121,7 @@ def judge_score(score: Score, history: list[Score], course: Course | None, zone:
         return flags
     drug = course.current.drug_display
     root = course.versions[0].id
-    if courses.is_response(base.total, score.total):
+    if score.instrument in clinical.get("RESPONSE_INSTRUMENTS") and courses.is_response(base.total, score.total):
         flags.append(
             build_flag(
                 kind=FlagKind.SCALE_RESPONSE,

@@ -33,6 +33,16 @@ def suicidality_key(assessment_id: int) -> str:
     return f"{FlagKind.SCALE_SUICIDALITY}:assessment:{assessment_id}"
 
 
+def item9_positive(instrument: str, answers: Sequence[int]) -> bool:
+    """§4 item9: a PHQ-9 whose question 9 is at or above SUICIDALITY_ITEM9_MIN (any positive answer).
+
+    The one definition: the save flags it, and the portal shows crisis guidance for it.
+    """
+    return instrument == scales.PHQ9.code and answers[scales.PHQ9_SUICIDALITY_ITEM] >= clinical.get(
+        "SUICIDALITY_ITEM9_MIN"
+    )
+
+
 @transaction.atomic
 def submit_assessment(
     *,
@@ -63,7 +73,7 @@ def submit_assessment(
     )
     assessment.save()
     flagged = False
-    if instrument == scales.PHQ9.code and values[scales.PHQ9_SUICIDALITY_ITEM] >= clinical.get("SUICIDALITY_ITEM9_MIN"):
+    if item9_positive(instrument, values):
         answer = dict(scales.PHQ9.options)[values[scales.PHQ9_SUICIDALITY_ITEM]]
         flagged = flag_service.raise_flag(
             patient=patient,
