@@ -32,11 +32,14 @@ def test_calendar_counts_taken_skipped_and_missed_per_local_day(patient, clinici
         doses[d.local_date].append(d)
     three_ago, two_ago, one_ago = (today - dt.timedelta(days=n) for n in (3, 2, 1))
     for planned in doses[three_ago]:
-        record_dose(prescription=rx, planned_dose=planned, occurred_at=planned.due_at, reporter="patient")
+        record_dose(
+            prescription=rx, planned_dose=planned, occurred_at=planned.due_at, reporter="patient", now=planned.due_at
+        )
     record_dose(
         prescription=rx,
         planned_dose=doses[two_ago][0],
         occurred_at=doses[two_ago][0].due_at,
+        now=doses[two_ago][0].due_at,
         reporter="patient",
         outcome="skipped",
         skip_reason="Felt sick",

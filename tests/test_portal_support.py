@@ -43,6 +43,12 @@ def course(patient: Patient, clinician, *, days_ago: int = 0, times: tuple[str, 
     return rx
 
 
+def due_now(patient: Patient, clinician, **spec) -> Prescription:
+    """A once-daily course due at the current local minute, so a tap now falls in its §7 window."""
+    now = timezone.localtime(timezone.now(), patient.zone)
+    return course(patient, clinician, times=(f"{now:%H:%M}",), **spec)
+
+
 def as_needed(patient: Patient, clinician, *, name: str = "lorazepam", dose: str = "1") -> Prescription:
     return course(patient, clinician, name=name, dose=dose, times=(), kind="prn", prn_max_doses_per_day=2)
 

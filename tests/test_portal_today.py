@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.dosing import at, daily_course
-from tests.test_portal_support import as_needed, clinic_only, course, give_login, local_today, signed_in
+from tests.test_portal_support import as_needed, clinic_only, course, due_now, give_login, local_today, signed_in
 from tracker import clinical
 from tracker.models import DoseEvent, Flag, FlagKind, PlannedDose, Severity
 from tracker.portal import selectors
@@ -46,7 +46,7 @@ def test_today_lists_the_days_doses_in_local_time_with_a_taken_button(portal, pa
 
 
 def test_one_tap_taken_records_the_planned_dose_as_the_patient(portal, user, patient, clinician):
-    rx = course(patient, clinician)
+    rx = due_now(patient, clinician)
     dose = todays_doses(patient, rx)[0]
     response = portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     assert response.status_code == 302 and response["Location"] == reverse("portal:today")
@@ -61,7 +61,7 @@ def test_one_tap_taken_records_the_planned_dose_as_the_patient(portal, user, pat
 
 
 def test_a_dose_logged_twice_is_refused_in_plain_words(portal, patient, clinician):
-    dose = todays_doses(patient, course(patient, clinician))[0]
+    dose = todays_doses(patient, due_now(patient, clinician))[0]
     portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     response = portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     assert response.status_code == 400
@@ -216,11 +216,12 @@ def _long_history(patient, clinician, days: int) -> None:
 @pytest.mark.parametrize("days", [1, 90])
 def test_today_page_has_a_fixed_query_count(portal, patient, clinician, days, django_assert_num_queries):
     _long_history(patient, clinician, days)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         # 1 session, 2 user (the login), 3 patient with clinic (one join),
         # 4 yesterday's and today's planned doses with drug and logged time (subqueries),
         # 5 schedules in force with their drugs and today's taken count (PRN, clinic-only; a subquery),
-        # 6 last completion of each weekly questionnaire (one GROUP BY).
+        # 6 last completion of each weekly questionnaire (one GROUP BY),
+        # 7 the patient's taps still inside the undo window.
         response = portal.get(reverse("portal:today"))
     assert response.status_code == 200
 
@@ -230,13 +231,18 @@ def test_dose_post_has_a_fixed_query_count(portal, patient, clinician, days, dja
     _long_history(patient, clinician, days)
     rx = patient.prescriptions.get(drug__name="sertraline")
     dose = todays_doses(patient, rx)[0]
-    with django_assert_num_queries(10):
+    now = timezone.localtime(timezone.now(), patient.zone)
+    dose.due_at = now.replace(second=0, microsecond=0)  # due now: the tap falls inside its §7 window
+    dose.deadline = dose.due_at + dt.timedelta(hours=6)
+    dose.save(update_fields=["due_at", "deadline"])
+    with django_assert_num_queries(11):
         # 1 session, 2 user, 3 patient with clinic,
         # 4 the planned dose, scoped to the patient, with prescription and drug,
         # record_dose: 5 savepoint (its transaction),
-        # 6 mark the planned dose taken if it is still as read (one conditional UPDATE, no second read),
-        # 7 insert the dose event, 8 its history row,
-        # 9 the day's taken total for the daily maximum (logged amounts and implied doses in one SUM),
-        # 10 release the service's savepoint.
+        # 6 the prescription's doses around it, for its §7 matching window,
+        # 7 mark the planned dose taken if it is still as read (one conditional UPDATE, no second read),
+        # 8 insert the dose event, 9 its history row,
+        # 10 the day's taken total for the daily maximum (logged amounts and implied doses in one SUM),
+        # 11 release the service's savepoint.
         response = portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     assert response.status_code == 302

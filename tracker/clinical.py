@@ -148,10 +148,10 @@ DEFAULTS: dict[str, Any] = {
     "FUTURE_LOG_TOLERANCE_MINUTES": 5,
     # --- Patient logging in the portal (issue 15) ------------------------------------------
     # [P] PATIENT_LOG_MAX_DAYS_BACK: a patient may log a dose taken at most this many days ago.
-    # The portal offers yesterday's open doses, so two days covers a dose taken after midnight
-    # and logged the next evening; anything older is told to the care team, who can record it.
-    # Outside-clinic reports (§1 setting) are never refused for their age.
-    "PATIENT_LOG_MAX_DAYS_BACK": 2,
+    # One week, the §7 escalation's adherence window: a dose recalled within it still corrects
+    # the share and answers its missed flag; an older memory is told to the care team, who can
+    # record it. Outside-clinic reports (§1 setting) are never refused for their age.
+    "PATIENT_LOG_MAX_DAYS_BACK": 7,
     # [P] PATIENT_UNDO_MINUTES: a patient may undo their own tap for this long after saving it;
     # the record stays in history as entered in error by the patient. Later, the care team corrects it.
     "PATIENT_UNDO_MINUTES": 10,

@@ -2,7 +2,7 @@
 
 from tracker.models.assessments import Assessment, Instrument, SideEffectReport
 from tracker.models.base import ClinicalDeletionError, ClinicalRecord
-from tracker.models.clinics import Clinic, Clinician
+from tracker.models.clinics import Clinic, Clinician, CrisisContact
 from tracker.models.doses import DoseEvent, PlannedDose
 from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
 from tracker.models.flags import Flag, FlagFact, FlagKind, Severity
@@ -18,6 +18,7 @@ __all__ = [
     "ClinicalDeletionError",
     "ClinicalRecord",
     "Clinician",
+    "CrisisContact",
     "DigestDelivery",
     "DoseBasis",
     "DoseEvent",

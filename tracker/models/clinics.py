@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -24,6 +25,43 @@ class Clinic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+PHONE_NUMBER = RegexValidator(
+    r"^\+?[0-9][0-9 ]{1,28}[0-9]$",
+    "Enter the number as it is dialled: digits and spaces, optionally starting with +, e.g. 116 123.",
+)
+
+
+class CrisisContact(models.Model):
+    """A number a patient in crisis can tap to call: the clinic's duty line, a national helpline.
+
+    Shown, each as a tel: link, after an answer that suggests thoughts of self-harm, with the
+    clinic's own phone number and its crisis_guidance text.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="crisis_contacts")
+    label = models.CharField(max_length=120, help_text="Who answers and when, e.g. Samaritans, any time.")
+    number = models.CharField(max_length=30, validators=[PHONE_NUMBER])
+    position = models.PositiveSmallIntegerField(default=0, help_text="Lower numbers are shown first.")
+
+    class Meta:
+        ordering = ["clinic", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "number"], name="tracker_crisiscontact_one_per_number"),
+            models.CheckConstraint(
+                condition=models.Q(number__regex=r"^\+?[0-9][0-9 ]{1,28}[0-9]$"),
+                name="tracker_crisiscontact_number_dialable",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.number}"
+
+    @property
+    def tel(self) -> str:
+        """The number for a tel: link, without spaces."""
+        return self.number.replace(" ", "")
 
 
 class Clinician(models.Model):

@@ -105,6 +105,15 @@ class DoseEvent(ClinicalRecord):
         HOME = "home", "At home or elsewhere"
         CLINIC = "clinic", "At the clinic"
 
+    class SkipChoice(models.TextChoices):
+        """Why a patient skipped a dose, counted for the clinician; ``skip_reason`` keeps the words."""
+
+        FORGOT = "forgot", "Forgot"
+        SIDE_EFFECTS = "side_effects", "Side effects"
+        RAN_OUT = "ran_out", "Ran out"
+        FELT_BETTER = "felt_better", "Felt better"
+        OTHER = "other", "Other reason"
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dose_events")
     prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="dose_events")
     planned_dose = models.ForeignKey(
@@ -116,6 +125,12 @@ class DoseEvent(ClinicalRecord):
     local_date = models.DateField(help_text="The patient's local calendar day of occurred_at.")
     amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     location = models.CharField(max_length=10, choices=Location.choices, default=Location.HOME)
+    skip_choice = models.CharField(
+        max_length=20,
+        choices=SkipChoice.choices,
+        blank=True,
+        help_text="The preset reason for a skipped dose (blank for doses skipped before the presets existed).",
+    )
     skip_reason = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
     reporter = models.CharField(max_length=12, choices=Reporter.choices)
@@ -143,6 +158,14 @@ class DoseEvent(ClinicalRecord):
             models.CheckConstraint(
                 condition=models.Q(outcome="taken") | ~models.Q(skip_reason=""),
                 name="tracker_doseevent_skip_has_reason",
+            ),
+            # A preset reason only on a skipped dose, and only one of the presets.
+            models.CheckConstraint(
+                condition=models.Q(skip_choice="")
+                | models.Q(
+                    outcome="skipped", skip_choice__in=["forgot", "side_effects", "ran_out", "felt_better", "other"]
+                ),
+                name="tracker_doseevent_skip_choice_valid",
             ),
         ]
         indexes = [

@@ -14,7 +14,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from tracker import scales, side_effect_catalogue
-from tracker.models import SideEffectReport
+from tracker.models import DoseEvent, SideEffectReport
 from tracker.services.assessments import EffectReport
 from tracker.services.errors import ServiceError
 
@@ -55,15 +55,37 @@ def add_service_error(form: forms.Form, error: ServiceError, fields: Mapping[str
             form.add_error(field if field in form.fields else None, message)
 
 
+def has_code(error: ServiceError, code: str) -> bool:
+    """Whether one of the service's messages carries ``code`` (a refusal the patient may confirm)."""
+    errors = (
+        [e for group in error.error_dict.values() for e in group] if hasattr(error, "error_dict") else error.error_list
+    )
+    return any(e.code == code for e in errors)
+
+
 class DoseLogForm(forms.Form):
     """One planned dose: taken now, skipped with a reason, or taken at another time."""
 
     TAKEN, SKIPPED, OTHER_TIME = "taken", "skipped", "other_time"
-    SERVICE_FIELDS = {"occurred_at": "taken_at", "skip_reason": "skip_reason", NON_FIELD_ERRORS: NON_FIELD_ERRORS}
+    SERVICE_FIELDS = {
+        "occurred_at": "taken_at",
+        "skip_reason": "skip_reason",
+        "skip_choice": "skip_choice",
+        NON_FIELD_ERRORS: NON_FIELD_ERRORS,
+    }
 
     action = forms.ChoiceField(choices=[(TAKEN, "Taken"), (SKIPPED, "Skipped"), (OTHER_TIME, "Taken at another time")])
-    skip_reason = forms.CharField(label="Why did you skip it?", required=False, max_length=200)
+    skip_choice = forms.ChoiceField(
+        label="Why did you skip it?",
+        choices=DoseEvent.SkipChoice.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose one of the reasons in the list."},
+    )
+    skip_reason = forms.CharField(label="In your own words", required=False, max_length=200)
     taken_at = local_datetime_field("When did you take it?")
+    # The second submit after a time outside the dose's window: "Yes, log it as an extra dose".
+    extra_dose = forms.BooleanField(required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -75,9 +97,12 @@ class DoseLogForm(forms.Form):
         """record_dose's outcome, time and reason for the chosen action."""
         action = self.cleaned_data["action"]
         if action == self.SKIPPED:
-            return {"outcome": "skipped", "occurred_at": now, "skip_reason": self.cleaned_data["skip_reason"]}
+            text = self.cleaned_data["skip_reason"]
+            # Words without a preset (an older page, a hand-made post) are the "other" reason.
+            choice = self.cleaned_data["skip_choice"] or (DoseEvent.SkipChoice.OTHER if text.strip() else "")
+            return {"outcome": "skipped", "occurred_at": now, "skip_reason": text, "skip_choice": choice}
         occurred_at = self.cleaned_data["taken_at"] if action == self.OTHER_TIME else now
-        return {"outcome": "taken", "occurred_at": occurred_at}
+        return {"outcome": "taken", "occurred_at": occurred_at, "extra_dose": self.cleaned_data["extra_dose"]}
 
 
 class TakenNowOrAtForm(forms.Form):

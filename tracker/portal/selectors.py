@@ -123,6 +123,28 @@ def own_planned_dose(patient: Patient, planned_dose_id: int) -> PlannedDose:
     return planned
 
 
+def own_dose_event(patient: Patient, event_id: int) -> DoseEvent:
+    """One of the patient's own dose events with its drug, or 404 (1 query)."""
+    return get_object_or_404(DoseEvent.objects.select_related("prescription__drug"), pk=event_id, patient=patient)
+
+
+def undoable_logs(patient: Patient, now: dt.datetime) -> list[DoseEvent]:
+    """The patient's own taps still inside the undo window, newest first (1 query)."""
+    since = now - dt.timedelta(minutes=clinical.get("PATIENT_UNDO_MINUTES"))
+    return list(
+        DoseEvent.objects.current()
+        .filter(
+            patient=patient,
+            reporter=DoseEvent.Reporter.PATIENT,
+            recorded_by_id=patient.user_id,
+            outside_clinic_report=False,
+            created_at__gte=since,
+        )
+        .select_related("prescription__drug")
+        .order_by("-created_at", "-id")
+    )
+
+
 # --- Today ----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tracker import scales, side_effect_catalogue
+from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, DoseEvent, Patient, Prescription
 from tracker.portal import charts, forms, selectors
 from tracker.services import assessments as assessment_service
@@ -67,6 +67,8 @@ def _today_page(
     *,
     failed_dose_id: int | None = None,
     failed_form: forms.DoseLogForm | None = None,
+    confirm_extra: bool = False,
+    undo_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     today = selectors.today_for_patient(patient, now)
@@ -76,8 +78,14 @@ def _today_page(
         {
             "patient": patient,
             "today": today,
+            "now": now,
+            "recent_logs": selectors.undoable_logs(patient, now),
+            "undo_minutes": clinical.get("PATIENT_UNDO_MINUTES"),
+            "skip_choices": DoseEvent.SkipChoice.choices,
             "failed_dose_id": failed_dose_id,
             "failed_form": failed_form,
+            "confirm_extra": confirm_extra,
+            "undo_error": undo_error,
         },
         status=status,
     )
@@ -92,10 +100,15 @@ def today(request: HttpRequest, patient: Patient) -> HttpResponse:
 @patient_required
 @require_POST
 def log_dose(request: HttpRequest, patient: Patient, planned_dose_id: int) -> HttpResponse:
-    """Taken, skipped or taken at another time, for one planned dose of the patient's own."""
+    """Taken, skipped or taken at another time, for one planned dose of the patient's own.
+
+    A time outside the dose's §7 window comes back once with "Yes, log it as an extra
+    dose"; only that second submit stores it, as an unplanned dose.
+    """
     now = timezone.now()
     planned = selectors.own_planned_dose(patient, planned_dose_id)
     form = forms.DoseLogForm(request.POST)
+    confirm_extra = False
     if form.is_valid():
         try:
             event = dose_service.record_dose(
@@ -107,18 +120,47 @@ def log_dose(request: HttpRequest, patient: Patient, planned_dose_id: int) -> Ht
                 **form.service_arguments(now),
             )
         except ServiceError as error:
+            confirm_extra = forms.has_code(error, dose_service.OUTSIDE_WINDOW)
             forms.add_service_error(form, error, forms.DoseLogForm.SERVICE_FIELDS)
         else:
             messages.success(request, _saved_message(event))
             return redirect("portal:today")
-    return _today_page(request, patient, now, failed_dose_id=planned.pk, failed_form=form, status=400)
+    return _today_page(
+        request,
+        patient,
+        now,
+        failed_dose_id=planned.pk,
+        failed_form=form,
+        confirm_extra=confirm_extra,
+        status=400,
+    )
+
+
+@patient_required
+@require_POST
+def undo_log(request: HttpRequest, patient: Patient, event_id: int) -> HttpResponse:
+    """Take back a tap made by mistake, within the undo window; the record stays, in error."""
+    now = timezone.now()
+    event = selectors.own_dose_event(patient, event_id)
+    try:
+        dose_service.undo_patient_log(event=event, by=request.user, now=now)
+    except ServiceError as error:
+        return _today_page(request, patient, now, undo_error=" ".join(error.messages), status=400)
+    what = "skipped" if event.outcome == DoseEvent.Outcome.SKIPPED else "taken"
+    messages.success(
+        request,
+        f"Undone: {event.prescription.drug} is no longer recorded as {what} at "
+        f"{timezone.localtime(event.occurred_at):%H:%M on %d %B}. It stays in your history, marked as a mistake.",
+    )
+    return redirect("portal:today")
 
 
 def _saved_message(event: DoseEvent) -> str:
     drug = event.prescription.drug
     if event.outcome == DoseEvent.Outcome.SKIPPED:
         return f"Saved: you skipped {drug}. Thank you for letting us know."
-    return f"Saved: {drug} taken at {timezone.localtime(event.occurred_at):%H:%M on %d %B}."
+    extra = " as an extra dose" if event.planned_dose_id is None and event.timing == DoseEvent.Timing.UNPLANNED else ""
+    return f"Saved: {drug} taken at {timezone.localtime(event.occurred_at):%H:%M on %d %B}{extra}."
 
 
 def _when_and_note(

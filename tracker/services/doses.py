@@ -22,6 +22,7 @@ from tracker import clinical
 from tracker.models import DoseBasis, DoseEvent, FlagKind, PlannedDose, Prescription, Severity
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
+from tracker.services.records import mark_entered_in_error
 
 OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
 
@@ -43,35 +44,84 @@ def _window_cap() -> dt.timedelta:
     return dt.timedelta(hours=clinical.get("MATCH_WINDOW_CAP_HOURS"))
 
 
-def match_planned_dose(prescription: Prescription, occurred_at: dt.datetime) -> PlannedDose | None:
-    """The nearest open planned dose of ``prescription`` whose window holds ``occurred_at``."""
+def _nearby(prescription: Prescription, around: dt.datetime) -> list[PlannedDose]:
+    """The prescription's live planned doses within two window caps of ``around`` (1 query)."""
     cap = _window_cap()
-    nearby = list(
+    return list(
         PlannedDose.objects.filter(
             prescription=prescription,
-            due_at__gte=occurred_at - 2 * cap,
-            due_at__lte=occurred_at + 2 * cap,
+            due_at__gte=around - 2 * cap,
+            due_at__lte=around + 2 * cap,
         )
         .exclude(status=PlannedDose.Status.CANCELLED)
         .order_by("due_at")
     )
+
+
+def _half_window(nearby: list[PlannedDose], index: int, offset: dt.timedelta) -> dt.timedelta:
+    """§7 matching: on the side of ``offset``, half the gap to the neighbouring dose, capped."""
+    cap = _window_cap()
+    planned = nearby[index]
+    if offset >= dt.timedelta(0):
+        neighbour = nearby[index + 1].due_at if index + 1 < len(nearby) else None
+        half = (neighbour - planned.due_at) / 2 if neighbour else cap
+    else:
+        neighbour = nearby[index - 1].due_at if index > 0 else None
+        half = (planned.due_at - neighbour) / 2 if neighbour else cap
+    return min(half, cap)
+
+
+def match_planned_dose(prescription: Prescription, occurred_at: dt.datetime) -> PlannedDose | None:
+    """The nearest open planned dose of ``prescription`` whose window holds ``occurred_at``."""
+    nearby = _nearby(prescription, occurred_at)
     best: tuple[dt.timedelta, PlannedDose] | None = None
     for index, planned in enumerate(nearby):
         if planned.status not in OPEN_STATUSES:
             continue
         offset = occurred_at - planned.due_at
-        # The window on each side is half the gap to the neighbouring dose, capped.
-        if offset >= dt.timedelta(0):
-            neighbour = nearby[index + 1].due_at if index + 1 < len(nearby) else None
-            half = (neighbour - planned.due_at) / 2 if neighbour else cap
-        else:
-            neighbour = nearby[index - 1].due_at if index > 0 else None
-            half = (planned.due_at - neighbour) / 2 if neighbour else cap
-        if abs(offset) > min(half, cap):
+        if abs(offset) > _half_window(nearby, index, offset):
             continue
         if best is None or abs(offset) < best[0]:
             best = (abs(offset), planned)
     return best[1] if best else None
+
+
+def matching_window(planned: PlannedDose) -> tuple[dt.datetime, dt.datetime]:
+    """§7 matching: the first and last instants a logged dose may match ``planned`` (1 query)."""
+    nearby = _nearby(planned.prescription, planned.due_at)
+    index = next(i for i, row in enumerate(nearby) if row.pk == planned.pk)
+    earliest = planned.due_at - _half_window(nearby, index, -dt.timedelta(microseconds=1))
+    return earliest, planned.due_at + _half_window(nearby, index, dt.timedelta(0))
+
+
+OUTSIDE_WINDOW = "outside_window"  # the code of the refusal a patient may confirm as an extra dose
+
+
+def _check_patient_window(planned: PlannedDose, occurred_at: dt.datetime) -> None:
+    """A patient's time far from the dose they picked is probably another dose: ask first.
+
+    §7 matching gives each planned dose a window (±½ interval, capped); outside it the
+    time is no longer that dose. The refusal carries OUTSIDE_WINDOW so the portal can offer
+    "log it as an extra dose" (unplanned, as §7 "no match = unplanned"), which leaves the
+    planned dose open.
+    """
+    earliest, latest = matching_window(planned)
+    if earliest <= occurred_at <= latest:
+        return
+    zone = planned.patient.zone
+    due = planned.due_at.astimezone(zone)
+    side = "before" if occurred_at < earliest else "after"
+    raise ServiceError(
+        {
+            "occurred_at": ServiceError(
+                f"{occurred_at.astimezone(zone):%H:%M on %d %B} is too long {side} this dose's time "
+                f"({due:%H:%M on %d %B}) to count as this dose: it can count only between "
+                f"{earliest.astimezone(zone):%H:%M on %d %B} and {latest.astimezone(zone):%H:%M on %d %B}. "
+                "Check the time, or log it as an extra dose.",
+                code=OUTSIDE_WINDOW,
+            )
+        }
+    )
 
 
 def judge_timing(planned: PlannedDose | None, occurred_at: dt.datetime) -> str:
@@ -86,12 +136,20 @@ def judge_timing(planned: PlannedDose | None, occurred_at: dt.datetime) -> str:
     return DoseEvent.Timing.ON_TIME
 
 
-def _check_time(occurred_at: dt.datetime, now: dt.datetime) -> None:
+def _check_time(occurred_at: dt.datetime, now: dt.datetime, *, reporter: str = "") -> None:
     if timezone.is_naive(occurred_at):
         raise ServiceError({"occurred_at": "Give the time with its time zone."})
     tolerance = dt.timedelta(minutes=clinical.get("FUTURE_LOG_TOLERANCE_MINUTES"))
     if occurred_at > now + tolerance:
         raise ServiceError({"occurred_at": "That time is in the future. Enter the time you took the dose."})
+    days_back = clinical.get("PATIENT_LOG_MAX_DAYS_BACK")
+    if reporter == DoseEvent.Reporter.PATIENT and occurred_at < now - dt.timedelta(days=days_back):
+        raise ServiceError(
+            {
+                "occurred_at": f"That time is more than {days_back} days ago, too long ago to log here. "
+                "Please tell your care team about it instead."
+            }
+        )
 
 
 @transaction.atomic
@@ -104,14 +162,21 @@ def record_dose(
     outcome: str = DoseEvent.Outcome.TAKEN,
     planned_dose: PlannedDose | None = None,
     skip_reason: str = "",
+    skip_choice: str = "",
     location: str = DoseEvent.Location.HOME,
     amount: Decimal | None = None,
     note: str = "",
+    extra_dose: bool = False,
     now: dt.datetime | None = None,
 ) -> DoseEvent:
-    """Record a dose taken or skipped and match it to the plan; see the module docstring."""
+    """Record a dose taken or skipped and match it to the plan; see the module docstring.
+
+    A patient who picks a planned dose and gives a time outside its §7 window is refused
+    with OUTSIDE_WINDOW unless ``extra_dose`` says they confirmed it: it is then stored as
+    an extra (unplanned) dose and the planned dose stays open.
+    """
     now = now or timezone.now()
-    _check_time(occurred_at, now)
+    _check_time(occurred_at, now, reporter=reporter)
     if prescription.entered_in_error_at is not None:
         raise ServiceError("This prescription was entered in error; doses cannot be recorded against it.")
     drug = prescription.drug
@@ -129,11 +194,20 @@ def record_dose(
                 "outside-clinic report if it was taken elsewhere."
             }
         )
-    if outcome == DoseEvent.Outcome.SKIPPED and not skip_reason.strip():
-        raise ServiceError({"skip_reason": "Please say why the dose was skipped."})
+    skip_reason = _skip_reason(outcome, skip_choice, skip_reason)
 
     new_status = PlannedDose.Status.TAKEN if outcome == DoseEvent.Outcome.TAKEN else PlannedDose.Status.SKIPPED
-    planned = planned_dose if planned_dose is not None else match_planned_dose(prescription, occurred_at)
+    planned = planned_dose
+    if planned is not None and reporter == DoseEvent.Reporter.PATIENT and outcome == DoseEvent.Outcome.TAKEN:
+        # Staff attributing a dose (a session held late, a correction) are not second-guessed.
+        try:
+            _check_patient_window(planned, occurred_at)
+        except ServiceError:
+            if not extra_dose:
+                raise
+            planned = None  # the patient confirmed: an extra dose, the planned one stays open
+    elif planned is None:
+        planned = match_planned_dose(prescription, occurred_at)
     was_missed = False
     if planned is not None:
         read_status = planned.status
@@ -166,7 +240,8 @@ def record_dose(
         local_date=occurred_at.astimezone(patient.zone).date(),
         amount=amount,
         location=location,
-        skip_reason=skip_reason.strip(),
+        skip_choice=skip_choice,
+        skip_reason=skip_reason,
         note=note.strip(),
         reporter=reporter,
         recorded_by=recorded_by,
@@ -185,6 +260,22 @@ def record_dose(
     if outcome == DoseEvent.Outcome.TAKEN:
         _check_daily_maximum(event, now)
     return event
+
+
+def _skip_reason(outcome: str, skip_choice: str, skip_reason: str) -> str:
+    """The words kept for a skipped dose: the patient's own, else the preset's label."""
+    text = skip_reason.strip()
+    if outcome != DoseEvent.Outcome.SKIPPED:
+        if skip_choice:
+            raise ServiceError({"skip_choice": "A reason for skipping belongs only to a skipped dose."})
+        return text
+    if skip_choice and skip_choice not in DoseEvent.SkipChoice.values:
+        raise ServiceError({"skip_choice": "Choose one of the reasons in the list."})
+    if skip_choice == DoseEvent.SkipChoice.OTHER and not text:
+        raise ServiceError({"skip_reason": "You chose another reason: please say what it was."})
+    if not text and not skip_choice:
+        raise ServiceError({"skip_reason": "Please say why the dose was skipped."})
+    return text or DoseEvent.SkipChoice(skip_choice).label
 
 
 def _claim(planned: PlannedDose, *, prescription: Prescription, new_status: str, now: dt.datetime) -> bool:
@@ -267,6 +358,42 @@ def _check_daily_maximum(event: DoseEvent, now: dt.datetime) -> None:
     )
 
 
+def undo_window() -> dt.timedelta:
+    """[P] PATIENT_UNDO_MINUTES: how long a patient's own tap can be taken back."""
+    return dt.timedelta(minutes=clinical.get("PATIENT_UNDO_MINUTES"))
+
+
+def undo_patient_log(*, event: DoseEvent, by: AbstractBaseUser, now: dt.datetime) -> DoseEvent:
+    """Take back a dose the patient logged by mistake, within the undo window.
+
+    Nothing clinical is deleted: the event stays in history, marked entered in error by
+    the patient, and its planned dose is given back (records._withdraw_from_care). It goes
+    back to pending, not straight to missed: if its deadline has passed the missed-dose
+    sweep claims it on its next run and raises the flag, as for any dose never logged,
+    which setting "missed" here would skip.
+    """
+    minutes = clinical.get("PATIENT_UNDO_MINUTES")
+    if event.reporter != DoseEvent.Reporter.PATIENT or event.recorded_by_id != by.pk:
+        raise ServiceError("Only a dose you logged yourself can be undone here. Your care team can correct it.")
+    if event.outside_clinic_report:
+        raise ServiceError(
+            "A report of taking a clinic-only medicine elsewhere cannot be undone: your care team has been told "
+            "and will talk to you about it."
+        )
+    if event.entered_in_error_at is not None:
+        raise ServiceError("This dose has already been undone.")
+    if now - event.created_at > undo_window():
+        raise ServiceError(
+            f"More than {minutes} minutes have passed since you logged this dose, so it can no longer be undone "
+            "here. If it is wrong, please tell your care team, who can correct it."
+        )
+    return mark_entered_in_error(
+        record=event,
+        by=by,
+        reason=f"Undone by the patient in the portal within {minutes} minutes of logging it.",
+    )
+
+
 def outside_clinic_key(event_id: int) -> str:
     return f"{FlagKind.ESK_OUTSIDE_CLINIC}:event:{event_id}"
 
@@ -288,7 +415,7 @@ def report_outside_clinic(
     transaction (clinical-reference §0 esk.outside_clinic, §1 setting).
     """
     now = now or timezone.now()
-    _check_time(occurred_at, now)
+    _check_time(occurred_at, now)  # no limit on how far back: a safety report is never turned away
     drug = prescription.drug
     if not drug.in_clinic_only:
         raise ServiceError(
