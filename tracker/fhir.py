@@ -43,6 +43,11 @@ SNOMED = "http://snomed.info/sct"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 FLAG_KIND_SYSTEM = "urn:tracker:flag-kind"
+FHIR_VERSION = "4.0"
+# The media type FHIR R4 servers answer with (FHIR R4 §3.1.0.1.9, §2.1.0.4 "fhirVersion" parameter).
+FHIR_JSON = f"application/fhir+json; fhirVersion={FHIR_VERSION}"
+# HTTP refusals as OperationOutcome issue types (http://hl7.org/fhir/R4/valueset-issue-type.html).
+ISSUE_TYPES = {401: "login", 403: "forbidden", 404: "not-found", 406: "not-supported"}
 NAMESPACE = uuid.UUID("6f1d3c2e-8a47-4b8e-9a61-3f0c5d9e2b71")
 
 # Questionnaire totals with their LOINC codes (clinical-reference §8).
@@ -360,6 +365,20 @@ class Exporter:
             "timestamp": self.instant(timezone.now()),
             "entry": [{"fullUrl": full_url(kind, pk), "resource": resource} for kind, pk, resource in resources],
         }
+
+
+def operation_outcome(diagnostics: str, *, status_code: int) -> Json:
+    """A refusal of the FHIR endpoint as FHIR clients read it: one error issue, its reason in words."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": ISSUE_TYPES.get(status_code, "processing"),
+                "diagnostics": diagnostics,
+            }
+        ],
+    }
 
 
 def patient_bundle(patient: Patient) -> Json:

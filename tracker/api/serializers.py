@@ -2,7 +2,9 @@
 
 Input serializers only check the shape of a request (types, ranges, the caller's reach);
 clinical rules stay in ``tracker.services``, whose refusals come back through
-``tracker.api.errors.call_service`` in the same 400 shape.
+``tracker.api.errors.call_service`` in the same 400 shape. An optional text field takes ""
+as well as no value (both mean "none"), so a generated client that sends the documented
+default "" is not refused.
 """
 
 from __future__ import annotations
@@ -156,6 +158,14 @@ class PlannedDoseSerializer(serializers.ModelSerializer):
 
 
 class DoseEventSerializer(serializers.ModelSerializer):
+    # Declared so the schema's enum holds "" too: a skipped dose has no timing.
+    timing = serializers.ChoiceField(
+        choices=DoseEvent.Timing.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="How the dose stood against its plan; blank for a skipped dose.",
+    )
+
     class Meta:
         model = DoseEvent
         fields = (
@@ -456,7 +466,7 @@ class PrescribeSerializer(PrescriptionPreviewRequestSerializer):
         help_text="The dose's unit; the drug's own unit if omitted. A unit that does not fit the drug is refused.",
     )
     route = serializers.ChoiceField(choices=Route.choices, required=False)
-    indication = serializers.CharField(max_length=200, required=False, default="")
+    indication = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class RescheduleSerializer(SchedulesOrRegimenSerializer):
@@ -482,16 +492,16 @@ class DoseEventCreateSerializer(serializers.Serializer):
     occurred_at = CourseDateTimeField()
     outcome = serializers.ChoiceField(choices=DoseEvent.Outcome.choices, default=DoseEvent.Outcome.TAKEN)
     planned_dose = ScopedPrimaryKeyField(queryset=PlannedDose.objects.all(), required=False, allow_null=True)
-    skip_reason = serializers.CharField(max_length=200, required=False, default="")
+    skip_reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     location = serializers.ChoiceField(choices=DoseEvent.Location.choices, default=DoseEvent.Location.HOME)
     amount = serializers.DecimalField(**DOSE, required=False, allow_null=True)
-    note = serializers.CharField(max_length=2000, required=False, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class OutsideClinicReportSerializer(serializers.Serializer):
     prescription = ScopedPrimaryKeyField(queryset=Prescription.objects.select_related("drug", "patient"))
     occurred_at = CourseDateTimeField()
-    note = serializers.CharField(max_length=2000, required=False, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class AssessmentCreateSerializer(serializers.Serializer):
@@ -510,7 +520,7 @@ class SideEffectCreateSerializer(serializers.Serializer):
     patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
     prescription = ScopedPrimaryKeyField(queryset=Prescription.objects.all(), required=False, allow_null=True)
     effect = serializers.CharField(max_length=40, help_text="A code from the side-effect catalogue, or 'other'.")
-    description = serializers.CharField(max_length=2000, required=False, default="")
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     severity = serializers.ChoiceField(choices=SideEffectReport.Severity.choices)
     onset_date = CourseDateField(required=False, allow_null=True)
 
@@ -519,7 +529,7 @@ class WeightCreateSerializer(serializers.Serializer):
     patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, help_text="In kilograms.")
     measured_at = CourseDateTimeField(required=False, help_text="When the patient was weighed; now if omitted.")
-    note = serializers.CharField(max_length=2000, required=False, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class EnteredInErrorSerializer(serializers.Serializer):
@@ -527,4 +537,6 @@ class EnteredInErrorSerializer(serializers.Serializer):
 
 
 class ResolveFlagSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, default="", help_text="Required for urgent and critical flags.")
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Required for urgent and critical flags."
+    )

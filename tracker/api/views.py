@@ -13,10 +13,14 @@ from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -181,6 +185,53 @@ def clinical_record_schema(
     return extend_schema_view(**actions)
 
 
+# --- FHIR over HTTP: the media type FHIR clients send and expect ------------------------------
+
+
+class FHIRJSONRenderer(JSONRenderer):
+    """FHIR's JSON is plain JSON under its own media type (FHIR R4 §3.1.0.1.9 "Content Types")."""
+
+    media_type = fhir.FHIR_JSON
+    format = "json"
+
+
+# Media ranges this endpoint can satisfy (application/json+fhir is the pre-R4 name HAPI still sends).
+FHIR_ACCEPTS = ("application/fhir+json", "application/json+fhir", "application/json", "application/*", "*/*")
+# ``_format`` values FHIR servers take for JSON ("+" arrives as a space when a client does not encode it).
+FHIR_JSON_FORMATS = ("json", "application/json", "application/fhir+json", "application/json+fhir")
+
+
+class FHIRContentNegotiation(BaseContentNegotiation):
+    """``_format`` first, then ``Accept``, as FHIR servers do; anything but JSON of R4 is a 406."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = renderers[0]
+        wanted = request.query_params.get("_format")
+        if wanted is not None:
+            if wanted.strip().replace(" ", "+").lower() in FHIR_JSON_FORMATS:
+                return renderer, fhir.FHIR_JSON
+            raise NotAcceptable(f"_format={wanted[:60]} is not served here; this server returns FHIR as JSON only.")
+        accept = request.META.get("HTTP_ACCEPT", "").strip() or "*/*"
+        for text in accept.split(","):
+            media_range, *pairs = (part.strip() for part in text.split(";"))
+            params = {key.strip().lower(): value.strip() for key, _, value in (p.partition("=") for p in pairs)}
+            if params.get("q", "1") in {"0", "0.0", "0.00", "0.000"}:
+                continue  # "not this one"
+            if params.get("fhirversion", fhir.FHIR_VERSION) != fhir.FHIR_VERSION:
+                continue  # another FHIR version (FHIR R4 §2.1.0.4)
+            if media_range.lower() in FHIR_ACCEPTS:
+                return renderer, fhir.FHIR_JSON
+        raise NotAcceptable(
+            f"Accept: {accept[:120]} is not served here; this server returns FHIR R4 as JSON only "
+            "(Accept: application/fhir+json, application/json or */*, or _format=json)."
+        )
+
+
 # --- Patients, drugs, plans ----------------------------------------------------------------
 
 
@@ -196,7 +247,24 @@ class PatientViewSet(ReadOnlyScopedViewSet):
 
     @extend_schema(
         summary="The patient's course as a FHIR R4 Bundle (collection)",
-        responses={200: OpenApiResponse(response=dict, description="A FHIR R4 (R4B) Bundle of type collection.")},
+        description="Served as `application/fhir+json; fhirVersion=4.0` to `Accept: application/fhir+json`, "
+        "`application/json` or `*/*`, or with `_format=json` (which wins over Accept). Any other format "
+        "(XML, Turtle) is a 406 with an OperationOutcome; so are the endpoint's other refusals.",
+        parameters=[
+            OpenApiParameter(
+                "_format",
+                str,
+                OpenApiParameter.QUERY,
+                enum=list(FHIR_JSON_FORMATS),
+                description="FHIR's format override: json, application/json or application/fhir+json.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A FHIR R4 Bundle of type collection."),
+            406: OpenApiResponse(
+                response=OpenApiTypes.OBJECT, description="An OperationOutcome: only FHIR JSON is served."
+            ),
+        },
     )
     @action(
         detail=True,
@@ -204,11 +272,22 @@ class PatientViewSet(ReadOnlyScopedViewSet):
         url_path="fhir",
         filter_backends=[],
         pagination_class=None,
+        renderer_classes=[FHIRJSONRenderer],
+        content_negotiation_class=FHIRContentNegotiation,
         # The bundle carries the clinicians' flags; it is for staff and their integrations.
         permission_classes=[IsAuthenticated, ClinicianOnly],
     )
     def fhir(self, request: Request, pk: str | None = None) -> Response:
-        return Response(fhir.patient_bundle(self.get_object()))
+        return Response(fhir.patient_bundle(self.get_object()), content_type=fhir.FHIR_JSON)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """The FHIR endpoint refuses as FHIR servers do: an OperationOutcome under the FHIR media type."""
+        response = super().handle_exception(exc)
+        if self.action == "fhir":
+            detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
+            response.data = fhir.operation_outcome(str(detail), status_code=response.status_code)
+            response.content_type = fhir.FHIR_JSON
+        return response
 
 
 class DrugViewSet(viewsets.ReadOnlyModelViewSet):
