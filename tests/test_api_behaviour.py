@@ -46,7 +46,7 @@ def today() -> str:
         ("/api/prescriptions/", {"schedules": [{"times_of_day": ["8am"]}]}, "times_of_day", "HH:MM"),
         ("/api/prescriptions/", {"dose": "abc"}, "dose", "valid number"),
         ("/api/prescriptions/", {"patient": 999999}, "patient", "does not exist"),
-        ("/api/assessments/", {"answers": [1, 2]}, "answers", "9 questions"),
+        ("/api/assessments/", {"answers": [1, 2]}, "answers", "Please answer question 3 of 9"),
         ("/api/assessments/", {"answers": [9] * 9}, "answers", "out of range"),
         ("/api/side-effects/", {"effect": "other"}, "description", "describe"),
         ("/api/dose-events/", {"occurred_at": "2026-06-01T08:00:00"}, "occurred_at", "offset"),
@@ -90,11 +90,22 @@ def test_change_dose_errors_use_the_request_names(world: World) -> None:
 
 
 def test_a_refusal_about_no_field_is_a_non_field_error(world: World) -> None:
+    clinician = client_for(world, "clinician")
+    marked = clinician.post(f"/api/prescriptions/{world.rx.pk}/entered-in-error/", {"reason": "Wrong patient"}, "json")
+    assert marked.status_code == 200
+    response = client_for(world, "patient_a").post(
+        "/api/dose-events/", {"prescription": world.rx.pk, "occurred_at": timezone.now().isoformat()}, "json"
+    )
+    assert response.status_code == 400
+    assert "entered in error" in response.json()["non_field_errors"][0]
+
+
+def test_a_patients_clinic_only_dose_is_an_error_on_prescription(world: World) -> None:
     response = client_for(world, "patient_a").post(
         "/api/dose-events/", {"prescription": world.esketamine.pk, "occurred_at": timezone.now().isoformat()}, "json"
     )
     assert response.status_code == 400
-    assert "given only at the clinic" in response.json()["non_field_errors"][0]
+    assert "given only at the clinic" in response.json()["prescription"][0]
 
 
 def test_patients_may_not_submit_clinician_rated_scales(world: World) -> None:

@@ -177,7 +177,11 @@ def test_wrong_number_of_answers_is_refused(code, count, expected):
     low = scales.get_scale(code).min_answer
     with pytest.raises(ValidationError) as excinfo:
         scales.score(code, [low] * count)
-    assert refusal(excinfo) == [f"{name} has {expected} questions; {count} answers were given."]
+    if count > expected:
+        assert refusal(excinfo) == [f"{name} has {expected} questions; {count} answers were given."]
+    else:  # the first unanswered question, counting from 1, in the portal's words
+        text = scales.get_scale(code).items[count]
+        assert refusal(excinfo) == [f"Please answer question {count + 1} of {expected}: “{text}”."]
 
 
 @pytest.mark.parametrize(
@@ -189,7 +193,11 @@ def test_non_integer_answers_are_refused(bad):
     answers = [0, bad, 0, 0, 0, 0, 0, 0, 0]
     with pytest.raises(ValidationError) as excinfo:
         scales.score("phq9", answers)
-    assert refusal(excinfo) == ["PHQ-9 question 2 needs an answer."]
+    text = "Feeling down, depressed, or hopeless"
+    if bad is None:
+        assert refusal(excinfo) == [f"Please answer question 2 of 9: “{text}”."]
+    else:
+        assert refusal(excinfo) == [f"Please answer question 2 of 9 with a whole number from 0 to 3: “{text}”."]
 
 
 @pytest.mark.parametrize("answers", ["000000000", {"q1": 0}, None, 9])

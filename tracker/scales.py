@@ -182,18 +182,35 @@ def get_scale(code: str) -> Scale:
         raise ValidationError({"instrument": f"Unknown questionnaire {code!r}."}) from None
 
 
+def answer_refusal(scale: Scale, number: int, value: object = None) -> str:
+    """Why question ``number`` (counting from 1) is not answered, in the portal's words."""
+    total, text = len(scale.items), scale.items[number - 1]
+    if value is None:
+        return f"Please answer question {number} of {total}: “{text}”."
+    return (
+        f"Please answer question {number} of {total} with a whole number from {scale.min_answer} "
+        f"to {scale.max_answer}: “{text}”."
+    )
+
+
 def validate_answers(code: str, answers: Sequence[object]) -> list[int]:
-    """Check every item is answered within range; the message names the first bad item."""
+    """Check every item is answered within range; the message names the first bad item.
+
+    Questions are numbered from 1, as the patient sees them; a short list is refused at its
+    first unanswered question, in the portal's words, not as a count of answers.
+    """
     scale = get_scale(code)
     if not isinstance(answers, list | tuple):
         raise ValidationError({"answers": f"{scale.name} answers must be a list of item scores."})
-    if len(answers) != len(scale.items):
+    if len(answers) > len(scale.items):
         raise ValidationError(
             {"answers": f"{scale.name} has {len(scale.items)} questions; {len(answers)} answers were given."}
         )
+    if len(answers) < len(scale.items):
+        raise ValidationError({"answers": answer_refusal(scale, len(answers) + 1)})
     for number, value in enumerate(answers, start=1):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError({"answers": f"{scale.name} question {number} needs an answer."})
+            raise ValidationError({"answers": answer_refusal(scale, number, value)})
         if not scale.min_answer <= value <= scale.max_answer:
             raise ValidationError(
                 {

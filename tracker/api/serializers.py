@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from tracker import scales
 from tracker.api.fields import CourseDateField, CourseDateTimeField, ScopedPrimaryKeyField
 from tracker.models import (
     Assessment,
@@ -504,16 +505,47 @@ class OutsideClinicReportSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+def numbered_answer_errors(detail: dict[Any, Any], data: Any) -> dict[Any, Any]:
+    """DRF keys a bad list item by its index from 0 (``{"answers": {8: [...]}}``); a patient counts
+    questions from 1. Each item's refusal becomes a message naming the question as the portal does."""
+    items = detail.get("answers")
+    if not isinstance(items, dict):
+        return detail
+    sent = data.get("answers") if isinstance(data, dict) else None
+    scale = scales.SCALES.get(data.get("instrument")) if isinstance(data, dict) else None
+    messages = []
+    for index in sorted(items):
+        value = sent[index] if isinstance(sent, list) and index < len(sent) else None
+        if scale is not None and index < len(scale.items):
+            messages.append(scales.answer_refusal(scale, index + 1, value))
+        else:
+            messages.extend(f"Question {index + 1}: {message}" for message in items[index])
+    return {**detail, "answers": messages}
+
+
 class AssessmentCreateSerializer(serializers.Serializer):
     patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
     instrument = serializers.ChoiceField(choices=Instrument.choices)
-    answers = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=100), max_length=50)
+    answers = serializers.ListField(
+        child=serializers.IntegerField(),
+        max_length=50,
+        help_text="One score per question, in the questionnaire's order (question 1 first). A missing or "
+        "out-of-range answer is refused with the question's number and text.",
+    )
     completed_at = CourseDateTimeField(required=False)
     source = serializers.ChoiceField(
         choices=Assessment.Source.choices,
         required=False,
         help_text="Clinicians only (default clinician); a patient's own answers are always patient-reported.",
     )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError(numbered_answer_errors(dict(exc.detail), data)) from exc
 
 
 class SideEffectCreateSerializer(serializers.Serializer):

@@ -472,6 +472,19 @@ class DoseEventViewSet(EnteredInErrorMixin, CreateScopedViewSet):
         return DoseEvent.Reporter.CLINICIAN if self.actor.is_clinician else DoseEvent.Reporter.PATIENT
 
     def perform_create(self, data: dict[str, Any]) -> DoseEvent:  # type: ignore[override]
+        drug = data["prescription"].drug
+        if drug.in_clinic_only and not self.actor.is_clinician:
+            # The service refuses this too (without a field, and in the portal's terms); here the
+            # refusal names the field sent and this API's own way to report the dose.
+            raise serializers.ValidationError(
+                {
+                    "prescription": [
+                        f"{drug} is given only at the clinic, so it cannot be logged as a dose. If you took it "
+                        "outside the clinic, report it with POST /api/dose-events/outside-clinic-report/ "
+                        "(this prescription and when you took it); your care team will be told."
+                    ]
+                }
+            )
         return call_service(dose_service.record_dose, **data, reporter=self.reporter(), recorded_by=self.request.user)
 
     @extend_schema(responses={201: s.DoseEventSerializer}, summary="Report a clinic-only drug taken outside")
