@@ -109,3 +109,43 @@ def test_api_with_a_session_needs_the_csrf_token_but_a_token_client_does_not(pat
         "/api/assessments/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
     )
     assert response.status_code == 201
+
+
+# --- Headers and endpoints (issue 14) ----------------------------------------------------------
+
+
+def test_every_page_carries_a_content_security_policy_without_inline_script(client, clinician, patient_user):
+    client.force_login(clinician.user)
+    pages = ["/admin/", reverse("admin:tracker_patient_changelist"), "/api/docs/", "/api/patients/", "/health/"]
+    for url in pages:
+        policy = client.get(url).headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        assert "frame-ancestors 'none'" in policy, url
+    portal = Client()
+    assert "default-src 'self'" in portal.get(reverse("login")).headers["Content-Security-Policy"]
+
+
+def test_swagger_ui_runs_no_inline_script(admin_client):
+    page = admin_client.get("/api/docs/").content.decode()
+    scripts = page.split("<script")[1:]
+    assert scripts and all(tag.lstrip().startswith("src=") for tag in scripts), scripts
+    init = admin_client.get("/api/docs/?script=")
+    assert init.status_code == 200 and init["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in init.content.decode()
+
+
+def test_schema_and_docs_are_for_signed_in_staff(client, patient, patient_user, clinician):
+    assert client.get("/api/schema/").status_code == 401
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith("/admin/login/")
+    patient_token = Token.objects.create(user=patient_user)
+    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {patient_token.key}").status_code == 403
+    staff_token = Token.objects.create(user=clinician.user)
+    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {staff_token.key}").status_code == 200
+
+
+def test_health_answers_plain_http_even_with_the_https_redirect_on(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    plain = Client()  # a new client builds its middleware under the setting
+    assert plain.get("/health/").status_code == 200
+    assert plain.get("/accounts/login/").status_code == 301
