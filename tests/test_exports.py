@@ -151,3 +151,28 @@ class TestClinicExportParameters:
 )
 def test_csv_cell_guards_formulas(value, expected):
     assert csv_cell(value) == expected
+
+
+def test_course_csv_gives_the_fibser_burden_never_a_sum(north, ada, small_course):
+    from tests.symptoms import fibser
+
+    check_in = fibser(ada, "2026-06-02T10:00", 4)  # frequency 4, intensity 4, burden 4: a "total" would be 12
+    content = north.get(reverse("admin:tracker_patient_export", args=[ada.pk])).content.decode()
+    (row,) = [line for line in content.splitlines() if line.startswith(f"assessment,{check_in.pk},")]
+    assert row == f"assessment,{check_in.pk},2026-06-02,10:00,FIBSER,4,burden (0-6),{check_in.band},Patient-reported"
+
+
+def test_clinic_csv_adherence_is_the_sweeps_taken_share(north, ada, small_course):
+    # 1 taken, 1 missed, 1 skipped: the §7 share counts skipped doses as not taken (1 of 3).
+    rx = small_course[0]
+    PlannedDose.objects.create(
+        patient=ada,
+        prescription=rx,
+        schedule=rx.schedules.first(),
+        due_at=at("2026-06-02T12:00"),
+        local_date=dt.date(2026, 6, 2),
+        deadline=at("2026-06-02T18:00"),
+        status=PlannedDose.Status.SKIPPED,
+    )
+    content = north.get(CLINIC_URL, {"start": "2026-06-01", "end": "2026-06-02"}).content.decode()
+    assert "N-0100,Lovelace,Ada,3,1,1,1,33," in content

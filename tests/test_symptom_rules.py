@@ -204,3 +204,35 @@ def test_adequacy_is_judged_on_the_daily_total_not_one_dose(patient, clinician):
     symptoms.sweep(now=at("2026-06-29T10:00"))
     flag = Flag.objects.get(kind=FlagKind.SCALE_NOT_IMPROVING)
     assert "Bupropion 300 mg a day" in flag.message
+
+
+def test_a_severe_first_score_on_a_course_is_not_worsening(patient, clinician):
+    # Issue 18: the course's baseline is severe; there is nothing earlier to be worse than.
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 23)
+    symptoms.sweep(now=at("2026-05-30T10:00"))
+    phq9(patient, "2026-06-08T09:00", 22)  # still severe, not up by 5
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    assert not Flag.objects.filter(kind__startswith="scale.worsening").exists()
+
+
+def test_both_of_the_references_worsening_triggers_raise_it_at_their_edges(patient, clinician):
+    daily_course(patient, clinician, start="2026-06-01")
+    phq9(patient, "2026-05-30T09:00", 6)  # baseline
+    phq9(patient, "2026-06-08T09:00", 10)  # +4 from baseline: not yet
+    symptoms.sweep(now=at("2026-06-08T10:00"))
+    assert not Flag.objects.exists()
+    phq9(patient, "2026-06-15T09:00", 11)  # +5 from baseline (and +1 from the previous)
+    symptoms.sweep(now=at("2026-06-15T10:00"))
+    assert Flag.objects.get().message == "PHQ-9 11 on 15 Jun 2026: up 5 points from the baseline of 6."
+
+
+def test_gad7_and_madrs_halving_is_not_flagged_as_response(patient, clinician):
+    # §4 outcome definitions are PHQ-9's unless noted; response is not noted for GAD-7 or MADRS.
+    from tests.test_exports import gad7
+
+    daily_course(patient, clinician, start="2026-06-01")
+    gad7(patient, "2026-05-30T09:00", [2] * 7)  # 14
+    gad7(patient, "2026-06-29T09:00", [1] * 6 + [0])  # 6: 57 % lower
+    symptoms.sweep(now=at("2026-06-29T10:00"))
+    assert not Flag.objects.filter(kind=FlagKind.SCALE_RESPONSE).exists()

@@ -248,3 +248,30 @@ def test_clinic_sessions_hook_is_empty_without_sessions(patient):
 def test_superuser_sees_any_clinics_timeline(client, other_patient):
     client.force_login(factories.UserFactory(username="root", is_staff=True, is_superuser=True))
     assert client.get(timeline_url(other_patient)).status_code == 200
+
+
+class TestIssue18Charts:
+    def test_gad7_chart_has_its_screening_cut_off_and_no_response_line(self, north, patient, clinician):
+        from tests.test_exports import gad7
+
+        daily_course(patient, clinician, start="2026-06-01")
+        gad7(patient, "2026-05-30T10:00", [2] * 7)  # 14: baseline
+        gad7(patient, "2026-06-15T10:00", [1] * 7)  # 7
+        content = north.get(timeline_url(patient)).content.decode()
+        chart = re.search(r'<svg[^>]*id="chart-gad7".*?</svg>', content, re.S).group(0)
+        assert 'class="ref ref-threshold" data-value="10"' in chart  # §4 GAD-7 screen positive ≥ 10
+        assert "Screen positive ≥ 10" in chart
+        assert "ref-response" not in chart  # §4 defines response for PHQ-9 only
+
+    def test_fibser_shows_the_burden_never_a_total(self, north, patient, clinician):
+        daily_course(patient, clinician, start="2026-06-01")
+        fibser(patient, "2026-06-08T10:00", 4)  # frequency, intensity and burden 4: a sum would be 12
+        timeline = patient_timeline(patient, now=at("2026-06-09T10:00"))
+        (event,) = [e for e in timeline.events if e.kind == "assessment"]
+        assert event.title.startswith("FIBSER burden: 4 of 6 (")
+        content = north.get(timeline_url(patient)).content.decode()
+        chart = re.search(r'<svg[^>]*id="chart-fibser".*?</svg>', content, re.S).group(0)
+        assert re.findall(r'class="point" data-week="[^"]+" data-value="(\d+)"', chart) == ["4"]
+        assert "1 check-in, 0 (none) to 6" in chart  # one check-in reads as one
+        assert 'data-value="3"' in chart and 'data-value="5"' in chart  # the action lines
+        assert "12" not in re.sub(r"<[^>]+>", " ", chart).split()  # no sum anywhere in the chart's text

@@ -209,7 +209,7 @@ def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
             Event(
                 at=a.completed_at,
                 kind="assessment",
-                title=f"{scales.get_scale(a.instrument).name}: {a.total} ({a.band})",
+                title=assessment_title(a),
                 detail=a.get_source_display(),
                 url=reverse("admin:tracker_assessment_change", args=[a.pk]),
             )
@@ -247,6 +247,26 @@ def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
         )
     events.extend(sessions)
     return sorted(events, key=lambda e: e.at)
+
+
+def headline_score(assessment: Assessment) -> tuple[int, str]:
+    """(value, what it is) to show for a questionnaire: its total, or FIBSER's burden item.
+
+    §5 FIBSER: only the burden item (0–6) guides action; frequency + intensity + burden
+    added up means nothing clinically, so no FIBSER "total" is ever shown.
+    """
+    if assessment.instrument == scales.FIBSER.code:
+        return assessment.answers[scales.FIBSER_BURDEN_ITEM], "burden (0-6)"
+    return assessment.total, "points"
+
+
+def assessment_title(assessment: Assessment) -> str:
+    """The timeline's line for a questionnaire, e.g. "PHQ-9: 12 (moderate)" or "FIBSER burden: 4 of 6 (…)"."""
+    name = scales.get_scale(assessment.instrument).name
+    if assessment.instrument == scales.FIBSER.code:
+        burden, _ = headline_score(assessment)
+        return f"{name} burden: {burden} of 6 ({assessment.band})"
+    return f"{name}: {assessment.total} ({assessment.band})"
 
 
 def patient_timeline(patient: Patient, *, now: dt.datetime) -> Timeline:
@@ -297,12 +317,16 @@ def _score_chart(timeline: Timeline, instrument: str) -> Chart | None:
         return None
     lines = []
     baseline = _baseline_total(timeline, instrument)
-    if baseline is not None:
+    # §4: response is defined for PHQ-9 only; GAD-7 gets its screening cut-off instead.
+    if baseline is not None and instrument in clinical.get("RESPONSE_INSTRUMENTS"):
         response_at = baseline * (1 - clinical.get("RESPONSE_REDUCTION"))
         lines.append(RefLine(response_at, f"Response ≤ {response_at:g}", "response"))
     remission_below = clinical.get("REMISSION_BELOW").get(instrument)
     if remission_below is not None:
         lines.append(RefLine(remission_below - 1, f"Remission ≤ {remission_below - 1}", "remission"))
+    if instrument == scales.GAD7.code:
+        cut_off = clinical.get("GAD7_SCREEN_POSITIVE_FROM")
+        lines.append(RefLine(cut_off, f"Screen positive ≥ {cut_off}", "threshold"))
     described = "; ".join(line.label for line in lines) or "no reference lines"
     markers = dose_change_markers(timeline)
     changes = f" Dose changes: {'; '.join(m.label for m in markers)}." if markers else ""
@@ -317,6 +341,11 @@ def _score_chart(timeline: Timeline, instrument: str) -> Chart | None:
         lines=lines,
         markers=markers,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 check-in", "3 check-ins": chart texts stay grammatical for a single point."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _scores_text(points: list[Point]) -> str:
@@ -388,7 +417,7 @@ def _burden_chart(timeline: Timeline) -> Chart | None:
         kind="line",
         chart_id="chart-fibser",
         title="Side-effect burden (FIBSER burden item) over the weeks",
-        description=f"{len(points)} check-ins, 0 (none) to 6; {warning} or more: address the side effect; "
+        description=f"{_count(len(points), 'check-in')}, 0 (none) to 6; {warning} or more: address the side effect; "
         f"{urgent} or more: lower the dose or switch.",
         y_name="FIBSER burden",
         y_max=6,

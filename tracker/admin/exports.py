@@ -21,10 +21,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from tracker import scales, side_effect_catalogue
+from tracker import clinical, scales, side_effect_catalogue
 from tracker.admin.scoping import clinician_for
 from tracker.models import Assessment, Patient, PlannedDose
-from tracker.timeline import DOSE_OUTCOMES, patient_timeline
+from tracker.timeline import DOSE_OUTCOMES, headline_score, patient_timeline
 
 if TYPE_CHECKING:
     from tracker.admin.patients import PatientAdmin
@@ -85,8 +85,9 @@ def course_rows(patient: Patient, now: dt.datetime) -> list[list[Any]]:
         summary = ";".join(f"{name}={counts[name]}" for name in (*DOSE_OUTCOMES, "unplanned"))
         rows.append(["doses", "", day.isoformat(), "", "planned doses", planned, "doses", summary, ""])
     for a in timeline.assessments:
-        rows.append(["assessment", a.pk, *_utc(a.completed_at), scales.get_scale(a.instrument).name, a.total,
-                     "points", a.band, a.get_source_display()])  # fmt: skip
+        value, unit = headline_score(a)  # FIBSER: the burden item, never a sum of its three items
+        rows.append(["assessment", a.pk, *_utc(a.completed_at), scales.get_scale(a.instrument).name, value,
+                     unit, a.band, a.get_source_display()])  # fmt: skip
     for s in timeline.side_effects:
         rows.append(["side_effect", s.pk, *_utc(s.reported_at), side_effect_catalogue.label(s.effect), "", "",
                      s.severity, s.description])  # fmt: skip
@@ -162,7 +163,8 @@ def clinic_rows(patients: Sequence[Patient], start: dt.date, end: dt.date) -> li
     for p in patients:
         d = doses.get(p.pk, {})
         judged = d.get("taken", 0) + d.get("missed", 0) + d.get("skipped", 0)
-        share = round(100 * d.get("taken", 0) / judged) if judged else ""
+        taken_share = clinical.taken_share(d.get("taken", 0), judged)  # §7's share, as the sweep judges it
+        share = "" if taken_share is None else round(100 * taken_share)
         first_last = []
         for code in SCORE_INSTRUMENTS:
             totals = scores.get((p.pk, code), [])
