@@ -176,3 +176,59 @@ def _walk(value: object):
     elif isinstance(value, list):
         for item in value:
             yield from _walk(item)
+
+
+DATETIME_KEYS = {"effectiveDateTime", "authoredOn", "dateAsserted", "start", "end", "timestamp"}
+
+
+def test_every_datetime_of_the_demo_bundle_has_an_offset(demo_bundle: dict) -> None:
+    values = [v for d in _walk(demo_bundle) for k, v in d.items() if k in DATETIME_KEYS]
+    assert len(values) > 20
+    assert all("T" in v and has_offset(v) for v in values), [v for v in values if "T" not in v]
+
+
+def test_flag_follows_acknowledge_and_resolve(world: World) -> None:
+    client = client_for(world, "clinician")
+
+    def exported() -> dict:
+        bundle = client.get(f"/api/patients/{world.patient_a.pk}/fhir/").json()
+        Bundle.model_validate(bundle)
+        (flag,) = resources(bundle, "Flag")
+        return flag
+
+    opened = exported()
+    assert opened["status"] == "active" and opened["meta"]["tag"][0]["code"] == "open"
+    assert "end" not in opened["period"]
+    assert client.post(f"/api/flags/{world.flag.pk}/acknowledge/").status_code == 200
+    acknowledged = exported()
+    assert acknowledged["status"] == "active" and acknowledged["meta"]["tag"][0]["code"] == "acknowledged"
+    assert "end" not in acknowledged["period"]
+    resolved_response = client.post(f"/api/flags/{world.flag.pk}/resolve/", {"note": "Safety plan agreed"}, "json")
+    assert resolved_response.status_code == 200, resolved_response.json()
+    resolved = exported()
+    assert resolved["status"] == "inactive" and resolved["meta"]["tag"][0]["code"] == "resolved"
+    assert dt.datetime.fromisoformat(resolved["period"]["end"]) == dt.datetime.fromisoformat(
+        resolved_response.json()["resolved_at"].replace("Z", "+00:00")
+    ).replace(microsecond=0)
+    assert has_offset(resolved["period"]["end"])
+
+
+def test_a_skip_reason_is_the_statements_status_reason(world: World) -> None:
+    response = client_for(world, "patient_a").post(
+        "/api/dose-events/",
+        {
+            "prescription": world.rx.pk,
+            "occurred_at": (timezone.now() - dt.timedelta(minutes=10)).isoformat(),
+            "outcome": "skipped",
+            "skip_reason": "Felt sick",
+            "note": "Will take tomorrow",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    bundle = client_for(world, "clinician").get(f"/api/patients/{world.patient_a.pk}/fhir/").json()
+    Bundle.model_validate(bundle)
+    statement = {s["id"]: s for s in resources(bundle, "MedicationStatement")}[f"dose-{response.json()['id']}"]
+    assert statement["status"] == "not-taken"
+    assert statement["statusReason"] == [{"text": "Felt sick"}]
+    assert statement["note"] == [{"text": "Will take tomorrow"}]

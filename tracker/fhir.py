@@ -6,7 +6,9 @@ period; the session's own dose event is not exported twice) and other doses give
 MedicationStatement for doses the patient reports (including outside-clinic reports),
 Observation for PHQ-9 / GAD-7 totals and for body weights (vital signs), Flag for the
 tracker's flags. Entries are named by deterministic ``urn:uuid`` URLs so a re-export gives
-the same references. Instants are written in the patient's own offset, dates as plain dates.
+the same references. Every dateTime carries the patient's own offset: instants as they
+happened, course dates as the start (or, for an end, the last second) of that local day;
+birthDate stays a plain date. See docs/fhir.md for what the export conforms to.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SNOMED = "http://snomed.info/sct"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 FLAG_KIND_SYSTEM = "urn:tracker:flag-kind"
+FLAG_STATUS_SYSTEM = "urn:tracker:flag-status"  # open | acknowledged | resolved (the worklist's state)
 FHIR_VERSION = "4.0"
 # The media type FHIR R4 servers answer with (FHIR R4 §3.1.0.1.9, §2.1.0.4 "fhirVersion" parameter).
 FHIR_JSON = f"application/fhir+json; fhirVersion={FHIR_VERSION}"
@@ -96,6 +99,14 @@ class Exporter:
     def instant(self, value: dt.datetime) -> str:
         return value.astimezone(self.zone).isoformat(timespec="seconds")
 
+    def day_start(self, day: dt.date) -> str:
+        """A course date as the dateTime it starts, on the patient's wall clock with its offset."""
+        return self.instant(dt.datetime.combine(day, dt.time.min, tzinfo=self.zone))
+
+    def day_end(self, day: dt.date) -> str:
+        """The last second of a course date (an end date is inclusive), with the patient's offset."""
+        return self.instant(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.zone))
+
     @staticmethod
     def number(value: Decimal) -> int | float:
         return int(value) if value == value.to_integral_value() else float(value)
@@ -144,9 +155,9 @@ class Exporter:
 
     def dosage(self, rx: Prescription, schedule: DoseSchedule) -> Json:
         """One dosage instruction per schedule, its timing in the patient's wall clock."""
-        repeat: Json = {"boundsPeriod": {"start": schedule.start_date.isoformat()}}
+        repeat: Json = {"boundsPeriod": {"start": self.day_start(schedule.start_date)}}
         if schedule.end_date:
-            repeat["boundsPeriod"]["end"] = schedule.end_date.isoformat()
+            repeat["boundsPeriod"]["end"] = self.day_end(schedule.end_date)
         dosage: Json = {
             "text": f"{rx.dose.normalize():f} {rx.dose_unit} {schedule}",
             "route": self.route(rx.route),
@@ -211,7 +222,8 @@ class Exporter:
             "subject": self.subject,
             "effectiveDateTime": self.instant(event.occurred_at),
         }
-        notes = [n for n in (event.note, event.skip_reason) if n]
+        # A skip's reason is the statement's statusReason (FHIR R4 MedicationStatement), not a note.
+        notes = [event.note] if event.note else []
         if event.outside_clinic_report:
             notes.insert(0, "Reported as taken outside the clinic.")
         if notes:
@@ -230,7 +242,7 @@ class Exporter:
                 resource["statusReason"] = [{"text": event.skip_reason}]
             return resource
         status = "completed" if taken else "not-taken"
-        return {
+        statement: Json = {
             "resourceType": "MedicationStatement",
             "id": f"dose-{event.pk}",
             "status": "entered-in-error" if event.is_entered_in_error else status,
@@ -242,6 +254,9 @@ class Exporter:
                 {"route": self.route(rx.route), "doseAndRate": [{"doseQuantity": self.dose_quantity(rx, event.amount)}]}
             ],
         }
+        if not taken and event.skip_reason:
+            statement["statusReason"] = [{"text": event.skip_reason}]
+        return statement
 
     def session(self, session: InClinicSession) -> Json:
         """An in-clinic administration: observed from the first device to discharge (§8)."""
@@ -307,12 +322,17 @@ class Exporter:
         return resource
 
     def flag(self, flag: Flag) -> Json:
+        """FHIR's Flag is active or inactive; the worklist's own state (open, acknowledged, resolved)
+        goes in ``meta.tag``, and resolving ends the period."""
         period: Json = {"start": self.instant(flag.raised_at)}
-        if flag.resolved_at:
-            period["end"] = self.instant(flag.resolved_at)
+        if flag.status == Flag.Status.RESOLVED and flag.resolved_at:
+            period["end"] = self.instant(max(flag.resolved_at, flag.raised_at))
         return {
             "resourceType": "Flag",
             "id": f"flag-{flag.pk}",
+            "meta": {
+                "tag": [{"system": FLAG_STATUS_SYSTEM, "code": flag.status, "display": flag.get_status_display()}]
+            },
             "status": "inactive" if flag.status == Flag.Status.RESOLVED else "active",
             "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
             "code": {
