@@ -59,7 +59,7 @@ def test_phq9_item9_above_zero_shows_the_default_crisis_guidance_at_once(portal,
     html = portal.get(response["Location"]).content.decode()
     assert '<section class="crisis" role="alert"' in html
     assert html.index("Please read this now") < html.index("Your answers have been saved")  # guidance first
-    assert "call your local emergency number" in html and "Samaritans on 116 123" in html
+    assert "call your local emergency number" in html and 'Samaritans on <a href="tel:116123">116 123</a>' in html
     assert "Your care team has been told about your answer." in html
     assert "within" not in html.lower()  # never a promised response time
     assert Flag.objects.get(kind=FlagKind.SCALE_SUICIDALITY).patient == patient
@@ -71,10 +71,10 @@ def test_the_clinics_own_crisis_text_replaces_the_default(portal, patient):
     patient.clinic.save()
     response = portal.post(reverse("portal:questionnaire", args=["phq9"]), answers([0] * 8 + [3]), follow=True)
     html = response.content.decode()
-    assert "<p>Call the Northside crisis team on 0800 000 111, day or night.</p>" in html
-    assert "<p>Or dial 999.</p>" in html
+    assert '<p>Call the Northside crisis team on <a href="tel:0800000111">0800 000 111</a>, day or night.</p>' in html
+    assert '<p>Or dial <a href="tel:999">999</a>.</p>' in html
     assert "Samaritans" not in html
-    assert 'href="tel:020 7946 0000"' in html
+    assert 'href="tel:02079460000"' in html
 
 
 def test_gad7_is_seven_questions(portal):

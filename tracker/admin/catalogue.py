@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from tracker.admin.scoping import ScopedAdmin, ScopedHistoryAdmin, apply_validation_error, clinician_for
-from tracker.models import Clinic, Clinician, Drug
+from tracker.models import Clinic, Clinician, CrisisContact, Drug
 from tracker.services.clinicians import add_clinician, change_clinician, check_clinician_change
 
 
@@ -52,11 +52,20 @@ class DrugAdmin(ScopedAdmin):
         return request.user.is_superuser
 
 
+class CrisisContactInline(admin.TabularInline):
+    """The numbers a patient in crisis can tap to call, shown after a self-harm answer."""
+
+    model = CrisisContact
+    fields = ["label", "number", "position"]
+    extra = 1
+
+
 @admin.register(Clinic)
 class ClinicAdmin(ScopedAdmin):
     """Clinics are set up by the operators (superusers) only."""
 
     clinic_lookup = "pk"
+    inlines = [CrisisContactInline]
     list_display = ["name", "slug", "phone"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

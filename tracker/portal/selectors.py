@@ -7,6 +7,7 @@ reach another patient's rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -35,10 +36,51 @@ def local_today(patient: Patient, now: dt.datetime) -> dt.date:
     return now.astimezone(patient.zone).date()
 
 
-def crisis_guidance(clinic: Clinic) -> list[str]:
-    """The clinic's own crisis text if it wrote one, else a general default; as paragraphs."""
+# A phone number written in running text: 3 or more digits, spaces allowed inside, an optional +.
+PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\d[\d ]*\d(?!\w)")
+
+
+def _tel(number: str) -> str:
+    return number.replace(" ", "")
+
+
+def _linked(line: str) -> list[tuple[str, str]]:
+    """A paragraph as (text, tel) pieces: every number of 3 or more digits is tap-to-call."""
+    pieces: list[tuple[str, str]] = []
+    last = 0
+    for found in PHONE_IN_TEXT.finditer(line):
+        number = found.group().strip()
+        if len(_tel(number).lstrip("+")) < 3:
+            continue
+        pieces.append((line[last : found.start()], ""))
+        pieces.append((number, _tel(number)))
+        last = found.start() + len(number)
+    pieces.append((line[last:], ""))
+    return [piece for piece in pieces if piece[0]]
+
+
+def crisis_guidance(clinic: Clinic) -> list[list[tuple[str, str]]]:
+    """The clinic's own crisis text if it wrote one, else a general default; as paragraphs of
+    (text, tel) pieces, so a number typed in the text is a tel: link as well."""
     text = clinic.crisis_guidance.strip() or DEFAULT_CRISIS_GUIDANCE
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [_linked(line.strip()) for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class CrisisNumber:
+    label: str
+    number: str
+
+    @property
+    def tel(self) -> str:
+        return _tel(self.number)
+
+
+def crisis_numbers(clinic: Clinic) -> list[CrisisNumber]:
+    """The clinic's own phone, then its crisis contacts (duty line, national lines) in order (1 query)."""
+    numbers = [CrisisNumber(f"Your clinic, {clinic.name}", clinic.phone)] if clinic.phone.strip() else []
+    numbers += [CrisisNumber(c.label, c.number) for c in clinic.crisis_contacts.all()]
+    return numbers
 
 
 # --- Medicines ----------------------------------------------------------------------------

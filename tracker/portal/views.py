@@ -291,6 +291,7 @@ def result(request: HttpRequest, patient: Patient, assessment_id: int) -> HttpRe
             "result": found,
             "title": selectors.INSTRUMENT_NAMES.get(found.assessment.instrument, found.scale.name),
             "crisis_guidance": selectors.crisis_guidance(patient.clinic) if found.crisis else [],
+            "crisis_numbers": selectors.crisis_numbers(patient.clinic) if found.crisis else [],
         },
     )
 

@@ -32,6 +32,7 @@ from tracker.models import (
     Assessment,
     Clinic,
     Clinician,
+    CrisisContact,
     DoseEvent,
     DoseSchedule,
     Drug,
@@ -52,10 +53,16 @@ CLINIC_SLUG = "riverside"
 CLINIC_NAME = "Riverside Psychiatry"
 CRISIS_GUIDANCE = (
     "If you are thinking about harming yourself or ending your life, please tell someone now.\n"
-    "Riverside Psychiatry duty line: 020 7946 0321 (Monday to Friday, 9am to 5pm).\n"
-    "Out of hours: call NHS 111 and choose the mental health option, or call Samaritans free "
-    "on 116 123, day or night.\n"
+    "The duty line answers Monday to Friday, 9am to 5pm. Out of hours, call NHS 111 and choose the "
+    "mental health option, or call Samaritans free, day or night.\n"
     "If you are in immediate danger or have harmed yourself, call 999 or go to your nearest A&E."
+)
+# Shown as tap-to-call buttons after a self-harm answer, below the clinic's own number.
+CRISIS_CONTACTS = (
+    ("Riverside Psychiatry duty line, Monday to Friday 9am to 5pm", "020 7946 0321"),
+    ("NHS 111, choose the mental health option", "111"),
+    ("Samaritans, free, day or night", "116 123"),
+    ("Emergency services", "999"),
 )
 
 # Demo passwords: long and uncommon so they pass the project's validators (see settings).
@@ -390,6 +397,10 @@ class Command(BaseCommand):
                 "crisis_guidance": CRISIS_GUIDANCE,
             },
         )
+        for position, (label, number) in enumerate(CRISIS_CONTACTS):
+            CrisisContact.objects.get_or_create(
+                clinic=clinic, number=number, defaults={"label": label, "position": position}
+            )
         return clinic
 
     def _user(self, username: str, password: str, **fields: Any) -> AbstractBaseUser:
