@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 
 from tracker import clinical, scales, side_effect_catalogue
@@ -31,6 +32,7 @@ from tracker.selectors import CourseSummary, course_summaries
 
 CHART_INSTRUMENTS = ("phq9", "gad7", "madrs")
 DOSE_OUTCOMES = ("taken", "missed", "skipped", "pending")
+SKIP_PREFIX = "skip:"  # per-day keys counting skips by preset reason ("skip:" alone: none chosen)
 
 
 @dataclass
@@ -45,6 +47,14 @@ class WeekDoses:
     skipped: int = 0
     pending: int = 0
     unplanned_taken: int = 0  # as-needed and unmatched doses, outside the adherence share
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # preset reason ("" if none) -> skips
+
+    @property
+    def skip_summary(self) -> str:
+        """e.g. "2 side effects, 1 forgot": the patients' preset reasons, commonest first."""
+        labels = {**dict(DoseEvent.SkipChoice.choices), "": "no reason chosen"}
+        ranked = sorted(self.skip_reasons.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{n} {labels.get(choice, choice).lower()}" for choice, n in ranked)
 
     @property
     def judged(self) -> int:
@@ -104,15 +114,20 @@ def dose_days(patient: Patient, now: dt.datetime) -> dict[dt.date, dict[str, int
     )
     for row in planned:
         days[row["local_date"]].update({name: row[name] for name in DOSE_OUTCOMES})
-    unplanned = (
+    # One query for both: unplanned doses taken (on the day taken) and skips by preset reason
+    # (on the day the skipped dose was planned for, as its planned-dose count above).
+    events = (
         DoseEvent.objects.current()
-        .filter(patient=patient, outcome=DoseEvent.Outcome.TAKEN, planned_dose__isnull=True, occurred_at__lte=now)
-        .values("local_date")
+        .filter(patient=patient, occurred_at__lte=now)
+        .filter(Q(outcome=DoseEvent.Outcome.TAKEN, planned_dose__isnull=True) | Q(outcome=DoseEvent.Outcome.SKIPPED))
+        .annotate(day=Coalesce("planned_dose__local_date", "local_date"))
+        .values("day", "outcome", "skip_choice")
         .annotate(n=Count("id"))
-        .order_by("local_date")
+        .order_by("day")
     )
-    for row in unplanned:
-        days[row["local_date"]]["unplanned"] = row["n"]
+    for row in events:
+        key = "unplanned" if row["outcome"] == DoseEvent.Outcome.TAKEN else f"{SKIP_PREFIX}{row['skip_choice']}"
+        days[row["day"]][key] = days[row["day"]].get(key, 0) + row["n"]
     return dict(days)
 
 
@@ -128,6 +143,10 @@ def weekly_doses(days: dict[dt.date, dict[str, int]], origin: dt.date) -> list[W
         week.skipped += row["skipped"]
         week.pending += row["pending"]
         week.unplanned_taken += row["unplanned"]
+        for key, n in row.items():
+            if key.startswith(SKIP_PREFIX):
+                choice = key.removeprefix(SKIP_PREFIX)
+                week.skip_reasons[choice] = week.skip_reasons.get(choice, 0) + n
     return [weeks[n] for n in sorted(weeks)]
 
 
@@ -196,12 +215,13 @@ def _events(timeline: Timeline, sessions: list[Event]) -> list[Event]:
     for week in timeline.weeks:
         share = f"{week.adherence:.0%}" if week.adherence is not None else "not judged yet"
         extra = f", {week.unplanned_taken} unplanned" if week.unplanned_taken else ""
+        reasons = f" ({week.skip_summary})" if week.skip_reasons else ""
         events.append(
             Event(
                 at=_local_midnight(week.start, patient),
                 kind="doses",
                 title=f"Week {week.week} doses: {week.taken} of {week.planned} planned taken ({share})",
-                detail=f"{week.missed} missed, {week.skipped} skipped, {week.pending} due{extra}",
+                detail=f"{week.missed} missed, {week.skipped} skipped{reasons}, {week.pending} due{extra}",
             )
         )
     for a in timeline.assessments:
