@@ -105,7 +105,52 @@ def test_medicines_show_the_version_in_force_after_a_dose_change(portal, patient
 
 def test_progress_query_count_is_fixed(portal, patient, clinician, django_assert_num_queries):
     course(patient, clinician, days_ago=60)
-    with django_assert_num_queries(6):
-        # 1 session, 2 user, 3 patient with clinic, 4 PHQ-9/GAD-7 totals of the last 12 weeks,
-        # 5 dose counts per local day and status (GROUP BY), 6 schedules in force with drugs.
+    with django_assert_num_queries(9):
+        # 1 session, 2 user, 3 patient with clinic, 4 and 5 the 7- and 30-day taken shares,
+        # 6 the next clinic session, 7 PHQ-9/GAD-7 totals of the last 12 weeks,
+        # 8 dose counts per local day and status (GROUP BY), 9 schedules in force with drugs.
         portal.get(reverse("portal:progress"))
+
+
+def test_progress_shows_the_7_and_30_day_taken_shares_from_the_caseload_computation(portal, patient, clinician):
+    from tracker.selectors import caseload
+
+    rx = course(patient, clinician, days_ago=20, times=("08:00",))
+    now = timezone.now()
+    past = list(PlannedDose.objects.filter(prescription=rx, due_at__lte=now).order_by("due_at"))
+    PlannedDose.objects.filter(pk__in=[d.pk for d in past]).update(status=PlannedDose.Status.TAKEN)
+    # Three misses in the last week: 7-day and 30-day shares differ.
+    recent = [d for d in past if d.due_at > now - dt.timedelta(days=7)]
+    PlannedDose.objects.filter(pk__in=[d.pk for d in recent[:3]]).update(status=PlannedDose.Status.MISSED)
+    html = portal.get(reverse("portal:progress")).content.decode()
+    for days in (7, 30):
+        share = caseload.adherence([patient.pk], now, days=days)[patient.pk]
+        assert share.judged and share.percent is not None
+        assert (
+            f'<strong class="share-percent">{share.percent}%</strong> of your planned doses taken '
+            f"({share.taken} of {share.judged})." in html
+        )
+    week = caseload.adherence([patient.pk], now, days=7)[patient.pk]
+    assert (week.taken, week.judged) == (len(recent) - 3, len(recent))
+
+
+def test_progress_says_why_there_is_no_share_yet(portal, patient):
+    html = portal.get(reverse("portal:progress")).content.decode()
+    assert "No figure yet: no doses were planned in the last 7 days." in html
+    assert "No figure yet: no doses were planned in the last 30 days." in html
+    assert "Your next clinic session" not in html
+
+
+def test_an_esketamine_patient_sees_the_next_session_and_what_to_expect(portal, patient, clinician):
+    patient.timezone = "Europe/London"
+    patient.save(update_fields=["timezone"])
+    esk = clinic_only(patient, clinician)
+    now = timezone.now()
+    upcoming = PlannedDose.objects.filter(prescription=esk, deadline__gte=now).order_by("due_at").first()
+    html = portal.get(reverse("portal:progress")).content.decode()
+    local = upcoming.due_at.astimezone(patient.zone)
+    assert "Your next clinic session" in html
+    when = f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
+    assert f'Esketamine (nasal) on <time datetime="{local.isoformat()}">{when}</time> (Europe/London time).' in html
+    assert "at least 2 hours afterwards" in html
+    assert "Do not drive or use machinery until the next day, after a restful sleep." in html

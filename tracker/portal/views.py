@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, DoseEvent, Patient, Prescription
 from tracker.portal import charts, forms, selectors
+from tracker.selectors import caseload
 from tracker.services import assessments as assessment_service
 from tracker.services import doses as dose_service
 from tracker.services.errors import ServiceError
@@ -28,6 +29,7 @@ from tracker.services.errors import ServiceError
 PatientView = Callable[..., HttpResponse]
 PATIENT = DoseEvent.Reporter.PATIENT
 PROGRESS_WEEKS = 4
+PROGRESS_SHARE_DAYS = (7, 30)  # "My progress": the taken share over the last week and month
 CHART_WEEKS = 12
 
 
@@ -299,16 +301,22 @@ def result(request: HttpRequest, patient: Patient, assessment_id: int) -> HttpRe
 @patient_required
 @require_http_methods(["GET", "HEAD"])
 def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
-    """Adherence calendar, score charts and current medicines."""
+    """Taken shares over 7 and 30 days, the next clinic session, adherence calendar, score charts, medicines."""
     now = timezone.now()
     today = selectors.local_today(patient, now)
     history = selectors.score_history(patient, now, weeks=CHART_WEEKS)
     first = today - dt.timedelta(weeks=CHART_WEEKS)
+    # The caseload's own adherence share (tracker/selectors/caseload.py), over two windows.
+    shares = {days: caseload.adherence([patient.pk], now, days=days).get(patient.pk) for days in PROGRESS_SHARE_DAYS}
+    session = caseload.next_sessions([patient.pk], now).get(patient.pk)
     return render(
         request,
         "portal/progress.html",
         {
             "patient": patient,
+            "shares": list(shares.items()),
+            "next_session": session,
+            "observation_hours": clinical.get("ESK_MIN_OBSERVATION_MINUTES") // 60,
             "calendar": selectors.adherence_calendar(patient, now, weeks=PROGRESS_WEEKS),
             "charts": [charts.line_chart(code, series, first, today) for code, series in history.items()],
             "medicines": selectors.medicines(selectors.active_schedules(patient, now)),

@@ -617,8 +617,10 @@ def status_of(phq9: Sequence[Score], course: Course | None, zone: ZoneInfo) -> S
     return Status.NEITHER
 
 
-def _adherence(patient_ids: Collection[int], now: dt.datetime) -> dict[int, Adherence]:
-    days = clinical.get("ADHERENCE_WINDOW_DAYS")
+def adherence(patient_ids: Collection[int], now: dt.datetime, days: int | None = None) -> dict[int, Adherence]:
+    """Each patient's taken share of the planned doses due in the last ``days`` (default: the
+    §7 escalation window); the portal's "My progress" asks for 7 and 30 days (1 query)."""
+    days = days or clinical.get("ADHERENCE_WINDOW_DAYS")
     rows = (
         PlannedDose.objects.filter(
             patient_id__in=patient_ids, due_at__gt=now - dt.timedelta(days=days), due_at__lte=now
@@ -634,7 +636,7 @@ def _adherence(patient_ids: Collection[int], now: dt.datetime) -> dict[int, Adhe
     return {r["patient_id"]: Adherence(days, r["taken"], r["judged"], r["waiting"]) for r in rows}
 
 
-def _next_sessions(patient_ids: Collection[int], now: dt.datetime) -> dict[int, tuple[str, dt.datetime]]:
+def next_sessions(patient_ids: Collection[int], now: dt.datetime) -> dict[int, tuple[str, dt.datetime]]:
     """Each patient's next pending clinic-only dose not yet past its deadline (a session under
     way today still shows). The pending-by-patient index holds only the planning horizon."""
     rows = (
@@ -673,8 +675,8 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
         return []
     patient_courses = loaders.courses_by_patient(ids)
     scores = loaders.scores_by_patient(ids, (*INSTRUMENTS, "fibser"))
-    adherence = _adherence(ids, now)
-    sessions = _next_sessions(ids, now)
+    shares = adherence(ids, now)
+    sessions = next_sessions(ids, now)
     flags = _open_flags(ids)
     days = clinical.get("ADHERENCE_WINDOW_DAYS")
     rows = []
@@ -699,7 +701,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
                 phq9=score_line("phq9", phq9, course, zone),
                 gad7=score_line("gad7", own_scores, course, zone),
                 status=status_of(phq9, course, zone),
-                adherence=adherence.get(patient.pk, Adherence(days, 0, 0, 0)),
+                adherence=shares.get(patient.pk, Adherence(days, 0, 0, 0)),
                 next_due=next_due(DueContext(patient, own, own_scores, today)),
                 next_session=Session(session[0], session[1].astimezone(zone)) if session else None,
                 flags=flags.get(patient.pk, OpenFlags(0, None)),
