@@ -75,6 +75,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     family_name = factory.Faker("last_name")
     date_of_birth = dt.date(1985, 6, 15)
     timezone = "Europe/London"
+    # Enrolled in the Spravato REMS (§1), so an outpatient esketamine session may start; the
+    # tests of that rule clear it.
+    rems_enrolled_on = dt.date(2020, 1, 1)
 
 
 class PrescriptionFactory(factory.django.DjangoModelFactory):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.forms import CheckboxInput
 from django.urls import reverse
 from django.utils import timezone
 
@@ -44,6 +45,7 @@ def test_add_with_high_bp_warns_to_consider_withholding(client, clinician, rx):
             "prescription": rx.pk,
             "planned_dose": "",
             "administered_by": clinician.pk,
+            "care_setting": "outpatient",
             "bp_before_systolic": 150,
             "bp_before_diastolic": 95,
             **split("bp_before_at", before),
@@ -128,9 +130,11 @@ def resubmit(client, url: str, **changes) -> object:
     data = {}
     for name, field in form.fields.items():
         value = form[name].value()
-        if isinstance(value, bool) or value is None:
+        if isinstance(field.widget, CheckboxInput):
             if value:
                 data[name] = "on"
+            continue
+        if value is None:
             continue
         formatted = field.widget.format_value(value)
         data[name] = "" if formatted is None else formatted
@@ -155,3 +159,50 @@ def test_marking_the_rems_form_sent_in_the_admin_saves_it_and_resolves_its_flag(
     assert timezone.localtime(session.rems_form_submitted_at).strftime("%Y-%m-%dT%H:%M") == sent
     flag.refresh_from_db()
     assert flag.status == Flag.Status.RESOLVED and flag.resolved_by is None
+
+
+def test_sign_off_needs_every_field_then_changes_need_an_addendum(client, clinician, rx):
+    from tests.test_ketamine_sessions import completed_session, dosed_session
+    from tracker.models import SessionAddendum
+
+    client.force_login(clinician.user)
+    week_ago = timezone.now() - dt.timedelta(days=7)
+    # 1. A dosed session with nothing after dosing: sign-off is refused, naming what is missing.
+    open_session = dosed_session(rx, clinician, day=None, first=week_ago.strftime("%Y-%m-%dT%H:%M"))
+    url = admin_url("change", "inclinicsession", open_session.pk)
+    response = resubmit(client, url, _signoff="Save and sign off")
+    assert response.status_code == 302
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("cannot be signed off yet; still missing: the discharge" in n for n in notes), notes
+    open_session.refresh_from_db()
+    assert open_session.signed_off_at is None
+
+    # 2. A complete session signs off, with who and when.
+    done = completed_session(
+        rx, clinician, day=None, first=(week_ago + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    )
+    url = admin_url("change", "inclinicsession", done.pk)
+    signing = resubmit(client, url, _signoff="Save and sign off")
+    assert signing.status_code == 302, signing.context["adminform"].form.errors
+    done.refresh_from_db()
+    assert done.signed_off_at is not None and done.signed_off_by == clinician
+
+    # 3. A change now needs a reason, and is kept as an addendum with who, when and why.
+    refused = resubmit(client, url, spo2_lowest="93")
+    assert refused.status_code == 200
+    assert "say why it is being changed" in refused.context["adminform"].form.errors["addendum_reason"][0]
+    done.refresh_from_db()
+    assert done.spo2_lowest != 93
+    assert resubmit(client, url, spo2_lowest="93", addendum_reason="Oximeter log read again").status_code == 302
+    done.refresh_from_db()
+    assert done.spo2_lowest == 93
+    (addendum,) = SessionAddendum.objects.filter(session=done)
+    assert (addendum.reason, addendum.changed_fields, addendum.recorded_by) == (
+        "Oximeter log read again",
+        ["spo2_lowest"],
+        clinician.user,
+    )
+    # 4. The REMS form sent after sign-off is not a change to the record: no addendum needed.
+    sent = timezone.localtime(timezone.now() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert resubmit(client, url, rems_form_submitted_at=sent).status_code == 302
+    assert SessionAddendum.objects.filter(session=done).count() == 1

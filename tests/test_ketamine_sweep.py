@@ -394,3 +394,59 @@ def test_early_discharge_is_never_answered_by_a_later_record(patient, clinician)
     )
     flag.refresh_from_db()
     assert flag.status == Flag.Status.OPEN
+
+
+# --- §1 setting: REMS enrolment for outpatients; inpatients file no monitoring form ------------------
+
+
+def test_a_first_outpatient_esketamine_session_needs_the_rems_enrolment(patient, clinician):
+    from tracker.services.errors import ServiceError
+
+    patient.rems_enrolled_on = None
+    patient.save()
+    rx = esketamine_course(patient, clinician)
+    with pytest.raises(ServiceError) as refused:
+        start_session(prescription=rx, administered_by=clinician, planned_dose=planned(rx), now=at("2026-06-01T08:55"))
+    message = refused.value.message_dict["care_setting"][0]
+    assert "not enrolled in the Spravato REMS" in message and "Record the enrolment date" in message
+    assert not InClinicSession.objects.exists()
+    # An inpatient needs no enrolment, and no REMS Patient Monitoring Form afterwards (§1 setting).
+    session = start_session(
+        prescription=rx,
+        administered_by=clinician,
+        planned_dose=planned(rx),
+        care_setting="inpatient",
+        now=at("2026-06-01T08:55"),
+    ).session
+    assert session.care_setting == "inpatient"
+
+
+def test_an_inpatient_session_raises_no_rems_form_flag_and_the_setting_carries_over(patient, clinician):
+    rx = esketamine_course(patient, clinician)
+    first = start_session(
+        prescription=rx,
+        administered_by=clinician,
+        planned_dose=planned(rx),
+        care_setting="inpatient",
+        bp_before_systolic=130,
+        bp_before_diastolic=80,
+        now=at("2026-06-01T08:55"),
+    ).session
+    from tests.test_ketamine_sessions import FULL_MONITORING
+    from tracker.services.sessions import complete_session, record_dosing
+
+    record_dosing(
+        session=first, first_device_at=at("2026-06-01T09:05"), devices=2, lot_number="L1", now=at("2026-06-01T09:05")
+    )
+    complete_session(
+        session=first,
+        discharge_at=at("2026-06-01T11:10"),
+        monitoring={**FULL_MONITORING, "bp_40min_at": at("2026-06-01T09:45")},
+        now=at("2026-06-01T11:10"),
+    )
+    ketamine.sweep(now=at("2026-06-09T09:00"))  # past the 7 days
+    assert not flags(FlagKind.ESK_REMS_FORM_OVERDUE)
+    second = start_session(
+        prescription=rx, administered_by=clinician, planned_dose=planned(rx, "2026-06-04"), now=at("2026-06-04T08:55")
+    ).session
+    assert second.care_setting == "inpatient"  # what carries over from the last session

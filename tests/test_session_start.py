@@ -108,3 +108,35 @@ def test_a_planned_session_of_another_clinic_is_not_prefilled(client, other_clin
 def test_the_session_list_links_to_todays_sessions(nurse):
     content = nurse.get(reverse("admin:tracker_inclinicsession_changelist")).content.decode()
     assert reverse("admin:tracker_inclinicsession_today") in content
+
+
+def test_an_outpatient_without_rems_enrolment_is_refused_on_the_form_saying_what_is_missing(
+    nurse, clinic, two_patients
+):
+    ann_rx, _ = two_patients
+    ann = ann_rx.patient
+    ann.rems_enrolled_on = None
+    ann.save()
+    nurse_member = factories.ClinicianFactory._meta.model.objects.get(user__username="nurse-north")
+    planned = todays(ann_rx)
+    data = {
+        "prescription": ann_rx.pk,
+        "planned_dose": planned.pk,
+        "administered_by": nurse_member.pk,
+        "care_setting": "outpatient",
+        "bp_before_systolic": "",
+        "bp_before_diastolic": "",
+        "bp_before_at": "",
+    }
+    response = nurse.post(reverse("admin:tracker_inclinicsession_add"), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["care_setting"]
+    assert "Ann Able is not enrolled in the Spravato REMS" in errors[0]
+    # The form pre-filled the setting from the last session (none yet: outpatient).
+    page = nurse.get(reverse("admin:tracker_inclinicsession_add") + f"?planned_dose={planned.pk}")
+    assert page.context["adminform"].form.initial["care_setting"] == "outpatient"
+    # As an inpatient the session starts: §1 asks no enrolment there.
+    assert (
+        nurse.post(reverse("admin:tracker_inclinicsession_add"), {**data, "care_setting": "inpatient"}).status_code
+        == 302
+    )

@@ -6,6 +6,7 @@ output folder (``test-results/`` by default, or ``--output``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from playwright.sync_api import Page, expect
 from tests.dosing import at
 from tests.e2e.a11y import blocking_violations
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
+from tests.factories import drug as drug_named
 from tests.test_timeline import build_course
 from tracker import clinical
 from tracker.models import Flag, FlagKind, Severity
@@ -226,3 +228,96 @@ def test_prescriber_prescribes_esketamine_phases_from_the_patient_page(page: Pag
     expect(page.get_by_label("Effective date")).to_have_value(today.isoformat())
     page.screenshot(path=str(shots / "change-dose-desktop.png"), full_page=True)
     assert blocking_violations(page) == [], "change dose"
+
+
+def test_nurse_records_a_whole_session_from_the_planned_one_and_signs_it_off(page: Page, live_server, shots: Path):
+    """Today's sessions -> Start session -> a live high-BP warning before saving -> dosing -> the floor
+    shows the next due check -> monitoring and discharge -> sign-off. Times typed on the page's clock."""
+    import datetime as dt
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from tracker.models import InClinicSession
+    from tracker.services.prescriptions import ScheduleSpec, prescribe
+
+    clinic = ClinicFactory(name="Northside Clinic", slug="northside")
+    prescriber = ClinicianFactory(clinic=clinic, user__username="dr-north")
+    ClinicianFactory(clinic=clinic, role="nurse", user__username="nurse-north")
+    patient = PatientFactory(clinic=clinic, record_number="N-0042", timezone="Europe/London")
+    prescribe(
+        patient=patient,
+        drug=drug_named("esketamine"),
+        dose=Decimal("56"),
+        start_date=timezone.now().astimezone(patient.zone).date(),
+        prescriber=prescriber,
+        indication="Treatment-resistant depression",
+        schedules=[ScheduleSpec(kind="weekdays", times_of_day=("23:59",), weekdays=tuple(range(7)))],
+    )
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/tracker/inclinicsession/today/")
+    page.get_by_label("Username").fill("nurse-north")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name=f"Start session of {patient}").click()
+    expect(page.locator("#session-patient")).to_have_text(patient.full_name)
+    zone = ZoneInfo(page.locator("p.help", has_text="Times on this page are in").inner_text().split(" in ")[-1][:-1])
+    now = timezone.now()
+
+    def local(minutes_ago: int) -> str:
+        return (now - dt.timedelta(minutes=minutes_ago)).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+    # 1. Pre-dose BP above 140/90: the warning shows as it is typed, before any save.
+    warning = page.locator("#bp-live-warning")
+    expect(warning).to_be_hidden()
+    page.get_by_label("BP before dosing: systolic").fill("152")
+    page.get_by_label("BP before dosing: diastolic").fill("94")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("above the label threshold of 140/90 mmHg")
+    page.get_by_label("BP before dosing taken at").fill(local(140))
+    page.screenshot(path=str(shots / "session-start-warning.png"), full_page=True)
+    assert blocking_violations(page) == [], "session start"
+    page.get_by_role("button", name="Save and continue editing").click()
+    session = InClinicSession.objects.get()
+
+    # 2. The decision, then the first device 130 minutes ago.
+    page.get_by_label("Decision on high blood pressure").select_option("proceeded")
+    page.get_by_label("Bp decision reason").fill("Repeat reading 138/86 after rest")
+    page.get_by_label("Esketamine devices").fill("2")
+    page.get_by_label("First device / infusion start").fill(local(130))
+    page.get_by_label("Lot number").fill("L2026-12")
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.locator(".messagelist")).to_be_visible()
+
+    # 3. The floor: the 40-minute BP is the next due check (overdue here: the device was 130 min ago).
+    page.goto(f"{live_server.url}/admin/tracker/inclinicsession/floor/")
+    row = page.locator(f'tr[data-session="{session.pk}"]')
+    expect(row).to_contain_text(re.compile(r"40-minute BP overdue by 9\d min"))  # ~90, by the clock
+    page.screenshot(path=str(shots / "session-floor.png"), full_page=True)
+    assert blocking_violations(page) == [], "floor"
+
+    # 4. Monitoring and discharge, then sign-off.
+    page.goto(f"{live_server.url}/admin/tracker/inclinicsession/{session.pk}/change/")
+    for label, value in (
+        ("BP ~40 min: systolic", "136"),
+        ("BP ~40 min: diastolic", "84"),
+        ("BP ~40 min taken at", local(90)),
+        ("Lowest SpO2 (%)", "96"),
+        ("Lowest MOAA/s", "4"),
+        ("BP at discharge: systolic", "128"),
+        ("BP at discharge: diastolic", "80"),
+        ("MOAA/s at discharge", "5"),
+        ("Discharge at", local(3)),
+    ):
+        page.get_by_label(label).fill(value)
+    page.get_by_label("Dissociation resolved at discharge").select_option("true")
+    page.get_by_label("No driving acknowledged").check()
+    page.get_by_label("Respiratory depression").select_option("false")
+    page.get_by_role("button", name="Save and sign off").click()
+    expect(page.locator(".messagelist")).to_contain_text("Session signed off")
+    session.refresh_from_db()
+    assert session.status == "completed" and session.signed_off_at is not None
+    page.screenshot(path=str(shots / "session-signed-off.png"), full_page=True)
+    assert blocking_violations(page) == [], "signed off"

@@ -120,6 +120,7 @@ class PatientForm(forms.ModelForm):
             "date_of_birth",
             "timezone",
             "weight_kg",
+            "rems_enrolled_on",
             "email",
             "responsible_clinician",
             "is_active",

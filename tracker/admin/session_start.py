@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from tracker import session_floor
 from tracker.admin.scoping import restrict_to_clinic
 from tracker.models import InClinicSession, PlannedDose, Prescription
 
@@ -117,3 +118,48 @@ def today_view(request: HttpRequest, session_admin: InClinicSessionAdmin) -> Htt
         "can_start": session_admin.has_add_permission(request),
     }
     return TemplateResponse(request, "admin/tracker/inclinicsession/today.html", context)
+
+
+def floor_view(request: HttpRequest, session_admin: InClinicSessionAdmin) -> HttpResponse:
+    """Sessions in progress and what each needs next; the table refreshes itself every 30 s.
+
+    ``?fragment=1`` returns the table's body alone, which the page's script swaps in, so a
+    nurse with several patients in chairs sees who needs them without reloading.
+    """
+    if not session_admin.has_view_permission(request):
+        raise PermissionDenied
+    now = timezone.now()
+    zone = timezone.get_current_timezone()
+    sessions = (
+        session_admin.get_queryset(request)
+        .filter(status=InClinicSession.Status.STARTED, entered_in_error_at__isnull=True)
+        .filter(created_at__gte=now - dt.timedelta(hours=24))
+        .select_related("patient", "prescription__drug")
+        .order_by("first_device_at", "created_at")
+    )
+    rows = []
+    for session in sessions:
+        step = session_floor.next_step(session, now, zone)
+        rows.append(
+            {
+                "session": session,
+                "since": session_floor.minutes_since_first_device(session, now),
+                "next": step,
+                "url": reverse("admin:tracker_inclinicsession_change", args=[session.pk]),
+            }
+        )
+    rows.sort(key=lambda r: (not r["next"].overdue, r["next"].due_at or now))
+    context = {
+        **session_admin.admin_site.each_context(request),
+        "opts": session_admin.opts,
+        "title": "Session floor",
+        "rows": rows,
+        "zone_name": timezone.get_current_timezone_name(),
+        "updated": now.astimezone(zone),
+    }
+    template = (
+        "admin/tracker/inclinicsession/floor_rows.html"
+        if request.GET.get("fragment")
+        else ("admin/tracker/inclinicsession/floor.html")
+    )
+    return TemplateResponse(request, template, context)

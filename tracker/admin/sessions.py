@@ -16,11 +16,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from tracker import clinical
 from tracker.admin import session_start
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import (
@@ -34,7 +35,7 @@ from tracker.models import Clinician, InClinicSession, PlannedDose, Prescription
 from tracker.models.sessions import bp_text
 from tracker.services import sessions as session_service
 
-ADD_FIELDS = ("prescription", "planned_dose", "administered_by", *session_service.PRE_DOSE_FIELDS)
+ADD_FIELDS = ("prescription", "planned_dose", "administered_by", "care_setting", *session_service.PRE_DOSE_FIELDS)
 EDITABLE_FIELDS = (
     *session_service.PRE_DOSE_FIELDS,
     "bp_decision",
@@ -50,6 +51,13 @@ class SessionForm(forms.ModelForm):
     """Checks a save by running the service in a savepoint that is rolled back."""
 
     request: HttpRequest  # set by SessionAdmin.get_form
+    addendum_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        label="Reason for the addendum",
+        help_text="Only for a signed-off session: why it is changed (kept with your name and the time).",
+    )
 
     class Meta:
         model = InClinicSession
@@ -65,13 +73,18 @@ class SessionForm(forms.ModelForm):
                 prescription=data["prescription"],
                 administered_by=data["administered_by"],
                 planned_dose=data.get("planned_dose"),
+                care_setting=data.get("care_setting") or None,
                 bp_before_systolic=data.get("bp_before_systolic"),
                 bp_before_diastolic=data.get("bp_before_diastolic"),
                 bp_before_at=data.get("bp_before_at"),
             )
         values = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
         return session_service.update_session(
-            session=self.instance, values=values, by=self.acting_clinician(), recorded_by=self.request.user
+            session=self.instance,
+            values=values,
+            by=self.acting_clinician(),
+            recorded_by=self.request.user,
+            addendum_reason=data.get("addendum_reason") or "",
         )
 
     def clean(self) -> dict[str, Any]:
@@ -111,11 +124,24 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
     search_fields = ["patient__given_name", "patient__family_name", "=patient__record_number", "lot_number"]
     date_hierarchy = "created_at"
     add_fieldsets = [
-        (None, {"fields": ["prescription", "planned_dose", "administered_by"]}),
+        (None, {"fields": ["prescription", "planned_dose", "administered_by", "care_setting"]}),
         ("Pre-dose", {"fields": list(session_service.PRE_DOSE_FIELDS)}),
     ]
     fieldsets = [
-        (None, {"fields": ["patient", "prescription", "planned_dose", "administered_by", "status", "dose_event"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "patient",
+                    "prescription",
+                    "planned_dose",
+                    "administered_by",
+                    "care_setting",
+                    "status",
+                    "dose_event",
+                ]
+            },
+        ),
         (
             "Pre-dose",
             {
@@ -169,6 +195,7 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
             },
         ),
         ("REMS", {"fields": ["rems_form_submitted_at"]}),
+        ("Sign-off", {"fields": ["signed_off", "addenda_list", "addendum_reason"]}),
         (
             "Record",
             {
@@ -185,6 +212,7 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
     ]
     change_readonly = (
         "patient",
+        "care_setting",
         "prescription",
         "planned_dose",
         "administered_by",
@@ -195,12 +223,37 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
         "bp_decision_at",
         "weight_kg",
         "observation_minutes",
+        "signed_off",
+        "addenda_list",
         "created_at",
         "updated_at",
         "entered_in_error_at",
         "entered_in_error_by",
         "entered_in_error_reason",
     )
+
+    @admin.display(description="Signed off")
+    def signed_off(self, obj: InClinicSession) -> str:
+        if obj.signed_off_at is None:
+            gaps = session_service.sign_off_gaps(obj)
+            return "Not yet. " + ("Still missing: " + "; ".join(gaps) + "." if gaps else "Ready to sign off.")
+        local = obj.signed_off_at.astimezone(timezone.get_current_timezone())
+        return f"{local:%d %b %Y %H:%M} {local.tzname()} by {obj.signed_off_by}"
+
+    @admin.display(description="Addenda")
+    def addenda_list(self, obj: InClinicSession) -> str:
+        items = [
+            (
+                f"{a.created_at.astimezone(timezone.get_current_timezone()):%d %b %Y %H:%M}",
+                a.recorded_by or "—",
+                ", ".join(a.changed_fields),
+                a.reason,
+            )
+            for a in obj.addenda.select_related("recorded_by")
+        ]
+        if not items:
+            return "None"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} by {}: {} — {}</li>", items))
 
     @admin.display(description="Drug", ordering="prescription__drug__name")
     def drug(self, obj: InClinicSession) -> str:
@@ -288,7 +341,12 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
         if planned_id.isdigit():
             planned = restrict_to_clinic(PlannedDose.objects.all(), request).filter(pk=int(planned_id)).first()
             if planned is not None:
-                initial.update(planned_dose=planned.pk, prescription=planned.prescription_id)
+                initial.update(
+                    planned_dose=planned.pk,
+                    prescription=planned.prescription_id,
+                    # What carries over from the last session; the nurse confirms it.
+                    care_setting=session_service.last_care_setting(planned.patient),
+                )
         if (membership := clinician_for(request)) is not None:
             initial.setdefault("administered_by", membership.pk)
         return initial
@@ -317,6 +375,10 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
                 session_patient_age=patient.age_on(timezone.now().astimezone(patient.zone).date()),
             )
         context["time_zone_name"] = timezone.get_current_timezone_name()
+        context["bp_threshold_systolic"] = clinical.get(
+            "BP_THRESHOLD_SYSTOLIC"
+        )  # §1 bp_threshold, for the live warning
+        context["bp_threshold_diastolic"] = clinical.get("BP_THRESHOLD_DIASTOLIC")
         return super().render_change_form(request, context, add, change, **kwargs)
 
     def get_urls(self) -> list[URLPattern]:
@@ -324,7 +386,10 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
             *bound_routes(
                 self,
                 "session_admin",
-                [("today/", session_start.today_view, "tracker_inclinicsession_today")],
+                [
+                    ("today/", session_start.today_view, "tracker_inclinicsession_today"),
+                    ("floor/", session_start.floor_view, "tracker_inclinicsession_floor"),
+                ],
             ),
             *super().get_urls(),
         ]
@@ -334,8 +399,24 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
         return type("BoundSessionForm", (form_class,), {"request": request})
 
     def save_model(self, request: HttpRequest, obj: InClinicSession, form: SessionForm, change: bool) -> None:
-        """One service call; the form already ran it as a dry run, so its messages are shown."""
+        """One service call; the form already ran it as a dry run, so its messages are shown.
+
+        "Save and sign off" then signs the record off, or says what is still missing.
+        """
         result = form.run_service()
         obj.__dict__.update(result.session.__dict__)  # the saved row, for the admin's log and redirect
         for warning in result.warnings:
             self.message_user(request, warning, messages.WARNING)
+        if change and "_signoff" in request.POST:
+            try:
+                signed = session_service.sign_off_session(session=obj, by=form.acting_clinician())
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                obj.__dict__.update(signed.__dict__)
+                self.message_user(request, "Session signed off: from now on it changes only by an addendum.")
+
+    def response_change(self, request: HttpRequest, obj: InClinicSession) -> Any:
+        if "_signoff" in request.POST:
+            return HttpResponseRedirect(request.path)  # stay on the session: signed off, or what is missing
+        return super().response_change(request, obj)

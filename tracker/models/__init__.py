@@ -10,7 +10,7 @@ from tracker.models.measurements import WeightMeasurement
 from tracker.models.notifications import DigestDelivery
 from tracker.models.patients import Patient, validate_timezone
 from tracker.models.prescriptions import DoseSchedule, Prescription
-from tracker.models.sessions import InClinicSession
+from tracker.models.sessions import InClinicSession, SessionAddendum
 
 __all__ = [
     "Assessment",
@@ -35,6 +35,7 @@ __all__ = [
     "PlannedDose",
     "Prescription",
     "Route",
+    "SessionAddendum",
     "Severity",
     "SideEffectReport",
     "WeightMeasurement",

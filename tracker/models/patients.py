@@ -45,6 +45,12 @@ class Patient(ClinicalRecord):
         blank=True,
         help_text="Needed for weight-based doses such as IV ketamine.",
     )
+    rems_enrolled_on = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="Spravato REMS enrolment date",
+        help_text="§1 setting: an outpatient esketamine patient is enrolled in the REMS before the first session.",
+    )
     email = models.EmailField(blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

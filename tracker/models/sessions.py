@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -64,6 +65,12 @@ class InClinicSession(ClinicalRecord):
         COMPLETED = "completed", "Completed (dose given, patient discharged)"
         WITHHELD = "withheld", "Withheld (no dose given)"
 
+    class CareSetting(models.TextChoices):
+        # §1 setting: outpatient settings enrol the patient in the REMS first and file a monitoring
+        # form per session; inpatient settings need neither.
+        OUTPATIENT = "outpatient", "Outpatient (REMS-certified; enrolment and a monitoring form per session)"
+        INPATIENT = "inpatient", "Inpatient (no REMS enrolment or monitoring form)"
+
     class BpDecision(models.TextChoices):
         NONE = "", "—"
         WITHHELD = "withheld", "Withhold the dose"
@@ -96,6 +103,13 @@ class InClinicSession(ClinicalRecord):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.STARTED, editable=False)
     route = models.CharField(max_length=20, choices=Route.choices)
+    care_setting = models.CharField(
+        max_length=12,
+        choices=CareSetting.choices,
+        default=CareSetting.OUTPATIENT,
+        help_text="§1: inpatient settings need no REMS enrolment or monitoring form. Carried over from "
+        "the patient's last session.",
+    )
 
     # Pre-dose (§1 bp_schedule, bp_threshold)
     bp_before_systolic = models.PositiveSmallIntegerField("BP before dosing: systolic", null=True, blank=True)
@@ -163,6 +177,17 @@ class InClinicSession(ClinicalRecord):
 
     # The ketamine sweep's marker: every rule about this session has been judged for good.
     settled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Sign-off: the record is finished; after this it changes only by an addendum (who, when, why).
+    signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    signed_off_by = models.ForeignKey(
+        Clinician,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="signed_off_sessions",
+        editable=False,
+    )
 
     history = HistoricalRecords()
 
@@ -373,3 +398,29 @@ class InClinicSession(ClinicalRecord):
                 errors["discharge_at"] = "Discharge must be after the first device."
         if errors:
             raise ValidationError(errors)
+
+
+class SessionAddendum(models.Model):
+    """A change to a signed-off session record: who made it, when, why, and which fields it changed.
+
+    Append-only: a correction of an addendum is another addendum. The session's own history
+    (simple-history) keeps the old and new values.
+    """
+
+    session = models.ForeignKey(InClinicSession, on_delete=models.PROTECT, related_name="addenda")
+    reason = models.TextField()
+    changed_fields = models.JSONField(default=list)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "session addenda"
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(reason=""), name="tracker_sessionaddendum_reason_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Addendum to session {self.session_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -201,6 +201,7 @@ def session_flags(session: InClinicSession, now: dt.datetime) -> list[NewFlag]:
     rems_due = anchor + dt.timedelta(days=clinical.get("REMS_FORM_DUE_DAYS"))
     if (
         session.route == "nasal"
+        and session.care_setting == InClinicSession.CareSetting.OUTPATIENT  # §1: inpatients file no form
         and session.status == Status.COMPLETED
         and session.rems_form_submitted_at is None
         and now >= rems_due

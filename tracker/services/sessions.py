@@ -29,8 +29,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import DoseEvent, Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Route
+from tracker.models import (
+    DoseEvent,
+    Flag,
+    FlagKind,
+    InClinicSession,
+    PlannedDose,
+    Prescription,
+    Route,
+    SessionAddendum,
+)
 from tracker.models.clinics import Clinician
+from tracker.models.patients import Patient
 from tracker.models.sessions import bp_text
 from tracker.services import flags as flag_service
 from tracker.services.doses import OPEN_STATUSES, missed_fact_key, record_dose
@@ -127,11 +137,17 @@ def start_session(
     bp_before_systolic: int | None = None,
     bp_before_diastolic: int | None = None,
     bp_before_at: dt.datetime | None = None,
+    care_setting: str | None = None,
     now: dt.datetime | None = None,
 ) -> SessionResult:
-    """Open a session for a clinic-only prescription, optionally with the pre-dose blood pressure."""
+    """Open a session for a clinic-only prescription, optionally with the pre-dose blood pressure.
+
+    The care setting defaults to the patient's last session's (the nurse confirms it). An
+    outpatient esketamine session needs the patient's REMS enrolment on record (§1 setting).
+    """
     now = now or timezone.now()
     drug = prescription.drug
+    care_setting = care_setting or last_care_setting(prescription.patient)
     if not drug.in_clinic_only:
         raise ServiceError({"prescription": f"{drug} is not a clinic-only medicine; record its doses as usual."})
     if prescription.status != Prescription.Status.ACTIVE or prescription.entered_in_error_at is not None:
@@ -146,7 +162,9 @@ def start_session(
         if InClinicSession.objects.current().filter(planned_dose=planned_dose).exists():
             raise ServiceError({"planned_dose": TAKEN_PLANNED_SESSION})
     _not_future(bp_before_at, "bp_before_at", now)
+    _check_rems_enrolment(prescription, care_setting, now)
     session = InClinicSession(
+        care_setting=care_setting,
         patient=prescription.patient,
         prescription=prescription,
         planned_dose=planned_dose,
@@ -159,6 +177,31 @@ def start_session(
     )
     _save(session)
     return SessionResult(session, [w for w in [bp_warning(session)] if w])
+
+
+def last_care_setting(patient: Patient) -> str:
+    """The setting of the patient's last session (what carries over), else outpatient."""
+    last = (
+        InClinicSession.objects.current().filter(patient=patient).order_by("-created_at").values("care_setting").first()
+    )
+    return last["care_setting"] if last else InClinicSession.CareSetting.OUTPATIENT
+
+
+def _check_rems_enrolment(prescription: Prescription, care_setting: str, now: dt.datetime) -> None:
+    """§1 setting: esketamine outpatients are enrolled in the Spravato REMS before their first session."""
+    if care_setting != InClinicSession.CareSetting.OUTPATIENT or prescription.drug.name != "esketamine":
+        return
+    patient = prescription.patient
+    today = now.astimezone(patient.zone).date()
+    if patient.rems_enrolled_on is None or patient.rems_enrolled_on > today:
+        raise ServiceError(
+            {
+                "care_setting": f"{patient.full_name} is not enrolled in the Spravato REMS: an outpatient "
+                "esketamine session needs the enrolment first (clinical-reference §1 setting). Record the "
+                "enrolment date on the patient's page, or choose the inpatient setting if the patient is an "
+                "inpatient."
+            }
+        )
 
 
 @transaction.atomic
@@ -395,15 +438,35 @@ def update_session(
     values: Mapping[str, Any],
     by: Clinician,
     recorded_by: AbstractBaseUser | None = None,
+    addendum_reason: str = "",
     now: dt.datetime | None = None,
 ) -> SessionResult:
     """Apply a form's changed fields step by step, in clinical order (the admin's one call).
 
     Pre-dose BP, then the decision, then the dose, then monitoring, then discharge: a
-    single save can carry a whole session, and each step keeps its own checks.
+    single save can carry a whole session, and each step keeps its own checks. A signed-off
+    record changes only with ``addendum_reason``: the change is kept as an addendum.
     """
     now = now or timezone.now()
     warnings: list[str] = []
+    # The REMS form is often sent after sign-off, within 7 days (§1): that is not a change to the record.
+    clinical_change = sorted(k for k in values if k != "rems_form_submitted_at")
+    if clinical_change and _lock(session).signed_off_at is not None:
+        if not addendum_reason.strip():
+            signed = _lock(session).signed_off_at.astimezone(session.patient.zone)
+            raise ServiceError(
+                {
+                    "addendum_reason": f"This session was signed off on {signed:%d %b %Y %H:%M} {signed.tzname()}: "
+                    "say why it is being changed (kept as an addendum with your name and the time)."
+                }
+            )
+        SessionAddendum.objects.create(
+            session=session,
+            reason=addendum_reason.strip(),
+            changed_fields=clinical_change,
+            recorded_by=recorded_by,
+            created_at=now,
+        )
     pre = {k: v for k, v in values.items() if k in PRE_DOSE_FIELDS}
     if pre:
         current = _lock(session)
@@ -450,6 +513,33 @@ def update_session(
         result = SessionResult(_lock(session))
     resolve_answered_flags(session=result.session, now=now)
     return SessionResult(result.session, warnings + result.warnings)
+
+
+# What sign-off needs beyond the monitoring fields: the session is over (completed or withheld).
+def sign_off_gaps(session: InClinicSession) -> list[str]:
+    """What is still missing before the record can be signed off, in the nurse's words."""
+    gaps = []
+    if session.status == InClinicSession.Status.STARTED:
+        gaps.append("the discharge (or the decision to withhold)")
+    gaps += session.missing_monitoring()
+    return gaps
+
+
+@transaction.atomic
+def sign_off_session(*, session: InClinicSession, by: Clinician, now: dt.datetime | None = None) -> InClinicSession:
+    """Finish the record: only when every required field is in; afterwards only addenda change it."""
+    now = now or timezone.now()
+    current = _lock(session)
+    if current.entered_in_error_at is not None:
+        raise ServiceError("A session entered in error cannot be signed off.")
+    if current.signed_off_at is not None:
+        raise ServiceError("This session is already signed off.")
+    if gaps := sign_off_gaps(current):
+        raise ServiceError("The session cannot be signed off yet; still missing: " + "; ".join(gaps) + ".")
+    current.signed_off_at, current.signed_off_by = now, by
+    current._change_reason = "Signed off"
+    _save(current)
+    return current
 
 
 def record_rems_form_submitted(*, session: InClinicSession, submitted_at: dt.datetime, now: dt.datetime) -> None:

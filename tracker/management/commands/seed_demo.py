@@ -459,6 +459,8 @@ class Command(BaseCommand):
                 "email": f"{spec.given_name}.{spec.family_name}@example.org".lower().replace("'", ""),
                 "responsible_clinician": prescriber,
                 "created_at": now - dt.timedelta(days=spec.started_days_ago + 3),
+                # §1 setting: esketamine outpatients are enrolled in the REMS before the first session.
+                "rems_enrolled_on": start_date - dt.timedelta(days=7) if spec.course == "esketamine" else None,
             },
         )
         if spec.login and patient.user_id is None:
