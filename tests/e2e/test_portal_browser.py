@@ -15,10 +15,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from tests.e2e.a11y import blocking_violations
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
 from tests.symptoms import answers_for, phq9
-from tests.test_portal_support import PASSWORD, clinic_only, course, give_login, local_today
-from tracker.models import DoseEvent, Flag, FlagKind, PlannedDose
+from tests.test_portal_support import PASSWORD, clinic_only, course, due_now, give_login, local_today
+from tracker.models import CrisisContact, DoseEvent, Flag, FlagKind, PlannedDose
 from tracker.services.assessments import submit_assessment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -56,7 +57,7 @@ def sign_in(page: Page, base_url: str, username: str = "alex") -> None:
 
 def test_patient_signs_in_and_marks_a_dose_taken(page: Page, live_server, people, shots: Path) -> None:
     patient, clinician = people
-    rx = course(patient, clinician, times=("08:00", "20:00"))
+    rx = due_now(patient, clinician)  # a tap now falls inside the dose's §7 window, whatever the hour
     morning = PlannedDose.objects.filter(prescription=rx, local_date=local_today(patient)).order_by("due_at").first()
     sign_in(page, live_server.url)
     page.screenshot(path=shots / "today-before.png", full_page=True)
@@ -174,3 +175,51 @@ def test_skip_link_is_the_first_tab_stop_and_visible(page: Page, live_server, pe
     skip = page.get_by_role("link", name="Skip to main content")
     expect(skip).to_be_focused()
     expect(skip).to_be_in_viewport()
+
+
+def test_undo_a_mistaken_tap_then_every_crisis_number_is_tap_to_call(page: Page, live_server, people, shots) -> None:
+    """Issue 15 on a phone: undo within the window, then a self-harm answer's page of tel: links; axe-core clean."""
+    patient, clinician = people
+    clinic = patient.clinic
+    clinic.phone = "020 7946 0000"
+    clinic.crisis_guidance = "If you are in immediate danger, call 999 now."
+    clinic.save()
+    CrisisContact.objects.create(clinic=clinic, label="Northside duty line", number="020 7946 0001", position=0)
+    CrisisContact.objects.create(clinic=clinic, label="Samaritans, day or night", number="116 123", position=1)
+    rx = due_now(patient, clinician)
+    dose = PlannedDose.objects.get(prescription=rx, local_date=local_today(patient))
+    sign_in(page, live_server.url)
+
+    page.locator(f"#dose-{dose.pk}").get_by_role("button", name=re.compile(r"^Taken")).click()
+    expect(page.get_by_role("status")).to_contain_text("Saved: Sertraline taken at")
+    recent = page.get_by_role("region", name="Just logged")
+    expect(recent).to_contain_text("You can undo it for 10 minutes.")
+    assert blocking_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll on the phone
+    page.screenshot(path=shots / "today-just-logged-undo.png", full_page=True)
+    recent.get_by_role("button", name=re.compile(r"^Undo")).click()
+    expect(page.get_by_role("status")).to_contain_text("Undone: Sertraline is no longer recorded as taken")
+    expect(page.locator(f"#dose-{dose.pk}").get_by_role("button", name=re.compile(r"^Taken"))).to_be_visible()
+    event = DoseEvent.objects.get()
+    assert event.entered_in_error_at is not None and event.entered_in_error_by_id == patient.user_id
+
+    page.goto(f"{live_server.url}/questionnaires/phq9/")
+    for number in range(1, 9):
+        page.locator(f"#id_q{number}").get_by_label("Several days").check()
+    page.locator("#id_q9").get_by_label("Several days").check()
+    page.get_by_role("button", name="Send my answers").click()
+    crisis = page.get_by_role("alert")
+    expect(crisis).to_contain_text("Please read this now")
+    for name, tel in (
+        ("999", "999"),
+        ("Your clinic, Northside Clinic: 020 7946 0000", "02079460000"),
+        ("Northside duty line: 020 7946 0001", "02079460001"),
+        ("Samaritans, day or night: 116 123", "116123"),
+    ):
+        expect(crisis.get_by_role("link", name=name, exact=True)).to_have_attribute("href", f"tel:{tel}")
+    text_numbers = re.findall(r"\d[\d ]*\d", crisis.inner_text())
+    linked = " ".join(crisis.locator('a[href^="tel:"]').all_inner_texts())
+    assert all(number in linked for number in text_numbers)  # no number is left as plain text
+    assert blocking_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=shots / "phq9-crisis-tel-links.png", full_page=True)
