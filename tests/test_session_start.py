@@ -93,7 +93,9 @@ def test_times_are_one_labelled_input_that_names_its_zone(nurse, two_patients):
     ).content.decode()
     assert 'type="datetime-local" name="bp_before_at"' in content
     assert 'name="bp_before_at_0"' not in content  # no unlabelled split date/time pair
-    assert "Times on this page are in UTC." in content
+    # The clinic's zone (Clinic.timezone, Europe/London by default), named on the page and the field.
+    assert "Times on this page are in Europe/London." in content
+    assert "Time in Europe/London." in content
 
 
 def test_a_planned_session_of_another_clinic_is_not_prefilled(client, other_clinic, two_patients):
@@ -140,3 +142,46 @@ def test_an_outpatient_without_rems_enrolment_is_refused_on_the_form_saying_what
         nurse.post(reverse("admin:tracker_inclinicsession_add"), {**data, "care_setting": "inpatient"}).status_code
         == 302
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored_utc"),
+    [
+        ("2026-03-28T10:00", dt.datetime(2026, 3, 28, 10, 0, tzinfo=dt.UTC)),  # GMT, the day before
+        ("2026-03-29T10:00", dt.datetime(2026, 3, 29, 9, 0, tzinfo=dt.UTC)),  # BST, the morning after
+    ],
+)
+def test_a_time_is_typed_and_shown_on_the_clinics_wall_clock_across_the_spring_change(
+    nurse, two_patients, typed, stored_utc
+):
+    """The clinic is in London: 10:00 typed is 10:00 on the clinic's clock, GMT or BST, stored in UTC."""
+    from tracker.models import InClinicSession
+    from tracker.services.sessions import start_session
+
+    ann_rx, _ = two_patients
+    member = factories.ClinicianFactory._meta.model.objects.get(user__username="nurse-north")
+    session = start_session(prescription=ann_rx, administered_by=member, now=NOW).session
+    url = reverse("admin:tracker_inclinicsession_change", args=[session.pk])
+    form = nurse.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in ("bp_before_systolic", "bp_before_diastolic")}
+    response = nurse.post(
+        url, {**data, "bp_before_systolic": "130", "bp_before_diastolic": "80", "bp_before_at": typed}
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert InClinicSession.objects.get(pk=session.pk).bp_before_at == stored_utc
+    assert f'value="{typed}"' in nurse.get(url).content.decode()  # shown back on the same wall clock
+
+
+def test_a_time_that_never_happened_on_the_clinics_clock_is_refused_naming_the_zone(nurse, two_patients):
+    from tracker.services.sessions import start_session
+
+    ann_rx, _ = two_patients
+    member = factories.ClinicianFactory._meta.model.objects.get(user__username="nurse-north")
+    session = start_session(prescription=ann_rx, administered_by=member, now=NOW).session
+    url = reverse("admin:tracker_inclinicsession_change", args=[session.pk])
+    response = nurse.post(
+        url, {"bp_before_systolic": "130", "bp_before_diastolic": "80", "bp_before_at": "2026-03-29T01:30"}
+    )
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["bp_before_at"]
+    assert "Europe/London" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -51,3 +52,34 @@ class QueryStringGuardMiddleware:
             if key not in _FREE_TEXT and any(_is_huge_integer(value) for value in values):
                 return f"The value of {key[:40]} is too large a number for any id."
         return None
+
+
+class ClinicTimeZoneMiddleware:
+    """In the clinicians' workspace, show and read every time in the clinic's own zone.
+
+    Django renders aware datetimes, and parses typed ones, in the active time zone; storage
+    stays UTC. A clinician's clinic sets it (a nurse typing 10:05 means 10:05 on the clinic's
+    wall clock, in summer or winter). A superuser with no clinic works in UTC, labelled as such.
+    The membership lookup is the admin's own per-request one, so pages pay no extra query.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils import timezone
+
+        if not request.path.startswith("/admin/") or not getattr(request, "user", None):
+            return self.get_response(request)
+        if not request.user.is_authenticated or not request.user.is_staff:
+            return self.get_response(request)
+        from tracker.admin.scoping import clinician_for
+
+        membership = clinician_for(request)
+        if membership is None:
+            return self.get_response(request)
+        timezone.activate(zoneinfo.ZoneInfo(membership.clinic.timezone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

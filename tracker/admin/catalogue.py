@@ -66,7 +66,7 @@ class ClinicAdmin(ScopedAdmin):
 
     clinic_lookup = "pk"
     inlines = [CrisisContactInline]
-    list_display = ["name", "slug", "phone"]
+    list_display = ["name", "slug", "phone", "timezone"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

@@ -34,7 +34,7 @@ from tracker import clinical, scales
 from tracker.admin.prescriptions import patient_context
 from tracker.admin.scoping import apply_validation_error, restrict_to_clinic
 from tracker.models import Assessment, DoseEvent, Patient, Prescription
-from tracker.portal.selectors import crisis_guidance
+from tracker.portal.selectors import crisis_guidance, crisis_numbers
 from tracker.services.assessments import submit_assessment
 from tracker.services.doses import record_dose
 
@@ -361,7 +361,11 @@ def _tell_suicidality(request: HttpRequest, patient: Patient, assessment: Assess
         "Assess the patient's risk today, before they leave if they are with you (for example a C-SSRS).",
     )
     worklist = reverse("admin:index") + f"?patient={patient.pk}"
-    guidance = " ".join(crisis_guidance(patient.clinic))
+    paragraphs = crisis_guidance(patient.clinic)  # paragraphs of (text, tel) pieces
+    guidance = " ".join("".join(text for text, _ in pieces) for pieces in paragraphs)
+    numbers = "; ".join(f"{n.label}: {n.number}" for n in crisis_numbers(patient.clinic))
+    if numbers:
+        guidance = f"{guidance} Numbers: {numbers}."
     messages.warning(
         request,
         format_html(

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+
+def validate_timezone(value: str) -> None:
+    """Accept only IANA zone names (``Europe/London``), which carry daylight-saving rules."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not a known time zone. Use a name such as Europe/London or America/New_York.",
+            params={"value": value},
+            code="invalid_timezone",
+        )
 
 
 class Clinic(models.Model):
@@ -17,6 +30,13 @@ class Clinic(models.Model):
         blank=True,
         help_text="Shown to patients whose answers suggest thoughts of self-harm: the clinic's "
         "own crisis line and local emergency number.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="Europe/London",
+        validators=[validate_timezone],
+        help_text="The clinic's own time zone (IANA name): every time in the clinicians' workspace is "
+        "shown and typed in it, and stored in UTC.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -11,17 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from tracker.models.base import ClinicalRecord
-from tracker.models.clinics import Clinic, Clinician
-
-
-def validate_timezone(value: str) -> None:
-    """Accept only IANA zone names (``Europe/London``), which carry daylight-saving rules."""
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(
-            "%(value)s is not a known time zone. Use a name such as Europe/London or America/New_York.",
-            params={"value": value},
-            code="invalid_timezone",
-        )
+from tracker.models.clinics import Clinic, Clinician, validate_timezone  # re-exported: migrations name it here
 
 
 class Patient(ClinicalRecord):
