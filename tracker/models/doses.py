@@ -139,6 +139,14 @@ class DoseEvent(ClinicalRecord):
         default=False,
         help_text="The patient reports taking an in-clinic-only drug outside the clinic.",
     )
+    # A tap kept on the phone while offline is sent again until the phone hears back; the key
+    # it made at the tap turns every resend into the same row (services.doses.record_dose).
+    client_key = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The idempotency key the patient's phone generated when the dose was tapped.",
+    )
 
     history = HistoricalRecords()
 
@@ -150,6 +158,12 @@ class DoseEvent(ClinicalRecord):
                 fields=["planned_dose"],
                 condition=models.Q(planned_dose__isnull=False, entered_in_error_at__isnull=True),
                 name="tracker_doseevent_one_per_planned_dose",
+            ),
+            # Exactly once per tap: a replayed key is the same event, even one since undone.
+            models.UniqueConstraint(
+                fields=["patient", "client_key"],
+                condition=models.Q(client_key__isnull=False),
+                name="tracker_doseevent_one_per_client_key",
             ),
             models.CheckConstraint(
                 condition=models.Q(amount__isnull=True) | models.Q(amount__gt=0),
