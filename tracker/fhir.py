@@ -21,8 +21,11 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from tracker import scales
 from tracker.models import (
     Assessment,
+    Clinic,
+    Clinician,
     DoseBasis,
     DoseEvent,
     DoseSchedule,
@@ -58,6 +61,23 @@ SCORE_CODES = {
     "phq9": ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
     "gad7": ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
 }
+# Questionnaires (clinical-reference §4, §8): the LOINC panel and its item codes in questionnaire
+# order; each item's linkId is "/<item code>" (§8, as in US Core's PHQ-9 example). The GAD-7 item
+# codes are not in §4: they are LOINC panel 69737-5's items as public FHIR material lists them [W].
+QUESTIONNAIRE_PANELS = {
+    "phq9": ("44249-1", "PHQ-9 quick depression assessment panel"),
+    "gad7": ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)"),
+}
+ITEM_CODES = {
+    "phq9": ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"),
+    "gad7": ("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7"),
+}
+# §4 PHQ-9 items: the LOINC answer codes of the four frequency options (GAD-7 uses the same list).
+ANSWER_CODES = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+# LOINC's own FHIR Questionnaire canonical for a panel [W].
+QUESTIONNAIRE_CANONICAL = "http://loinc.org/q/{}"
+# The severity bands of scales.py as a code system of the project (one per instrument; no public one).
+SCORE_BAND_SYSTEM = "urn:tracker:score-band:{}"
 # Body weight as a vital sign (FHIR R4 vital-signs profile: LOINC 29463-7, UCUM kg).
 BODY_WEIGHT = ("29463-7", "Body weight")
 # SNOMED CT route concepts.
@@ -95,6 +115,15 @@ class Exporter:
         self.patient = patient
         self.zone = patient.zone
         self.subject = ref("Patient", patient.pk, patient.full_name)
+        # Everyone a resource names, exported once each as a Practitioner after the bundle's records.
+        self.practitioners: dict[int, Clinician] = {}
+
+    def practitioner_ref(self, clinician: Clinician) -> Json:
+        self.practitioners[clinician.pk] = clinician
+        return ref("Practitioner", clinician.pk, str(clinician))
+
+    def organization_ref(self, clinic: Clinic) -> Json:
+        return ref("Organization", clinic.pk, clinic.name)
 
     def instant(self, value: dt.datetime) -> str:
         return value.astimezone(self.zone).isoformat(timespec="seconds")
@@ -128,7 +157,53 @@ class Exporter:
         }
         if p.email:
             resource["telecom"] = [{"system": "email", "value": p.email}]
+        if p.responsible_clinician is not None:
+            resource["generalPractitioner"] = [self.practitioner_ref(p.responsible_clinician)]
+        resource["managingOrganization"] = self.organization_ref(p.clinic)
         return resource
+
+    def organization(self, clinic: Clinic) -> Json:
+        resource: Json = {
+            "resourceType": "Organization",
+            "id": f"clinic-{clinic.pk}",
+            "identifier": [{"system": "urn:tracker:clinic", "value": clinic.slug}],
+            "active": True,
+            "type": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                            "code": "prov",
+                            "display": "Healthcare Provider",
+                        }
+                    ]
+                }
+            ],
+            "name": clinic.name,
+        }
+        if clinic.phone:
+            resource["telecom"] = [{"system": "phone", "value": clinic.phone, "use": "work"}]
+        if clinic.address:
+            resource["address"] = [{"text": clinic.address}]
+        return resource
+
+    def practitioner(self, clinician: Clinician) -> Json:
+        """A clinician by name and staff number within the clinic; the role stays in the tracker."""
+        user = clinician.user
+        name: Json = {"text": str(clinician)}
+        if user.last_name:
+            name["family"] = user.last_name
+        if user.first_name:
+            name["given"] = [user.first_name]
+        if clinician.title:
+            name["prefix"] = [clinician.title]
+        return {
+            "resourceType": "Practitioner",
+            "id": f"practitioner-{clinician.pk}",
+            "identifier": [{"system": f"urn:tracker:clinic:{clinician.clinic.slug}:staff", "value": str(clinician.pk)}],
+            "active": clinician.is_active,
+            "name": [name],
+        }
 
     def medication(self, rx: Prescription) -> Json:
         drug = rx.drug
@@ -200,7 +275,7 @@ class Exporter:
             "medicationCodeableConcept": self.medication(rx),
             "subject": self.subject,
             "authoredOn": self.instant(rx.created_at),
-            "requester": {"display": str(rx.prescriber)},
+            "requester": self.practitioner_ref(rx.prescriber),
             "dosageInstruction": [
                 self.dosage(rx, schedule) for schedule in rx.schedules.all() if not schedule.is_entered_in_error
             ],
@@ -278,7 +353,7 @@ class Exporter:
             "medicationCodeableConcept": self.medication(rx),
             "subject": self.subject,
             "effectivePeriod": period,
-            "performer": [{"actor": {"display": str(session.administered_by)}}],
+            "performer": [{"actor": self.practitioner_ref(session.administered_by)}],
             "request": ref("MedicationRequest", rx.pk),
             "dosage": {
                 "route": self.route(session.route),
@@ -289,8 +364,47 @@ class Exporter:
             resource["statusReason"] = [{"text": session.bp_decision_reason}]
         return resource
 
+    def recorder(self, assessment: Assessment) -> Json:
+        """Who entered the answers: a clinician as Practitioner, else the patient themself."""
+        clinician = getattr(assessment.recorded_by, "clinician", None) if assessment.recorded_by_id else None
+        return self.practitioner_ref(clinician) if clinician is not None else self.subject
+
+    def answered_items(self, assessment: Assessment) -> list[tuple[str, str, Json]]:
+        """(item LOINC code, item text, answer Coding) for each item in questionnaire order."""
+        scale = scales.get_scale(assessment.instrument)
+        labels = dict(scale.options)
+        return [
+            (code, text, {"system": LOINC, "code": ANSWER_CODES[int(value)], "display": labels[int(value)]})
+            for code, text, value in zip(
+                ITEM_CODES[assessment.instrument], scale.items, assessment.answers, strict=True
+            )
+        ]
+
+    def questionnaire_response(self, assessment: Assessment) -> Json:
+        """The item answers behind a score (§8): linkId "/<item LOINC>", answers as LOINC LA codes."""
+        panel, _ = QUESTIONNAIRE_PANELS[assessment.instrument]
+        resource: Json = {
+            "resourceType": "QuestionnaireResponse",
+            "id": f"answers-{assessment.pk}",
+            "questionnaire": QUESTIONNAIRE_CANONICAL.format(panel),
+            "status": "entered-in-error" if assessment.is_entered_in_error else "completed",
+            "subject": self.subject,
+            "authored": self.instant(assessment.completed_at),
+            "author": self.recorder(assessment),
+            "item": [
+                {"linkId": f"/{code}", "text": text, "answer": [{"valueCoding": answer}]}
+                for code, text, answer in self.answered_items(assessment)
+            ],
+        }
+        if assessment.source == Assessment.Source.PATIENT:
+            resource["source"] = self.subject
+        return resource
+
     def observation(self, assessment: Assessment) -> Json:
+        """The total, derived from its QuestionnaireResponse, each item a component, the band coded."""
         code, display = SCORE_CODES[assessment.instrument]
+        performer = self.subject if assessment.source == Assessment.Source.PATIENT else self.recorder(assessment)
+        band = assessment.band
         return {
             "resourceType": "Observation",
             "id": f"score-{assessment.pk}",
@@ -299,8 +413,28 @@ class Exporter:
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
             "subject": self.subject,
             "effectiveDateTime": self.instant(assessment.completed_at),
+            "performer": [performer],
             "valueInteger": assessment.total,
-            "interpretation": [{"text": assessment.band}],
+            "interpretation": [
+                {
+                    "coding": [
+                        {
+                            "system": SCORE_BAND_SYSTEM.format(assessment.instrument),
+                            "code": band.replace(" ", "-"),
+                            "display": band,
+                        }
+                    ],
+                    "text": band,
+                }
+            ],
+            "derivedFrom": [ref("QuestionnaireResponse", assessment.pk)],
+            "component": [
+                {
+                    "code": {"coding": [{"system": LOINC, "code": item}], "text": text},
+                    "valueCodeableConcept": {"coding": [answer], "text": answer["display"]},
+                }
+                for item, text, answer in self.answered_items(assessment)
+            ],
         }
 
     def body_weight(self, measurement: WeightMeasurement) -> Json:
@@ -351,13 +485,13 @@ class Exporter:
         p = self.patient
         prescriptions = (
             Prescription.objects.filter(patient=p)
-            .select_related("drug", "prescriber__user", "patient")
+            .select_related("drug", "prescriber__user", "prescriber__clinic", "patient")
             .prefetch_related(Prefetch("schedules", queryset=DoseSchedule.objects.order_by("start_date", "id")))
             .order_by("start_date", "id")
         )
         sessions = list(
             InClinicSession.objects.filter(patient=p)
-            .select_related("prescription__drug", "administered_by__user", "dose_event")
+            .select_related("prescription__drug", "administered_by__user", "administered_by__clinic", "dose_event")
             .order_by("created_at", "id")
         )
         events = (
@@ -366,7 +500,11 @@ class Exporter:
             .select_related("prescription__drug")
             .order_by("occurred_at", "id")
         )
-        scores = Assessment.objects.filter(patient=p, instrument__in=SCORE_CODES).order_by("completed_at", "id")
+        scores = (
+            Assessment.objects.filter(patient=p, instrument__in=SCORE_CODES)
+            .select_related("recorded_by__clinician__user", "recorded_by__clinician__clinic")
+            .order_by("completed_at", "id")
+        )
         weights = WeightMeasurement.objects.filter(patient=p).order_by("measured_at", "id")
         flags = Flag.objects.filter(patient=p).order_by("raised_at", "id")
         resources = [
@@ -374,9 +512,21 @@ class Exporter:
             *(("MedicationRequest", rx.pk, self.medication_request(rx)) for rx in prescriptions),
             *(("Session", s.pk, self.session(s)) for s in sessions),
             *(("Dose", e.pk, self.dose(e)) for e in events),
-            *(("Observation", a.pk, self.observation(a)) for a in scores),
+            *(
+                entry
+                for a in scores
+                for entry in (
+                    ("QuestionnaireResponse", a.pk, self.questionnaire_response(a)),
+                    ("Observation", a.pk, self.observation(a)),
+                )
+            ),
             *(("Weight", w.pk, self.body_weight(w)) for w in weights),
             *(("Flag", f.pk, self.flag(f)) for f in flags),
+        ]
+        # The people and the clinic the records name, right after the Patient.
+        resources[1:1] = [
+            ("Organization", p.clinic.pk, self.organization(p.clinic)),
+            *(("Practitioner", c.pk, self.practitioner(c)) for c in self.practitioners.values()),
         ]
         return {
             "resourceType": "Bundle",
