@@ -185,3 +185,14 @@ def test_a_time_that_never_happened_on_the_clinics_clock_is_refused_naming_the_z
     assert response.status_code == 200
     (message,) = response.context["adminform"].form.errors["bp_before_at"]
     assert "Europe/London" in message
+
+
+def test_a_nasal_session_shows_only_its_routes_fields(nurse, two_patients):
+    from tracker.services.sessions import start_session
+
+    ann_rx, _ = two_patients
+    member = factories.ClinicianFactory._meta.model.objects.get(user__username="nurse-north")
+    session = start_session(prescription=ann_rx, administered_by=member, now=NOW).session
+    form = nurse.get(reverse("admin:tracker_inclinicsession_change", args=[session.pk])).context["adminform"].form
+    assert "devices" in form.fields
+    assert not {"dose_mg_per_kg", "infusion_minutes"} & set(form.fields)  # IV ketamine's, not esketamine's

@@ -276,7 +276,7 @@ def test_nurse_records_a_whole_session_from_the_planned_one_and_signs_it_off(pag
     page.get_by_label("BP before dosing: diastolic").fill("94")
     expect(warning).to_be_visible()
     expect(warning).to_contain_text("above the label threshold of 140/90 mmHg")
-    page.get_by_label("BP before dosing taken at").fill(local(140))
+    page.get_by_role("textbox", name="BP before dosing taken at").fill(local(140))
     page.screenshot(path=str(shots / "session-start-warning.png"), full_page=True)
     assert blocking_violations(page) == [], "session start"
     page.get_by_role("button", name="Save and continue editing").click()
@@ -286,7 +286,7 @@ def test_nurse_records_a_whole_session_from_the_planned_one_and_signs_it_off(pag
     page.get_by_label("Decision on high blood pressure").select_option("proceeded")
     page.get_by_label("Bp decision reason").fill("Repeat reading 138/86 after rest")
     page.get_by_label("Esketamine devices").fill("2")
-    page.get_by_label("First device / infusion start").fill(local(130))
+    page.get_by_role("textbox", name="First device / infusion start").fill(local(130))
     page.get_by_label("Lot number").fill("L2026-12")
     page.get_by_role("button", name="Save and continue editing").click()
     expect(page.locator(".messagelist")).to_be_visible()
@@ -303,15 +303,17 @@ def test_nurse_records_a_whole_session_from_the_planned_one_and_signs_it_off(pag
     for label, value in (
         ("BP ~40 min: systolic", "136"),
         ("BP ~40 min: diastolic", "84"),
-        ("BP ~40 min taken at", local(90)),
         ("Lowest SpO2 (%)", "96"),
         ("Lowest MOAA/s", "4"),
         ("BP at discharge: systolic", "128"),
         ("BP at discharge: diastolic", "80"),
         ("MOAA/s at discharge", "5"),
-        ("Discharge at", local(3)),
     ):
         page.get_by_label(label).fill(value)
+    page.get_by_role("textbox", name="BP ~40 min taken at").fill(local(90))
+    # Discharge is now: the "Now" button fills the clinic's wall clock.
+    page.get_by_role("button", name="Now: Discharge at").click()
+    expect(page.get_by_role("textbox", name="Discharge at")).to_have_value(re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d"))
     page.get_by_label("Dissociation resolved at discharge").select_option("true")
     page.get_by_label("No driving acknowledged").check()
     page.get_by_label("Respiratory depression").select_option("false")

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from tracker import clinical
-from tracker.admin import session_start
+from tracker.admin import rems_export, session_start
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import (
     EnteredInErrorFilter,
@@ -45,6 +45,24 @@ EDITABLE_FIELDS = (
     "discharge_at",
     "rems_form_submitted_at",
 )
+
+
+# Dosing fields that belong to one route only (§1 devices; §2 mg/kg over minutes).
+ROUTE_FIELDS = {"nasal": {"devices"}, "iv": {"dose_mg_per_kg", "weight_kg", "infusion_minutes"}}
+ROUTE_ONLY_FIELDS = {"devices", "dose_mg_per_kg", "weight_kg", "infusion_minutes"}
+
+
+def _without(fields: list, hidden: set[str]) -> list:
+    """A fieldset's field list without ``hidden`` (rows given as tuples keep their other fields)."""
+    kept = []
+    for field in fields:
+        if isinstance(field, tuple):
+            row = tuple(f for f in field if f not in hidden)
+            if row:
+                kept.append(row if len(row) > 1 else row[0])
+        elif field not in hidden:
+            kept.append(field)
+    return kept
 
 
 class SessionForm(forms.ModelForm):
@@ -286,7 +304,11 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
         return super().get_queryset(request).select_related("patient", "prescription__drug")
 
     def get_fieldsets(self, request: HttpRequest, obj: InClinicSession | None = None) -> list:
-        return self.add_fieldsets if obj is None else self.fieldsets
+        """Only the fields of the session's route: devices for nasal esketamine, mg/kg and minutes for IV."""
+        if obj is None:
+            return self.add_fieldsets
+        hidden = ROUTE_ONLY_FIELDS - ROUTE_FIELDS.get(obj.route, ROUTE_ONLY_FIELDS)
+        return [(name, {**options, "fields": _without(options["fields"], hidden)}) for name, options in self.fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: InClinicSession | None = None) -> list[str]:
         if obj is None:
@@ -375,6 +397,8 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
                 session_patient_age=patient.age_on(timezone.now().astimezone(patient.zone).date()),
             )
         context["time_zone_name"] = timezone.get_current_timezone_name()
+        # For the "Now" buttons: the clinic's wall clock at render time (the browser's may differ).
+        context["clinic_now"] = timezone.localtime().strftime(session_start.ISO_MINUTES)
         context["bp_threshold_systolic"] = clinical.get(
             "BP_THRESHOLD_SYSTOLIC"
         )  # §1 bp_threshold, for the live warning
@@ -389,6 +413,8 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
                 [
                     ("today/", session_start.today_view, "tracker_inclinicsession_today"),
                     ("floor/", session_start.floor_view, "tracker_inclinicsession_floor"),
+                    ("rems-forms/", rems_export.rems_export_view, "tracker_inclinicsession_rems_export"),
+                    ("<int:object_id>/rems-form/", rems_export.rems_form_view, "tracker_inclinicsession_rems_form"),
                 ],
             ),
             *super().get_urls(),
