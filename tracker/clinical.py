@@ -230,6 +230,36 @@ DEFAULTS: dict[str, Any] = {
     "TRD_ADEQUATE_TRIAL_DAYS": 42,
     "TRD_NON_RESPONSE_BELOW": 0.5,
     "TRD_MIN_FAILED_TRIALS": 2,
+    # --- REMS form export and session preparation (issue 16) -------------------------------
+    # §1 "REMS Patient Monitoring Form", concomitant medicines (each Y/N): which prescriptions
+    # answer each question. The catalogue's DrugClass covers benzodiazepines, psychostimulants and
+    # MAOIs; it has no class for opioids or non-benzodiazepine sedative hypnotics, so a drug also
+    # counts by its ATC code prefix ([W] WHO ATC: N05BA/N05CD/N03AE benzodiazepines, N05CF
+    # "Z-drugs", N06BA centrally acting sympathomimetics, N06AF/N06AG MAOIs, N02A opioids,
+    # N07BC drugs for opioid dependence). {form column: {"classes": [...], "atc_prefixes": [...]}}
+    "REMS_CONCOMITANT_CLASSES": {
+        "benzodiazepines": {"classes": ["benzodiazepine"], "atc_prefixes": ["N05BA", "N05CD", "N03AE"]},
+        "non_benzodiazepine_sedative_hypnotics": {"classes": [], "atc_prefixes": ["N05CF"]},
+        "psychostimulants": {"classes": ["stimulant"], "atc_prefixes": ["N06BA"]},
+        "maois": {"classes": ["maoi"], "atc_prefixes": ["N06AF", "N06AG"]},
+        "opioids": {"classes": [], "atc_prefixes": ["N02A", "N07BC"]},
+    },
+    # [P] REMS_DISSOCIATION_CADSS_ABOVE: the form's "dissociation (Y/N)" is Y when the session's
+    # CADSS total is above this (or dissociation was unresolved at discharge). §4 CADSS gives "no
+    # clinical cut-off", so any dissociative symptom counts; a clinic may set its own cut-off.
+    "REMS_DISSOCIATION_CADSS_ABOVE": 0,
+    # ESK_BEFORE_SESSION_ADVICE: what the patient reads before each planned clinic session.
+    # Food and drink: [F] droracle.ai/articles/538624 (quoting the label, §2 Dosage and
+    # administration: avoid food for at least 2 hours and liquids for at least 30 minutes before,
+    # against nausea and vomiting); not yet a row of clinical-reference §1, so verify it against
+    # the current label. Ride home and driving: §1 driving [F] label §17. Text, so a clinic can
+    # word it as its own leaflet does.
+    "ESK_BEFORE_SESSION_ADVICE": [
+        "Do not eat for 2 hours before your session: the medicine can make you feel sick.",
+        "Do not drink anything for 30 minutes before your session.",
+        "Arrange for someone to take you home. Do not drive or use machinery until the next day, "
+        "after a restful sleep.",
+    ],
 }
 
 
