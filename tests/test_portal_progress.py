@@ -154,3 +154,17 @@ def test_an_esketamine_patient_sees_the_next_session_and_what_to_expect(portal, 
     assert f'Esketamine (nasal) on <time datetime="{local.isoformat()}">{when}</time> (Europe/London time).' in html
     assert "at least 2 hours afterwards" in html
     assert "Do not drive or use machinery until the next day, after a restful sleep." in html
+
+
+def test_the_next_esketamine_session_says_what_to_do_before_it(portal, patient, clinician, django_assert_num_queries):
+    from tracker import clinical
+
+    clinic_only(patient, clinician)
+    with django_assert_num_queries(9):  # the advice comes from the medicines already loaded: no query more
+        html = portal.get(reverse("portal:progress")).content.decode()
+    assert "Your next clinic session" in html and "Before your session" in html
+    for line in clinical.get("ESK_BEFORE_SESSION_ADVICE"):
+        assert line in html
+    assert "Do not eat for 2 hours before your session" in html
+    assert "Do not drink anything for 30 minutes before your session." in html
+    assert html.count("Do not drive or use machinery until the next day") == 1  # said once, in the advice

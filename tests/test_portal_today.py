@@ -246,3 +246,30 @@ def test_dose_post_has_a_fixed_query_count(portal, patient, clinician, days, dja
         # 11 release the service's savepoint.
         response = portal.post(reverse("portal:log_dose", args=[dose.pk]), {"action": "taken"})
     assert response.status_code == 302
+
+
+# --- Before the session (issue 16) -----------------------------------------------------------
+
+MORNING = dt.datetime(2026, 6, 1, 7, 0, tzinfo=dt.UTC)  # 08:00 in London (BST), before a 10:00 session
+
+
+def test_today_shows_the_labels_advice_before_todays_esketamine_session(portal, patient, clinician, monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MORNING)
+    clinic_only(patient, clinician)
+    html = portal.get(reverse("portal:today")).content.decode()
+    assert "Your clinic session today at" in html and ">10:00</time>" in html
+    assert "Before your session" in html
+    for line in clinical.get("ESK_BEFORE_SESSION_ADVICE"):
+        assert line in html
+    assert "Do not eat for 2 hours before your session" in html
+    assert "Do not drink anything for 30 minutes before your session." in html
+    assert "Arrange for someone to take you home." in html
+
+
+def test_no_advice_once_the_session_is_given_or_without_a_clinic_session(portal, patient, clinician, monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MORNING)
+    course(patient, clinician)  # tablets only
+    assert "Before your session" not in portal.get(reverse("portal:today")).content.decode()
+    esk = clinic_only(patient, clinician)
+    PlannedDose.objects.filter(prescription=esk, local_date=dt.date(2026, 6, 1)).update(status=PlannedDose.Status.TAKEN)
+    assert "Before your session" not in portal.get(reverse("portal:today")).content.decode()

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
+from tracker.models.drugs import Route
 from tracker.services.assessments import item9_positive, suicidality_key
 
 # Weekly questionnaires the patient fills in, in the order they are offered.
@@ -304,6 +305,38 @@ def today_for_patient(patient: Patient, now: dt.datetime) -> Today:
         # Query 3: the last completion of each weekly questionnaire.
         due=questionnaires_due(patient, now),
     )
+
+
+# --- Before a clinic session (issue 16) -----------------------------------------------------
+
+
+def before_session_advice(prescription: Prescription) -> list[str]:
+    """The label's preparation advice (clinical.ESK_BEFORE_SESSION_ADVICE) before an esketamine session.
+
+    Only for nasal esketamine given at the clinic: the food and drink advice is its label's. Other
+    clinic medicines keep the page's own ride-home and driving line (§2 monitoring).
+    """
+    if prescription.drug.in_clinic_only and prescription.route == Route.NASAL:
+        return list(clinical.get("ESK_BEFORE_SESSION_ADVICE"))
+    return []
+
+
+def next_session_advice(drug_display_name: str, medicines: list[Medicine]) -> list[str]:
+    """The advice for the next clinic session, found among the medicines already loaded (no query)."""
+    for medicine in medicines:
+        if medicine.prescription.drug.display_name == drug_display_name:
+            return before_session_advice(medicine.prescription)
+    return []
+
+
+def todays_session_advice(today: Today, now: dt.datetime) -> tuple[PlannedDose, list[str]] | None:
+    """Today's first clinic session not yet given nor past its deadline, with what to do before it."""
+    for dose in today.doses:
+        if dose.status != PlannedDose.Status.PENDING or dose.deadline < now:
+            continue
+        if advice := before_session_advice(dose.prescription):
+            return dose, advice
+    return None
 
 
 # --- Questionnaire results -----------------------------------------------------------------

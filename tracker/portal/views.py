@@ -80,6 +80,7 @@ def _today_page(
         {
             "patient": patient,
             "today": today,
+            "session_today": selectors.todays_session_advice(today, now),
             "now": now,
             "recent_logs": selectors.undoable_logs(patient, now),
             "undo_minutes": clinical.get("PATIENT_UNDO_MINUTES"),
@@ -309,6 +310,7 @@ def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
     # The caseload's own adherence share (tracker/selectors/caseload.py), over two windows.
     shares = {days: caseload.adherence([patient.pk], now, days=days).get(patient.pk) for days in PROGRESS_SHARE_DAYS}
     session = caseload.next_sessions([patient.pk], now).get(patient.pk)
+    medicines = selectors.medicines(selectors.active_schedules(patient, now))
     return render(
         request,
         "portal/progress.html",
@@ -319,6 +321,7 @@ def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
             "observation_hours": clinical.get("ESK_MIN_OBSERVATION_MINUTES") // 60,
             "calendar": selectors.adherence_calendar(patient, now, weeks=PROGRESS_WEEKS),
             "charts": [charts.line_chart(code, series, first, today) for code, series in history.items()],
-            "medicines": selectors.medicines(selectors.active_schedules(patient, now)),
+            "medicines": medicines,
+            "before_session": selectors.next_session_advice(session[0], medicines) if session else [],
         },
     )
