@@ -78,6 +78,20 @@ ANSWER_CODES = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
 QUESTIONNAIRE_CANONICAL = "http://loinc.org/q/{}"
 # The severity bands of scales.py as a code system of the project (one per instrument; no public one).
 SCORE_BAND_SYSTEM = "urn:tracker:score-band:{}"
+# In-clinic vital signs (clinical-reference §8; FHIR R4 vital-signs profiles bp and oxygensat).
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+SYSTOLIC = ("8480-6", "Systolic blood pressure")
+DIASTOLIC = ("8462-4", "Diastolic blood pressure")
+# SpO2: 59408-5 (by pulse oximetry, §8) with 2708-6, which the R4 oxygensat profile requires.
+SPO2_CODES = (
+    ("2708-6", "Oxygen saturation in Arterial blood"),
+    ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+)
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ENCOUNTER_CLASS = {
+    InClinicSession.CareSetting.OUTPATIENT: ("AMB", "ambulatory"),
+    InClinicSession.CareSetting.INPATIENT: ("IMP", "inpatient encounter"),
+}
 # Body weight as a vital sign (FHIR R4 vital-signs profile: LOINC 29463-7, UCUM kg).
 BODY_WEIGHT = ("29463-7", "Body weight")
 # SNOMED CT route concepts.
@@ -233,8 +247,9 @@ class Exporter:
         repeat: Json = {"boundsPeriod": {"start": self.day_start(schedule.start_date)}}
         if schedule.end_date:
             repeat["boundsPeriod"]["end"] = self.day_end(schedule.end_date)
+        phase = f"{schedule.get_phase_display()}: " if schedule.phase else ""
         dosage: Json = {
-            "text": f"{rx.dose.normalize():f} {rx.dose_unit} {schedule}",
+            "text": f"{phase}{rx.dose.normalize():f} {rx.dose_unit} {schedule}",
             "route": self.route(rx.route),
             "doseAndRate": [{"doseQuantity": self.dose_quantity(rx)}],
         }
@@ -256,6 +271,9 @@ class Exporter:
                 }
             )
             if schedule.kind == DoseSchedule.Kind.WEEKDAYS:
+                # §8: a weekday regimen is so many doses per week (esketamine induction: 2 per 1 wk).
+                repeat["frequency"] = len(schedule.times_of_day) * len(schedule.weekdays)
+                repeat["periodUnit"] = "wk"
                 repeat["dayOfWeek"] = [WEEKDAYS[d] for d in sorted(schedule.weekdays)]
             maximum = rx.maximum_for_patient()
             if maximum is not None and rx.drug.dose_basis == DoseBasis.DAY:
@@ -276,8 +294,10 @@ class Exporter:
             "subject": self.subject,
             "authoredOn": self.instant(rx.created_at),
             "requester": self.practitioner_ref(rx.prescriber),
+            # One instruction per schedule (a phase of a phased regimen), in date order.
             "dosageInstruction": [
-                self.dosage(rx, schedule) for schedule in rx.schedules.all() if not schedule.is_entered_in_error
+                {"sequence": number, **self.dosage(rx, schedule)}
+                for number, schedule in enumerate((s for s in rx.schedules.all() if not s.is_entered_in_error), start=1)
             ],
         }
         if rx.indication:
@@ -333,6 +353,111 @@ class Exporter:
             statement["statusReason"] = [{"text": event.skip_reason}]
         return statement
 
+    def session_period(self, session: InClinicSession) -> Json:
+        """First device (else the record's start) to discharge."""
+        start = session.first_device_at or session.created_at
+        period: Json = {"start": self.instant(start)}
+        if session.discharge_at and session.discharge_at >= start:
+            period["end"] = self.instant(session.discharge_at)
+        return period
+
+    def encounter(self, session: InClinicSession) -> Json:
+        """The clinic visit of a session: the context of its administration and vital signs."""
+        code, display = ENCOUNTER_CLASS.get(session.care_setting, ENCOUNTER_CLASS["outpatient"])
+        if session.is_entered_in_error:
+            status = "entered-in-error"
+        else:
+            status = "in-progress" if session.status == InClinicSession.Status.STARTED else "finished"
+        return {
+            "resourceType": "Encounter",
+            "id": f"encounter-{session.pk}",
+            "status": status,
+            "class": {"system": ACT_CODE, "code": code, "display": display},
+            "type": [{"text": f"In-clinic {session.prescription.drug.display_name} session"}],
+            "subject": self.subject,
+            "participant": [{"individual": self.practitioner_ref(session.administered_by)}],
+            "period": self.session_period(session),
+            "serviceProvider": self.organization_ref(self.patient.clinic),
+        }
+
+    def session_vitals(self, session: InClinicSession) -> list[tuple[str, int, Json]]:
+        """The session's BP readings (panel 85354-9) and lowest SpO2 (59408-5), each ``partOf`` the
+        administration. A reading without its own time is dated by the session's period."""
+        period = self.session_period(session)
+
+        def observation(key: str, code: tuple[tuple[str, str], ...], at: dt.datetime | None) -> Json:
+            resource: Json = {
+                "resourceType": "Observation",
+                "id": f"{key}-{session.pk}",
+                "status": "entered-in-error" if session.is_entered_in_error else "final",
+                "category": [
+                    {"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
+                ],
+                "code": {
+                    "coding": [{"system": LOINC, "code": c, "display": d} for c, d in code],
+                    "text": code[-1][1],
+                },
+                "subject": self.subject,
+                "encounter": ref("Encounter", session.pk),
+                "partOf": [ref("Session", session.pk)],
+                "performer": [self.practitioner_ref(session.administered_by)],
+            }
+            if at is not None:
+                resource["effectiveDateTime"] = self.instant(at)
+            else:
+                resource["effectivePeriod"] = period
+            return resource
+
+        def mmhg(value: int) -> Json:
+            return {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+        readings = (
+            (
+                "bp-before",
+                "before dosing",
+                session.bp_before_systolic,
+                session.bp_before_diastolic,
+                session.bp_before_at,
+            ),
+            (
+                "bp-40min",
+                "about 40 min after dosing",
+                session.bp_40min_systolic,
+                session.bp_40min_diastolic,
+                session.bp_40min_at,
+            ),
+            (
+                "bp-discharge",
+                "at discharge",
+                session.bp_discharge_systolic,
+                session.bp_discharge_diastolic,
+                session.discharge_at,
+            ),
+        )
+        out: list[tuple[str, int, Json]] = []
+        for key, when, systolic, diastolic, at in readings:
+            if systolic is None or diastolic is None:
+                continue
+            resource = observation(key, (BP_PANEL,), at)
+            resource["component"] = [
+                {
+                    "code": {"coding": [{"system": LOINC, "code": SYSTOLIC[0], "display": SYSTOLIC[1]}]},
+                    "valueQuantity": mmhg(systolic),
+                },
+                {
+                    "code": {"coding": [{"system": LOINC, "code": DIASTOLIC[0], "display": DIASTOLIC[1]}]},
+                    "valueQuantity": mmhg(diastolic),
+                },
+            ]
+            resource["note"] = [{"text": f"Blood pressure {when}."}]
+            out.append((key, session.pk, resource))
+        if session.spo2_lowest is not None:
+            resource = observation("spo2", SPO2_CODES, None)
+            resource["valueQuantity"] = {"value": session.spo2_lowest, "unit": "%", "system": UCUM, "code": "%"}
+            resource["note"] = [{"text": "Lowest SpO2 during the observation."}]
+            out.append(("spo2", session.pk, resource))
+        return out
+
     def session(self, session: InClinicSession) -> Json:
         """An in-clinic administration: observed from the first device to discharge (§8)."""
         rx = session.prescription
@@ -341,10 +466,7 @@ class Exporter:
             InClinicSession.Status.COMPLETED: "completed",
             InClinicSession.Status.WITHHELD: "not-done",
         }[session.status]
-        start = session.first_device_at or session.created_at
-        period: Json = {"start": self.instant(start)}
-        if session.discharge_at and session.discharge_at >= start:
-            period["end"] = self.instant(session.discharge_at)
+        period = self.session_period(session)
         event = session.dose_event
         resource: Json = {
             "resourceType": "MedicationAdministration",
@@ -352,6 +474,7 @@ class Exporter:
             "status": "entered-in-error" if session.is_entered_in_error else status,
             "medicationCodeableConcept": self.medication(rx),
             "subject": self.subject,
+            "context": ref("Encounter", session.pk),
             "effectivePeriod": period,
             "performer": [{"actor": self.practitioner_ref(session.administered_by)}],
             "request": ref("MedicationRequest", rx.pk),
@@ -510,7 +633,15 @@ class Exporter:
         resources = [
             ("Patient", p.pk, self.patient_resource()),
             *(("MedicationRequest", rx.pk, self.medication_request(rx)) for rx in prescriptions),
-            *(("Session", s.pk, self.session(s)) for s in sessions),
+            *(
+                entry
+                for s in sessions
+                for entry in (
+                    ("Encounter", s.pk, self.encounter(s)),
+                    ("Session", s.pk, self.session(s)),
+                    *self.session_vitals(s),
+                )
+            ),
             *(("Dose", e.pk, self.dose(e)) for e in events),
             *(
                 entry
