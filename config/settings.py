@@ -48,6 +48,10 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
+    # Second sign-in factor for staff: authenticator apps (TOTP) and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "tracker",
 ]
 
@@ -60,6 +64,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # Staff without one are sent to set it up or type a code (TRACKER_REQUIRE_STAFF_MFA).
+    "tracker.accounts.mfa.StaffMFAMiddleware",
     # Clinicians read and type times in their clinic's zone (Clinic.timezone); storage is UTC.
     "tracker.middleware.ClinicTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -138,6 +146,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:today"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", int(timedelta(hours=8).total_seconds()))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Staff sign in with a password and then a code from an authenticator app (or a recovery code);
+# on by default in production, off with DEBUG so the demo's logins work without a phone.
+TRACKER_REQUIRE_STAFF_MFA = env_bool("TRACKER_REQUIRE_STAFF_MFA", not DEBUG)
+OTP_TOTP_ISSUER = env_str("TRACKER_MFA_ISSUER", "Treatment-course tracker")
+# A clinic-issued password reset link for a patient (their users have no email) works once,
+# and for this long.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_HOURS", 72) * 3600
 
 # --- History (django-simple-history) ------------------------------------------------------
 # Reasons given for a change (a dose change, entered in error) are clinicians' own sentences and

@@ -18,3 +18,6 @@ from config.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Staff MFA is off unless a test turns it on (tests/test_mfa.py), so the admin's tests sign in
+# with force_login as before.
+TRACKER_REQUIRE_STAFF_MFA = False

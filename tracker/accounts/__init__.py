@@ -1,0 +1,1 @@
+"""Staff accounts: the second sign-in factor (TOTP with recovery codes) for the clinicians' workspace."""
