@@ -16,6 +16,8 @@ def health(request: HttpRequest) -> JsonResponse:
 handler403 = "tracker.admin.errors.permission_denied"
 
 urlpatterns = [
+    # The second sign-in step for staff (tracker/accounts), before the admin's own URLs.
+    path("admin/mfa/", include("tracker.accounts.urls")),
     path("admin/", admin.site.urls),
     # The schema and its docs are for staff (by session or token); the docs page sends a signed-out
     # browser to the admin's sign-in. The split view serves Swagger UI's set-up script as a file,
