@@ -7,6 +7,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAdminUser
 
+from tracker.portal import app as portal_app
+
 
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -30,6 +32,9 @@ urlpatterns = [
     ),
     path("api/", include("tracker.api.urls")),
     path("health/", health, name="health"),
+    # The portal as an installable app: the worker at the root so its scope covers every page.
+    path("sw.js", portal_app.service_worker, name="service-worker"),
+    path("manifest.webmanifest", portal_app.manifest, name="manifest"),
     path("accounts/", include("tracker.portal.auth_urls")),
     path("", include("tracker.portal.urls")),
 ]

@@ -223,3 +223,40 @@ def test_undo_a_mistaken_tap_then_every_crisis_number_is_tap_to_call(page: Page,
     assert blocking_violations(page) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=shots / "phq9-crisis-tel-links.png", full_page=True)
+
+
+def test_a_dose_tapped_offline_waits_on_the_phone_then_is_stored_once_with_its_time(
+    page: Page, live_server, people, shots
+) -> None:
+    """Issue 15, offline: the tap is kept with its time, the page says so, and it is sent once online."""
+    patient, clinician = people
+    rx = due_now(patient, clinician)
+    dose = PlannedDose.objects.get(prescription=rx, local_date=local_today(patient))
+    sign_in(page, live_server.url)
+    worker = page.evaluate("navigator.serviceWorker.ready.then(r => [r.active.scriptURL, r.scope])")
+    assert worker == [f"{live_server.url}/sw.js", f"{live_server.url}/"]  # installed from this origin, whole portal
+
+    page.context.set_offline(True)
+    tapped_from = timezone.now()
+    page.locator(f"#dose-{dose.pk}").get_by_role("button", name=re.compile(r"^Taken")).click()
+    waiting = page.locator("#offline-status")
+    expect(waiting).to_have_text("1 dose waiting to send — it will be sent when you are back online.")
+    expect(page.locator(f"#dose-{dose.pk}")).to_contain_text("waiting to send")
+    tapped_to = timezone.now()
+    assert not DoseEvent.objects.exists()
+    assert blocking_violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=shots / "today-offline-waiting.png", full_page=True)
+
+    page.wait_for_timeout(1500)  # the tap waits on the phone, so its time is not the time it arrives
+    page.context.set_offline(False)
+    expect(page.get_by_role("status").first).to_contain_text("Saved: Sertraline taken at")
+    expect(page.locator("#offline-status")).to_be_hidden()
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # a second 'online': nothing is left to send
+    page.wait_for_timeout(500)
+    event = DoseEvent.objects.get()
+    assert event.planned_dose_id == dose.pk and event.client_key is not None
+    assert tapped_from - dt.timedelta(seconds=1) <= event.occurred_at <= tapped_to + dt.timedelta(seconds=1)
+    assert event.created_at - event.occurred_at >= dt.timedelta(seconds=1)
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('portal.offlineTaps.')).length") == 0
+    page.screenshot(path=shots / "today-offline-sent.png", full_page=True)

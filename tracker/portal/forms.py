@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.utils.dateparse import parse_datetime
 
 from tracker import scales, side_effect_catalogue
 from tracker.models import DoseEvent, SideEffectReport
@@ -86,6 +87,8 @@ class DoseLogForm(forms.Form):
     taken_at = local_datetime_field("When did you take it?")
     # The second submit after a time outside the dose's window: "Yes, log it as an extra dose".
     extra_dose = forms.BooleanField(required=False)
+    # Made by the page's script for each form it shows, so a double tap or a resend is one dose.
+    client_key = forms.UUIDField(required=False, error_messages={"invalid": "Please tap again."})
 
     def clean(self) -> dict:
         data = super().clean()
@@ -102,7 +105,63 @@ class DoseLogForm(forms.Form):
             choice = self.cleaned_data["skip_choice"] or (DoseEvent.SkipChoice.OTHER if text.strip() else "")
             return {"outcome": "skipped", "occurred_at": now, "skip_reason": text, "skip_choice": choice}
         occurred_at = self.cleaned_data["taken_at"] if action == self.OTHER_TIME else now
-        return {"outcome": "taken", "occurred_at": occurred_at, "extra_dose": self.cleaned_data["extra_dose"]}
+        return {
+            "outcome": "taken",
+            "occurred_at": occurred_at,
+            "extra_dose": self.cleaned_data["extra_dose"],
+            "client_key": self.cleaned_data["client_key"],
+        }
+
+
+class PhoneTimeField(forms.DateTimeField):
+    """An instant from the phone's clock, as JavaScript's toISOString() writes it, with its offset."""
+
+    default_error_messages = {
+        "required": "The phone did not say when the dose was tapped.",
+        "invalid": "The phone sent a time that could not be read, or one without its time zone.",
+    }
+
+    def to_python(self, value: object) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.utcoffset() is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
+
+
+class OfflineTapForm(forms.Form):
+    """A "Taken" tap kept on the phone while it was offline, sent when the connection returned.
+
+    The phone sends its key for the tap, the time of the tap and the time it sends, both
+    read from its own clock. The dose is stored at the server's now minus the time the tap
+    waited: the wait is measured on one clock, so a phone whose clock is off by minutes
+    still stores the moment it was tapped.
+    """
+
+    SERVICE_FIELDS = {
+        "occurred_at": NON_FIELD_ERRORS,
+        "planned_dose": NON_FIELD_ERRORS,
+        NON_FIELD_ERRORS: NON_FIELD_ERRORS,
+    }
+
+    client_key = forms.UUIDField(
+        error_messages={"required": "The tap has no key.", "invalid": "The tap's key is not valid."}
+    )
+    tapped_at = PhoneTimeField(label="When the dose was tapped")
+    sent_at = PhoneTimeField(label="When the phone sent it")
+
+    def service_arguments(self, now: dt.datetime) -> dict:
+        """record_dose's outcome, time and key: taken, the wait before sending taken off ``now``."""
+        waited = self.cleaned_data["sent_at"] - self.cleaned_data["tapped_at"]
+        return {
+            "outcome": DoseEvent.Outcome.TAKEN,
+            "occurred_at": now - max(waited, dt.timedelta(0)),
+            "client_key": self.cleaned_data["client_key"],
+        }
 
 
 class TakenNowOrAtForm(forms.Form):

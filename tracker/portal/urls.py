@@ -9,6 +9,7 @@ app_name = "portal"
 urlpatterns = [
     path("", views.today, name="today"),
     path("doses/<int:planned_dose_id>/", views.log_dose, name="log_dose"),
+    path("doses/<int:planned_dose_id>/offline-tap/", views.send_offline_tap, name="send_offline_tap"),
     path("logged/<int:event_id>/undo/", views.undo_log, name="undo_log"),
     path("medicines/<int:prescription_id>/as-needed/", views.log_as_needed, name="log_as_needed"),
     path("medicines/<int:prescription_id>/outside-clinic/", views.report_outside_clinic, name="outside_clinic"),

@@ -13,13 +13,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tracker import clinical, scales, side_effect_catalogue
-from tracker.models import Assessment, DoseEvent, Patient, Prescription
+from tracker.models import Assessment, DoseEvent, Patient, PlannedDose, Prescription
 from tracker.portal import charts, forms, selectors
 from tracker.selectors import caseload
 from tracker.services import assessments as assessment_service
@@ -114,14 +114,7 @@ def log_dose(request: HttpRequest, patient: Patient, planned_dose_id: int) -> Ht
     confirm_extra = False
     if form.is_valid():
         try:
-            event = dose_service.record_dose(
-                prescription=planned.prescription,
-                planned_dose=planned,
-                reporter=PATIENT,
-                recorded_by=request.user,
-                now=now,
-                **form.service_arguments(now),
-            )
+            event = _record_own_dose(request, planned, now, form.service_arguments(now))
         except ServiceError as error:
             confirm_extra = forms.has_code(error, dose_service.OUTSIDE_WINDOW)
             forms.add_service_error(form, error, forms.DoseLogForm.SERVICE_FIELDS)
@@ -136,6 +129,18 @@ def log_dose(request: HttpRequest, patient: Patient, planned_dose_id: int) -> Ht
         failed_form=form,
         confirm_extra=confirm_extra,
         status=400,
+    )
+
+
+def _record_own_dose(request: HttpRequest, planned: PlannedDose, now: dt.datetime, arguments: dict) -> DoseEvent:
+    """record_dose for one of the patient's own planned doses, reported and recorded by them."""
+    return dose_service.record_dose(
+        prescription=planned.prescription,
+        planned_dose=planned,
+        reporter=PATIENT,
+        recorded_by=request.user,
+        now=now,
+        **arguments,
     )
 
 
@@ -156,6 +161,42 @@ def undo_log(request: HttpRequest, patient: Patient, event_id: int) -> HttpRespo
         f"{timezone.localtime(event.occurred_at):%H:%M on %d %B}. It stays in your history, marked as a mistake.",
     )
     return redirect("portal:today")
+
+
+@patient_required
+@require_POST
+def send_offline_tap(request: HttpRequest, patient: Patient, planned_dose_id: int) -> JsonResponse:
+    """A "Taken" tap the phone kept while offline, sent now: stored once, at the time it was tapped.
+
+    Answers JSON to the page's script (static/portal/offline.js): 200 with the saved message,
+    or 400/404 with the reason, both final, so the phone forgets the tap. A resend with the
+    same key answers 200 with the dose already stored. The message is also queued for the
+    next page, which the script loads when it is on Today.
+    """
+    now = timezone.now()
+    try:
+        planned = selectors.own_planned_dose(patient, planned_dose_id)
+    except Http404:
+        return _offline_refusal(request, ["That dose is no longer in your plan, so it was not saved."], status=404)
+    form = forms.OfflineTapForm(request.POST)
+    if form.is_valid():
+        try:
+            event = _record_own_dose(request, planned, now, form.service_arguments(now))
+        except ServiceError as error:
+            forms.add_service_error(form, error, forms.OfflineTapForm.SERVICE_FIELDS)
+        else:
+            message = _saved_message(event)
+            messages.success(request, message)
+            return JsonResponse({"saved": True, "event": event.pk, "message": message})
+    errors = [message for field_errors in form.errors.values() for message in field_errors]
+    drug = planned.prescription.drug
+    return _offline_refusal(request, [f"{drug} was not saved: {message}" for message in errors], status=400)
+
+
+def _offline_refusal(request: HttpRequest, errors: list[str], *, status: int) -> JsonResponse:
+    for message in errors:
+        messages.error(request, message)
+    return JsonResponse({"saved": False, "errors": errors}, status=status)
 
 
 def _saved_message(event: DoseEvent) -> str:

@@ -10,6 +10,7 @@ that flag, with a note saying so.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -152,10 +153,43 @@ def _check_time(occurred_at: dt.datetime, now: dt.datetime, *, reporter: str = "
         )
 
 
+def record_dose(*, prescription: Prescription, client_key: uuid.UUID | None = None, **kwargs) -> DoseEvent:
+    """Record a dose (see ``_record_dose``), exactly once per ``client_key`` when one is given.
+
+    ``client_key`` is the idempotency key a patient's phone made when the dose was tapped
+    (an offline tap is sent again until the phone hears back). A key already stored answers
+    with its event, even one undone since: the replay is the same tap, not a new dose. A
+    concurrent replay that loses the race (the planned dose "already recorded", or the
+    unique key) answers with the winner's event once that has committed.
+    """
+    if client_key is None:
+        return _record_dose(prescription=prescription, **kwargs)
+    existing = _by_client_key(prescription, client_key)
+    if existing is not None:
+        return existing
+    try:
+        return _record_dose(prescription=prescription, client_key=client_key, **kwargs)
+    except (ServiceError, IntegrityError):
+        # _record_dose's atomic block has rolled back to its savepoint: the connection is usable.
+        existing = _by_client_key(prescription, client_key)
+        if existing is None:
+            raise
+        return existing
+
+
+def _by_client_key(prescription: Prescription, client_key: uuid.UUID) -> DoseEvent | None:
+    """The event a phone's key already stored for this patient (history included), if any."""
+    event = DoseEvent.objects.filter(patient_id=prescription.patient_id, client_key=client_key).first()
+    if event is not None and event.prescription_id != prescription.pk:
+        raise ServiceError({"client_key": "That tap was already used for another medicine; please tap again."})
+    return event
+
+
 @transaction.atomic
-def record_dose(
+def _record_dose(
     *,
     prescription: Prescription,
+    client_key: uuid.UUID | None = None,
     occurred_at: dt.datetime,
     reporter: str,
     recorded_by: AbstractBaseUser | None = None,
@@ -245,6 +279,7 @@ def record_dose(
         note=note.strip(),
         reporter=reporter,
         recorded_by=recorded_by,
+        client_key=client_key,
         created_at=now,
     )
     try:
