@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import drug
-from tests.test_api_world import World, world_fixture  # noqa: F401
+from tests.test_api_world import World, client_for, world_fixture  # noqa: F401
 from tests.test_fhir_resources import by_url, export, has_offset, resources
 from tracker import fhir
+from tracker.models import Flag
 from tracker.services.prescriptions import ScheduleSpec, prescribe
 from tracker.services.sessions import record_bp_decision, start_session
 
@@ -121,3 +122,52 @@ def test_a_phased_regimen_is_one_timing_repeat_per_phase(world: World) -> None:
     assert dt.date.fromisoformat(first["boundsPeriod"]["end"][:10]) == start + dt.timedelta(days=27)
     assert dt.date.fromisoformat(second["boundsPeriod"]["start"][:10]) == start + dt.timedelta(days=28)
     assert "end" not in second["boundsPeriod"]
+
+
+def test_an_interaction_is_a_detected_issue_that_follows_acknowledge_and_resolve(world: World) -> None:
+    lorazepam = prescribe(
+        patient=world.patient_a,
+        drug=drug("lorazepam"),
+        dose=Decimal("1"),
+        start_date=world.rx.start_date,
+        prescriber=world.rx.prescriber,
+        schedules=[ScheduleSpec(times_of_day=("22:00",))],
+    )
+    flag = Flag.objects.create(
+        patient=world.patient_a,
+        kind="esk.interaction",
+        severity=20,
+        dedup_key=f"esk.interaction:course:{world.esketamine.pk}:with:{lorazepam.pk}",
+        message="Esketamine is prescribed while lorazepam, a CNS depressant, is active.",
+        action="Review whether lorazepam should continue.",
+    )
+    client = client_for(world, "clinician")
+    assert client.post(f"/api/flags/{flag.pk}/acknowledge/").status_code == 200
+    assert client.post(f"/api/flags/{flag.pk}/resolve/", {"note": "Lorazepam stopped"}, "json").status_code == 200
+    bundle = export(world)
+    (issue,) = resources(bundle, "DetectedIssue")
+    assert issue["code"]["coding"][0]["code"] == "DRG" and issue["severity"] == "moderate"  # warning -> moderate
+    assert [i["reference"] for i in issue["implicated"]] == [
+        fhir.full_url("MedicationRequest", world.esketamine.pk),
+        fhir.full_url("MedicationRequest", lorazepam.pk),
+    ]
+    assert [m["action"]["coding"][0]["code"] for m in issue["mitigation"]] == ["acknowledged", "resolved"]
+    assert issue["mitigation"][1]["action"]["text"] == "Resolved: Lorazepam stopped"
+    assert by_url(bundle)[issue["mitigation"][0]["author"]["reference"]]["resourceType"] == "Practitioner"
+    assert has_offset(issue["identifiedDateTime"])
+
+
+def test_every_resource_has_a_narrative_and_vital_signs_declare_their_profile(world: World) -> None:
+    bundle = export(world)
+    for entry in bundle["entry"]:
+        text = entry["resource"]["text"]
+        assert text["status"] == "generated"
+        assert text["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml"><p>')
+        assert entry["resource"]["resourceType"] in text["div"]
+    profiles = {
+        o["code"]["coding"][0]["code"]: o["meta"]["profile"] for o in resources(bundle, "Observation") if "meta" in o
+    }
+    assert profiles["85354-9"] == ["http://hl7.org/fhir/StructureDefinition/bp"]
+    assert profiles["29463-7"] == ["http://hl7.org/fhir/StructureDefinition/bodyweight"]
+    score = {r["id"]: r for r in resources(bundle, "Observation")}[f"score-{world.assessment.pk}"]
+    assert "9" in score["text"]["div"] and "<script" not in bundle["entry"][0]["resource"]["text"]["div"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.html import escape
 
 from tracker import scales
 from tracker.models import (
@@ -31,6 +32,7 @@ from tracker.models import (
     DoseSchedule,
     DoseUnit,
     Flag,
+    FlagKind,
     InClinicSession,
     Patient,
     Prescription,
@@ -92,6 +94,12 @@ ENCOUNTER_CLASS = {
     InClinicSession.CareSetting.OUTPATIENT: ("AMB", "ambulatory"),
     InClinicSession.CareSetting.INPATIENT: ("IMP", "inpatient encounter"),
 }
+# DetectedIssue for an interaction (§8): ActCode DRG, and the tracker's severity mapped
+# critical/urgent -> high, warning -> moderate, info -> low [P].
+DETECTED_ISSUE_SEVERITY = {40: "high", 30: "high", 20: "moderate", 10: "low"}
+# FHIR R4 core vital-signs profiles the vital-sign Observations conform to (no US Core: see docs/fhir.md).
+VITALS_PROFILE = "http://hl7.org/fhir/StructureDefinition/{}"
+XHTML = "http://www.w3.org/1999/xhtml"
 # Body weight as a vital sign (FHIR R4 vital-signs profile: LOINC 29463-7, UCUM kg).
 BODY_WEIGHT = ("29463-7", "Body weight")
 # SNOMED CT route concepts.
@@ -131,6 +139,8 @@ class Exporter:
         self.subject = ref("Patient", patient.pk, patient.full_name)
         # Everyone a resource names, exported once each as a Practitioner after the bundle's records.
         self.practitioners: dict[int, Clinician] = {}
+        # Every prescription version exported, for the DetectedIssues' implicated requests.
+        self.requests: dict[int, Prescription] = {}
 
     def practitioner_ref(self, clinician: Clinician) -> Json:
         self.practitioners[clinician.pk] = clinician
@@ -285,6 +295,7 @@ class Exporter:
         return dosage
 
     def medication_request(self, rx: Prescription) -> Json:
+        self.requests[rx.pk] = rx
         resource: Json = {
             "resourceType": "MedicationRequest",
             "id": f"rx-{rx.pk}",
@@ -439,6 +450,7 @@ class Exporter:
             if systolic is None or diastolic is None:
                 continue
             resource = observation(key, (BP_PANEL,), at)
+            resource["meta"] = {"profile": [VITALS_PROFILE.format("bp")]}
             resource["component"] = [
                 {
                     "code": {"coding": [{"system": LOINC, "code": SYSTOLIC[0], "display": SYSTOLIC[1]}]},
@@ -453,6 +465,7 @@ class Exporter:
             out.append((key, session.pk, resource))
         if session.spo2_lowest is not None:
             resource = observation("spo2", SPO2_CODES, None)
+            resource["meta"] = {"profile": [VITALS_PROFILE.format("oxygensat")]}
             resource["valueQuantity"] = {"value": session.spo2_lowest, "unit": "%", "system": UCUM, "code": "%"}
             resource["note"] = [{"text": "Lowest SpO2 during the observation."}]
             out.append(("spo2", session.pk, resource))
@@ -573,6 +586,7 @@ class Exporter:
             "subject": self.subject,
             "effectiveDateTime": self.instant(measurement.measured_at),
             "valueQuantity": self.quantity(measurement.weight_kg, "kg"),
+            "meta": {"profile": [VITALS_PROFILE.format("bodyweight")]},
         }
         if measurement.note:
             resource["note"] = [{"text": measurement.note}]
@@ -600,6 +614,57 @@ class Exporter:
             "period": period,
             "author": {"display": "Treatment-course tracker"},
         }
+
+    def newest_version(self, root: int) -> int:
+        """The newest exported version of the course that starts at prescription ``root``."""
+        newest = root
+        replaced_by = {rx.replaces_id: pk for pk, rx in self.requests.items() if rx.replaces_id}
+        while newest in replaced_by:
+            newest = replaced_by[newest]
+        return newest
+
+    def detected_issue(self, flag: Flag) -> Json:
+        """An interaction flag as a DetectedIssue (§8): the two courses' requests implicated (named
+        by the flag's dedup key, ``esk.interaction:course:<root>:with:<root>``), and acknowledging
+        and resolving as mitigations."""
+        roots = [int(part) for part in flag.dedup_key.split(":") if part.isdigit()]
+        implicated = [self.newest_version(root) for root in roots if root in self.requests]
+        resource: Json = {
+            "resourceType": "DetectedIssue",
+            "id": f"issue-{flag.pk}",
+            "status": "final",
+            "code": {
+                "coding": [{"system": ACT_CODE, "code": "DRG", "display": "Drug Interaction Alert"}],
+                "text": flag.get_kind_display(),
+            },
+            "severity": DETECTED_ISSUE_SEVERITY[flag.severity],
+            "patient": self.subject,
+            "identifiedDateTime": self.instant(flag.raised_at),
+            "detail": f"{flag.message} {flag.action}",
+        }
+        if implicated:
+            resource["implicated"] = [ref("MedicationRequest", pk) for pk in implicated]
+        mitigation = []
+        for code, at, user, note in (
+            ("acknowledged", flag.acknowledged_at, flag.acknowledged_by, ""),
+            ("resolved", flag.resolved_at, flag.resolved_by, flag.resolution_note),
+        ):
+            if at is None:
+                continue
+            step: Json = {
+                "action": {
+                    "coding": [{"system": FLAG_STATUS_SYSTEM, "code": code, "display": code.capitalize()}],
+                    "text": f"{code.capitalize()}: {note}" if note else code.capitalize(),
+                },
+                "date": self.instant(at),
+            }
+            clinician = getattr(user, "clinician", None) if user is not None else None
+            if clinician is not None:
+                step["author"] = self.practitioner_ref(clinician)
+            mitigation.append(step)
+        if mitigation:
+            resource["mitigation"] = mitigation
+        return resource
 
     # --- the bundle --------------------------------------------------------------------
 
@@ -629,7 +694,16 @@ class Exporter:
             .order_by("completed_at", "id")
         )
         weights = WeightMeasurement.objects.filter(patient=p).order_by("measured_at", "id")
-        flags = Flag.objects.filter(patient=p).order_by("raised_at", "id")
+        flags = (
+            Flag.objects.filter(patient=p)
+            .select_related(
+                "acknowledged_by__clinician__user",
+                "acknowledged_by__clinician__clinic",
+                "resolved_by__clinician__user",
+                "resolved_by__clinician__clinic",
+            )
+            .order_by("raised_at", "id")
+        )
         resources = [
             ("Patient", p.pk, self.patient_resource()),
             *(("MedicationRequest", rx.pk, self.medication_request(rx)) for rx in prescriptions),
@@ -654,6 +728,9 @@ class Exporter:
             *(("Weight", w.pk, self.body_weight(w)) for w in weights),
             *(("Flag", f.pk, self.flag(f)) for f in flags),
         ]
+        resources += [
+            ("DetectedIssue", f.pk, self.detected_issue(f)) for f in flags if f.kind == FlagKind.ESK_INTERACTION
+        ]
         # The people and the clinic the records name, right after the Patient.
         resources[1:1] = [
             ("Organization", p.clinic.pk, self.organization(p.clinic)),
@@ -664,8 +741,61 @@ class Exporter:
             "id": str(uuid.uuid5(NAMESPACE, f"bundle/{p.pk}/{timezone.now().isoformat()}")),
             "type": "collection",
             "timestamp": self.instant(timezone.now()),
-            "entry": [{"fullUrl": full_url(kind, pk), "resource": resource} for kind, pk, resource in resources],
+            "entry": [
+                {"fullUrl": full_url(kind, pk), "resource": with_narrative(resource)}
+                for kind, pk, resource in resources
+            ],
         }
+
+
+def _summary(resource: Json) -> list[str]:
+    """The few facts a reader needs first: what, value or dose, status, when."""
+    what = (
+        resource.get("code", {}).get("text")
+        or resource.get("medicationCodeableConcept", {}).get("text")
+        or (resource["name"] if isinstance(resource.get("name"), str) else None)
+        or next((n.get("text") or n.get("family") for n in resource.get("name", []) if isinstance(n, dict)), None)
+        or resource.get("questionnaire")
+        or next((t.get("text") for t in resource.get("type", []) if isinstance(t, dict)), None)
+    )
+    parts = [resource["resourceType"], what or ""]
+    if "valueInteger" in resource:
+        parts.append(str(resource["valueInteger"]))
+    if "valueQuantity" in resource:
+        parts.append(f"{resource['valueQuantity']['value']} {resource['valueQuantity'].get('unit', '')}")
+    parts += [
+        f"{c['code']['coding'][0].get('display', '')} {c['valueQuantity']['value']} {c['valueQuantity']['unit']}"
+        for c in resource.get("component", [])
+        if "valueQuantity" in c
+    ]
+    parts += [d["text"] for d in resource.get("dosageInstruction", []) if d.get("text")]
+    if "item" in resource:
+        parts.append(f"{len(resource['item'])} answers")
+    if "detail" in resource:
+        parts.append(resource["detail"])
+    if "status" in resource:
+        parts.append(f"status {resource['status']}")
+    when = next(
+        (
+            resource[k] if isinstance(resource[k], str) else resource[k].get("start")
+            for k in ("effectiveDateTime", "effectivePeriod", "authoredOn", "authored", "identifiedDateTime", "period")
+            if k in resource
+        ),
+        None,
+    )
+    if when:
+        parts.append(when)
+    if "birthDate" in resource:
+        parts.append(f"born {resource['birthDate']}")
+    return [p for p in parts if p]
+
+
+def with_narrative(resource: Json) -> Json:
+    """Every resource carries a generated narrative (dom-6): a short xhtml div of its main facts."""
+    if "text" not in resource:
+        body = escape(" · ".join(_summary(resource)))
+        resource["text"] = {"status": "generated", "div": f'<div xmlns="{XHTML}"><p>{body}</p></div>'}
+    return resource
 
 
 def operation_outcome(diagnostics: str, *, status_code: int) -> Json:
