@@ -57,7 +57,7 @@ BENCH_DB_100K ?= postgres://postgres@127.0.0.1:5432/tracker_bench_100k
 bench-web: install
 	$(BENCH_ENV) $(PY) -m bench.web --database-url $(BENCH_DB)
 
-## bench-pages: worklist, patient page and timeline at 10,000 patients: SQL statements and render time
+## bench-pages: triage worklist, caseload, patient page and timeline at 10,000 patients: SQL statements, median and p95 render time
 bench-pages: install
 	$(BENCH_ENV) $(PY) -m bench.pages --database-url $(BENCH_DB)
 
