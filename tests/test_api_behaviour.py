@@ -256,7 +256,7 @@ LIST_QUERIES = {
     "assessments": 4,
     "side-effects": 4,
     "flags": 5,  # + the facts behind the page's flags, one IN query
-    "in-clinic-sessions": 4,
+    "in-clinic-sessions": 5,  # + the addenda of the page's sessions, one IN query
 }
 
 
@@ -272,7 +272,7 @@ def test_list_query_count_does_not_grow_with_page_size(
     Token.objects.get(user=world.users["clinician"])  # created now, not inside the counted request
     for size in (5, 25):
         # 1 token with its user (select_related), 2 the clinician membership, 3 COUNT(*), 4 the page,
-        # (5 for prescriptions: their schedules, one IN query; for flags: their facts).
+        # (5 for prescriptions: their schedules, one IN query; for flags: their facts; for sessions: addenda).
         with django_assert_num_queries(LIST_QUERIES[prefix]):
             response = client.get(f"/api/{prefix}/?page_size={size}")
         assert response.status_code == 200

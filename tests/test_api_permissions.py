@@ -68,13 +68,13 @@ ROWS: list[Row] = [
         (method, detail(p, a), lambda w: {}, REPORT_WRITE if p in REPORTS else READ_ONLY_WRITE)
         for p, a in RECORDS
         for method in ("PUT", "PATCH", "DELETE")
+        if (p, method) != ("in-clinic-sessions", "PATCH")  # recorded step by step: the rows below
     ),
     *((method, detail("flags", "flag"), lambda w: {}, FLAG_WRITE) for method in ("PUT", "PATCH", "DELETE")),
     ("DELETE", lambda w: "/api/drugs/1/", None, READ_ONLY_WRITE),
     ("POST", lambda w: "/api/patients/", lambda w: {}, READ_ONLY_WRITE),
     ("POST", lambda w: "/api/schedules/", lambda w: {}, READ_ONLY_WRITE),
     ("POST", lambda w: "/api/planned-doses/", lambda w: {}, READ_ONLY_WRITE),
-    ("POST", lambda w: "/api/in-clinic-sessions/", lambda w: {}, READ_ONLY_WRITE),
     # Prescribing is for prescribers (the clinic's clinician is one).
     (
         "POST",
@@ -105,6 +105,22 @@ ROWS: list[Row] = [
         for p, a in RECORDS
         if p in REPORTS | {"prescriptions", "in-clinic-sessions", "weight-measurements"}
     ),
+    # In-clinic sessions are recorded by the clinic's staff, by the admin's services. The other
+    # clinic's clinician names a prescription out of reach (400) or a session out of reach (404).
+    (
+        "POST",
+        lambda w: "/api/in-clinic-sessions/",
+        lambda w: {"prescription": w.esketamine.pk, "bp_before_systolic": 126, "bp_before_diastolic": 80},
+        (401, 403, 403, 201, 400),
+    ),
+    (
+        "PATCH",
+        detail("in-clinic-sessions", "session"),
+        lambda w: {"adverse_events": "Mild nausea, settled"},
+        CLINICIAN_ACTION,
+    ),
+    # The world's session has no SpO2 recorded: the clinic's clinician reaches the sign-off and is told so.
+    ("POST", detail("in-clinic-sessions", "session", "sign-off/"), None, (401, 403, 403, 400, 404)),
     # What patients may add for themselves.
     (
         "POST",

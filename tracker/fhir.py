@@ -726,6 +726,7 @@ class Exporter:
                 )
             ),
             *(("Weight", w.pk, self.body_weight(w)) for w in weights),
+            *measurement_observations(self, p),
             *(("Flag", f.pk, self.flag(f)) for f in flags),
         ]
         resources += [
@@ -815,3 +816,81 @@ def operation_outcome(diagnostics: str, *, status_code: int) -> Json:
 def patient_bundle(patient: Patient) -> Json:
     """The patient's whole course as a FHIR R4 Bundle (collection), as plain JSON."""
     return Exporter(patient).bundle()
+
+
+# --- Clinical measurements (height, BP, pulse, blood tests) and BMI, as Observations ----------
+
+
+def measurement_observations(exporter: Exporter, patient: Patient) -> list[tuple[str, int, Json]]:
+    """Each clinical measurement as an Observation with its LOINC code and UCUM unit, and a BMI
+    Observation (LOINC 39156-5, derived from the weight and the height) beside each weight that
+    has a height on record. Two queries: the measurements, and the weights for BMI.
+
+    Blood pressure is the vital-signs BP panel (85354-9) with systolic and diastolic components.
+    A reading in error is exported with status entered-in-error, as the other records are.
+    """
+    from tracker.models import ClinicalMeasurement
+    from tracker.models.measurements import (
+        BMI_CODE,
+        BP_PANEL,
+        DIASTOLIC,
+        MEASUREMENT_KINDS,
+        MeasurementKind,
+        body_mass_index,
+    )
+    from tracker.monitoring import height_for
+
+    def coding(code: str, display: str) -> Json:
+        return {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display}
+
+    def quantity(value: Decimal, unit: str, unit_label: str) -> Json:
+        return {"value": exporter.number(value), "unit": unit_label, "system": UCUM, "code": unit}
+
+    def category(vital: bool) -> list[Json]:
+        code, display = ("vital-signs", "Vital Signs") if vital else ("laboratory", "Laboratory")
+        return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code, "display": display}]}]
+
+    measurements = list(ClinicalMeasurement.objects.filter(patient=patient).order_by("measured_at", "id"))
+    out: list[tuple[str, int, Json]] = []
+    for m in measurements:
+        spec = MEASUREMENT_KINDS[m.kind]
+        resource: Json = {
+            "resourceType": "Observation",
+            "id": f"measurement-{m.pk}",
+            "status": "entered-in-error" if m.is_entered_in_error else "final",
+            "category": category(spec.vital_sign),
+            "subject": exporter.subject,
+            "effectiveDateTime": exporter.instant(m.measured_at),
+        }
+        if m.kind == MeasurementKind.BLOOD_PRESSURE:
+            resource["code"] = coding(*BP_PANEL)
+            resource["component"] = [
+                {"code": coding(spec.loinc, spec.display), "valueQuantity": quantity(m.value, spec.unit, "mmHg")},
+                {"code": coding(*DIASTOLIC), "valueQuantity": quantity(m.diastolic, spec.unit, "mmHg")},
+            ]
+        else:
+            resource["code"] = coding(spec.loinc, spec.display)
+            resource["valueQuantity"] = quantity(m.value, spec.unit, spec.unit_label)
+        if m.note:
+            resource["note"] = [{"text": m.note}]
+        out.append(("Measurement", m.pk, resource))
+    heights = [m for m in measurements if m.kind == MeasurementKind.HEIGHT and not m.is_entered_in_error]
+    weights = WeightMeasurement.objects.current().filter(patient=patient).order_by("measured_at", "id")
+    for w in weights if heights else ():
+        height = height_for(heights, w.measured_at)
+        if height is None:
+            continue
+        bmi = body_mass_index(w.weight_kg, height)
+        resource = {
+            "resourceType": "Observation",
+            "id": f"bmi-{w.pk}",
+            "status": "final",
+            "category": category(True),
+            "code": coding(*BMI_CODE),
+            "subject": exporter.subject,
+            "effectiveDateTime": exporter.instant(w.measured_at),
+            "valueQuantity": quantity(bmi, "kg/m2", "kg/m2"),
+            "derivedFrom": [ref("Weight", w.pk)],
+        }
+        out.append(("BMI", w.pk, resource))
+    return out

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from tracker.api.fields import utc_instant
 from tracker.models import (
     Assessment,
+    ClinicalMeasurement,
     DoseEvent,
     DoseSchedule,
     Flag,
@@ -158,6 +159,15 @@ class WeightMeasurementFilter(PerPatientFilter):
     class Meta:
         model = WeightMeasurement
         fields = ("patient",)
+
+
+class ClinicalMeasurementFilter(PerPatientFilter):
+    kind = filters.ChoiceFilter(choices=ClinicalMeasurement.Kind.choices)
+    measured_at = InstantRangeFilter()
+
+    class Meta:
+        model = ClinicalMeasurement
+        fields = ("patient", "kind")
 
 
 class FlagFilter(filters.FilterSet):

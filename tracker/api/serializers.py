@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from tracker import scales
 from tracker.api.fields import CourseDateField, CourseDateTimeField, ScopedPrimaryKeyField
+from tracker.api.permissions import actor_for
 from tracker.models import (
     Assessment,
     DoseEvent,
@@ -29,11 +30,14 @@ from tracker.models import (
     PlannedDose,
     Prescription,
     Route,
+    SessionAddendum,
     SideEffectReport,
     WeightMeasurement,
 )
+from tracker.models.clinics import Clinician
 from tracker.regimens import Regimen, RegimenKind
 from tracker.services.prescriptions import ScheduleSpec
+from tracker.services.sessions import bp_warning
 
 ENTERED_IN_ERROR_FIELDS = ("entered_in_error_at", "entered_in_error_reason")
 
@@ -229,8 +233,29 @@ class SideEffectReportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SessionAddendumSerializer(serializers.ModelSerializer):
+    changed_fields = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The session fields this addendum changed."
+    )
+
+    class Meta:
+        model = SessionAddendum
+        fields = ("id", "reason", "changed_fields", "recorded_by", "created_at")
+        read_only_fields = fields
+
+
 class InClinicSessionSerializer(serializers.ModelSerializer):
-    """A ketamine/esketamine session with its monitoring; recorded in the clinician admin."""
+    """A ketamine/esketamine session with its monitoring, as recorded in the admin or through this API."""
+
+    addenda = SessionAddendumSerializer(
+        many=True, read_only=True, help_text="Changes made after sign-off: who, when, why and which fields."
+    )
+    warnings = serializers.SerializerMethodField(
+        help_text="What the clinician should see at once. After a write: that step's warnings (a pre-dose BP "
+        "above 140/90 without a decision, a dose other than prescribed, an early discharge...; "
+        "clinical-reference §1, §2), the change saved all the same. On a read: a high pre-dose BP still "
+        "waiting for its withhold/proceed decision."
+    )
 
     class Meta:
         model = InClinicSession
@@ -243,11 +268,13 @@ class InClinicSessionSerializer(serializers.ModelSerializer):
             "administered_by",
             "status",
             "route",
+            "care_setting",
             "bp_before_systolic",
             "bp_before_diastolic",
             "bp_before_at",
             "bp_decision",
             "bp_decision_reason",
+            "bp_decision_by",
             "bp_decision_at",
             "devices",
             "dose_mg_per_kg",
@@ -271,10 +298,20 @@ class InClinicSessionSerializer(serializers.ModelSerializer):
             "no_driving_acknowledged",
             "discharge_at",
             "rems_form_submitted_at",
+            "signed_off_at",
+            "signed_off_by",
+            "addenda",
+            "warnings",
             "created_at",
             *ENTERED_IN_ERROR_FIELDS,
         )
         read_only_fields = fields
+
+    def get_warnings(self, session: InClinicSession) -> list[str]:
+        step = getattr(session, "step_warnings", None)
+        if step is not None:
+            return step
+        return [bp_warning(session)] if session.needs_bp_decision else []
 
 
 class WeightMeasurementSerializer(serializers.ModelSerializer):
@@ -562,6 +599,124 @@ class WeightCreateSerializer(serializers.Serializer):
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, help_text="In kilograms.")
     measured_at = CourseDateTimeField(required=False, help_text="When the patient was weighed; now if omitted.")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ClinicMemberField(serializers.PrimaryKeyRelatedField):
+    """A clinician of the caller's own clinic; others answer "does not exist", like missing ids."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(queryset=Clinician.objects.all(), **kwargs)
+
+    def get_queryset(self) -> Any:
+        request = self.context.get("request")
+        member = actor_for(request).clinician if request is not None else None
+        if member is None:
+            return Clinician.objects.none()
+        return super().get_queryset().filter(clinic_id=member.clinic_id)
+
+
+def _reading(help_text: str) -> serializers.IntegerField:
+    """A vital sign as measured; plausibility is the model's check, worded per field (mmHg, %...)."""
+    return serializers.IntegerField(required=False, allow_null=True, help_text=help_text)
+
+
+def _instant(help_text: str, *, allow_null: bool = True) -> CourseDateTimeField:
+    return CourseDateTimeField(
+        required=False, allow_null=allow_null, help_text=f"{help_text} ISO 8601 with its UTC offset."
+    )
+
+
+def _text(max_length: int, help_text: str) -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, required=False, allow_blank=True, help_text=help_text)
+
+
+class SessionStartSerializer(serializers.Serializer):
+    """Open a session (``start_session``, the admin's add form): from a planned session or a prescription."""
+
+    prescription = ScopedPrimaryKeyField(
+        queryset=Prescription.objects.select_related("drug", "patient"),
+        required=False,
+        help_text="The active clinic-only prescription; taken from the planned session when omitted.",
+    )
+    planned_dose = ScopedPrimaryKeyField(
+        queryset=PlannedDose.objects.select_related("prescription__drug", "prescription__patient"),
+        required=False,
+        allow_null=True,
+        help_text="The planned session this session fulfils.",
+    )
+    administered_by = ClinicMemberField(
+        required=False, help_text="The administering clinician of the clinic; the caller if omitted."
+    )
+    care_setting = serializers.ChoiceField(
+        choices=InClinicSession.CareSetting.choices,
+        required=False,
+        help_text="§1: outpatient esketamine needs the patient's REMS enrolment. The patient's last "
+        "session's setting if omitted.",
+    )
+    bp_before_systolic = _reading("Blood pressure before dosing, systolic (mmHg).")
+    bp_before_diastolic = _reading("Blood pressure before dosing, diastolic (mmHg).")
+    bp_before_at = _instant("When the pre-dose BP was taken; now if a BP is given without it.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        planned = attrs.get("planned_dose")
+        if attrs.get("prescription") is None:
+            if planned is None:
+                raise serializers.ValidationError(
+                    {"prescription": ["Give the prescription, or the planned session this session fulfils."]}
+                )
+            attrs["prescription"] = planned.prescription
+        return attrs
+
+
+class SessionUpdateSerializer(serializers.Serializer):
+    """Record the session's next steps (``update_session``, the admin's change form).
+
+    Only the fields sent count, and of those only the ones that differ from the record. They
+    are applied in clinical order: pre-dose BP, the withhold/proceed decision, the dose,
+    monitoring, then discharge, each with its own checks.
+    """
+
+    bp_before_systolic = _reading("Blood pressure before dosing, systolic (mmHg).")
+    bp_before_diastolic = _reading("Blood pressure before dosing, diastolic (mmHg).")
+    bp_before_at = _instant("When the pre-dose BP was taken.")
+    bp_decision = serializers.ChoiceField(
+        choices=[c for c in InClinicSession.BpDecision.choices if c[0]],
+        required=False,
+        help_text="§1 bp_threshold: after a pre-dose BP above 140/90, withhold the dose or proceed (with a reason).",
+    )
+    bp_decision_reason = _text(2000, "Why the dose is withheld or given; sent with bp_decision.")
+    devices = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Esketamine: the number of 28 mg devices (1 to 3)."
+    )
+    dose_mg_per_kg = serializers.DecimalField(
+        max_digits=5, decimal_places=3, required=False, allow_null=True, help_text="IV ketamine: the dose in mg/kg."
+    )
+    infusion_minutes = serializers.IntegerField(
+        required=False, allow_null=True, help_text="IV ketamine: how many minutes the infusion ran."
+    )
+    first_device_at = _instant("The first device (or the infusion start); starts the observation clock.")
+    lot_number = _text(40, "The lot number of the medicine given.")
+    bp_40min_systolic = _reading("Blood pressure about 40 min after the first device, systolic (mmHg).")
+    bp_40min_diastolic = _reading("Blood pressure about 40 min after the first device, diastolic (mmHg).")
+    bp_40min_at = _instant("When the ~40-minute BP was taken.")
+    spo2_lowest = _reading("The lowest SpO2 (%).")
+    moaas_lowest = _reading("The lowest MOAA/s (0-5).")
+    cadss_total = _reading("The CADSS total.")
+    respiratory_depression = serializers.BooleanField(required=False, allow_null=True)
+    observation_started_at = _instant("When the observation started.")
+    adverse_events = _text(2000, "Adverse events during the session.")
+    bp_discharge_systolic = _reading("Blood pressure at discharge, systolic (mmHg).")
+    bp_discharge_diastolic = _reading("Blood pressure at discharge, diastolic (mmHg).")
+    moaas_at_discharge = _reading("MOAA/s at discharge (0-5).")
+    dissociation_resolved = serializers.BooleanField(required=False, allow_null=True)
+    no_driving_acknowledged = serializers.BooleanField(
+        required=False, help_text="No driving or machinery until the next day after a restful sleep (§1 driving)."
+    )
+    discharge_at = _instant("The discharge; completes the session and records the dose given.", allow_null=False)
+    rems_form_submitted_at = _instant("When the REMS Patient Monitoring Form was sent.")
+    addendum_reason = _text(
+        2000, "Required to change a signed-off session: why (kept as an addendum with your name and the time)."
+    )
 
 
 class EnteredInErrorSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ router.register("assessments", views.AssessmentViewSet, basename="assessment")
 router.register("side-effects", views.SideEffectReportViewSet, basename="side-effect")
 router.register("in-clinic-sessions", views.InClinicSessionViewSet, basename="in-clinic-session")
 router.register("weight-measurements", views.WeightMeasurementViewSet, basename="weight-measurement")
+router.register("measurements", views.ClinicalMeasurementViewSet, basename="clinical-measurement")
 router.register("flags", views.FlagViewSet, basename="flag")
 
 urlpatterns = router.urls

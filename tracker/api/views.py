@@ -55,6 +55,7 @@ from tracker.services import doses as dose_service
 from tracker.services import flags as flag_service
 from tracker.services import measurements as measurement_service
 from tracker.services import prescriptions as rx_service
+from tracker.services import sessions as session_service
 from tracker.services.prescriptions import ScheduleSpec
 from tracker.services.records import mark_entered_in_error
 
@@ -548,17 +549,101 @@ class SideEffectReportViewSet(EnteredInErrorMixin, CreateScopedViewSet):
         return report
 
 
+def session_changes(session: InClinicSession, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields sent that differ from the record, as the admin passes only a form's changed fields.
+
+    A reason alone would be dropped by ``update_session``: it goes with the decision sent or on
+    record, and without either it is refused on ``bp_decision``.
+    """
+    values = {name: value for name, value in data.items() if getattr(session, name) != value}
+    if "bp_decision_reason" in values and "bp_decision" not in values:
+        decision = data.get("bp_decision") or session.bp_decision
+        if not decision:
+            raise serializers.ValidationError(
+                {"bp_decision": ["Choose whether to withhold the dose or proceed; the reason goes with the decision."]}
+            )
+        values["bp_decision"] = decision
+    return values
+
+
+SESSION_WRITE = (IsAuthenticated, ClinicianOnly)
+
+
 @clinical_record_schema(s.InClinicSessionSerializer)
 class InClinicSessionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
-    """Read-only here: a session is run step by step (BP, dosing, monitoring, discharge) in the admin."""
+    """Sessions as the admin records them, by the same services: start, record each step, sign off.
+
+    Writes are for the clinic's staff only (a patient's token gets 403); a session of another
+    clinic is 404, and a prescription, planned session or clinician of another clinic in the
+    body is a 400 on that field, like a missing id. The acting clinician is the token's own
+    clinic membership. Nothing is deleted: a wrong session is marked entered in error.
+    """
 
     read_serializer = s.InClinicSessionSerializer
+    input_serializers = {"create": s.SessionStartSerializer, "partial_update": s.SessionUpdateSerializer}
+    action_permissions = {"create": SESSION_WRITE, "partial_update": SESSION_WRITE, "sign_off": SESSION_WRITE}
     filterset_class = filters.InClinicSessionFilter
     ordering_fields = ("created_at", "first_device_at", "id")
     ordering = ("-created_at", "-id")
 
     def base_queryset(self) -> QuerySet[InClinicSession]:
-        return InClinicSession.objects.all()
+        return InClinicSession.objects.prefetch_related("addenda")
+
+    def respond_result(self, result: session_service.SessionResult, code: int = status.HTTP_200_OK) -> Response:
+        """The saved session, re-read with its addenda, and the warnings the step gave."""
+        session = self.get_queryset().get(pk=result.session.pk)
+        session.step_warnings = result.warnings
+        return self.respond(session, code)
+
+    @extend_schema(
+        request=s.SessionStartSerializer,
+        responses={201: s.InClinicSessionSerializer},
+        summary="Start a session, from a planned session or a prescription, optionally with the pre-dose BP",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.valid_input(request)
+        result = call_service(
+            session_service.start_session,
+            prescription=data["prescription"],
+            planned_dose=data.get("planned_dose"),
+            administered_by=data.get("administered_by") or self.actor.clinician,
+            care_setting=data.get("care_setting"),
+            bp_before_systolic=data.get("bp_before_systolic"),
+            bp_before_diastolic=data.get("bp_before_diastolic"),
+            bp_before_at=data.get("bp_before_at"),
+        )
+        return self.respond_result(result, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.SessionUpdateSerializer,
+        responses=s.InClinicSessionSerializer,
+        summary="Record the session's next steps (vitals, decision, dose, monitoring, discharge)",
+        description="Fields are applied in clinical order with the admin's checks; a refusal names its field. "
+        "A signed-off session changes only with addendum_reason (kept as an addendum).",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        session = self.get_object()
+        data = self.valid_input(request)
+        reason = data.pop("addendum_reason", "")
+        result = call_service(
+            session_service.update_session,
+            session=session,
+            values=session_changes(session, data),
+            by=self.actor.clinician,
+            recorded_by=request.user,
+            addendum_reason=reason,
+        )
+        return self.respond_result(result)
+
+    @extend_schema(
+        request=None,
+        responses=s.InClinicSessionSerializer,
+        summary="Sign the session off: only when every required field is in; then only addenda change it",
+    )
+    @action(detail=True, methods=["post"], url_path="sign-off")
+    def sign_off(self, request: Request, pk: str | None = None) -> Response:
+        signed = call_service(session_service.sign_off_session, session=self.get_object(), by=self.actor.clinician)
+        return self.respond_result(session_service.SessionResult(signed))
 
 
 @clinical_record_schema(s.WeightMeasurementSerializer, s.WeightCreateSerializer)

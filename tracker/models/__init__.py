@@ -6,7 +6,7 @@ from tracker.models.clinics import Clinic, Clinician, CrisisContact
 from tracker.models.doses import DoseEvent, PlannedDose
 from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
 from tracker.models.flags import Flag, FlagFact, FlagKind, Severity
-from tracker.models.measurements import WeightMeasurement
+from tracker.models.measurements import ClinicalMeasurement, WeightMeasurement
 from tracker.models.notifications import DigestDelivery
 from tracker.models.patients import Patient, validate_timezone
 from tracker.models.prescriptions import DoseSchedule, Prescription
@@ -16,6 +16,7 @@ __all__ = [
     "Assessment",
     "Clinic",
     "ClinicalDeletionError",
+    "ClinicalMeasurement",
     "ClinicalRecord",
     "Clinician",
     "CrisisContact",

@@ -1,4 +1,4 @@
-"""Body measurements: a patient's weight over time.
+"""Body measurements: a patient's weight over time, and the other clinical measurements.
 
 ``Patient.weight_kg`` is the current weight (IV ketamine is dosed on it); this table is the
 history behind it, which antipsychotic monitoring judges (clinical-reference §5
@@ -8,6 +8,7 @@ which keeps the two in step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -64,3 +65,238 @@ class WeightMeasurement(ClinicalRecord):
 
     def __str__(self) -> str:
         return f"{self.weight_kg} kg on {self.measured_at:%Y-%m-%d}"
+
+
+# --- Clinical measurements: height, blood pressure, pulse, glucose, HbA1c, lipids -------------
+#
+# One table for every kind rather than a model per kind: each is one number (BP a pair) with a
+# unit, a time and who took it, and §5 antipsychotic_metabolic plans them together. The kind
+# fixes the LOINC code, the UCUM unit and the plausible range (``MEASUREMENT_KINDS``), so the
+# monitoring schedules, the API and the FHIR export read one catalogue. Weights stay in their
+# own table: ``Patient.weight_kg`` (IV ketamine dosing) is kept in step with it.
+#
+# LOINC sources: the vital signs (height, BMI, BP panel, systolic, diastolic, heart rate) are
+# [F] the FHIR R4 vital-signs value set (hl7.org/fhir/R4/valueset-observation-vitalsignresult.html).
+# The laboratory codes are [W]: corroborated only in public code (US-Core-style lab tables and an
+# eCQM value set), so verify them at loinc.org before release. All are the mass-concentration
+# codes (mg/dL, %); a laboratory reporting mmol/L (or mmol/mol HbA1c) needs other LOINC codes.
+
+
+class MeasurementKind(models.TextChoices):
+    HEIGHT = "height", "Height"
+    BLOOD_PRESSURE = "blood_pressure", "Blood pressure"
+    PULSE = "pulse", "Pulse"
+    FASTING_GLUCOSE = "fasting_glucose", "Fasting glucose"
+    HBA1C = "hba1c", "HbA1c"
+    TOTAL_CHOLESTEROL = "total_cholesterol", "Total cholesterol"
+    LDL = "ldl", "LDL cholesterol"
+    HDL = "hdl", "HDL cholesterol"
+    TRIGLYCERIDES = "triglycerides", "Triglycerides"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What a kind of measurement is: its codes, its unit, and the range a real reading falls in.
+
+    The ranges are plausibility checks, not clinical thresholds: they catch a slipped digit or a
+    value in another unit (a glucose in mmol/L typed where mg/dL is asked), and stay wide enough
+    for any real patient.
+    """
+
+    loinc: str
+    display: str
+    unit: str  # UCUM, as FHIR's valueQuantity.code
+    unit_label: str  # as a clinician reads it
+    low: Decimal
+    high: Decimal
+    vital_sign: bool  # FHIR category vital-signs, else laboratory
+
+    @property
+    def range_text(self) -> str:
+        return f"between {self.low:f} and {self.high:f} {self.unit_label}"
+
+
+MEASUREMENT_KINDS: dict[str, KindSpec] = {
+    MeasurementKind.HEIGHT: KindSpec(
+        "8302-2", "Body height", "cm", "cm", Decimal("50"), Decimal("250"), vital_sign=True
+    ),  # [F] FHIR vital signs
+    # Blood pressure: ``value`` is the systolic pressure, ``diastolic`` the other half of the pair.
+    MeasurementKind.BLOOD_PRESSURE: KindSpec(
+        "8480-6", "Systolic blood pressure", "mm[Hg]", "mmHg", Decimal("50"), Decimal("300"), vital_sign=True
+    ),  # [F] FHIR vital signs
+    MeasurementKind.PULSE: KindSpec(
+        "8867-4", "Heart rate", "/min", "beats per minute", Decimal("20"), Decimal("250"), vital_sign=True
+    ),  # [F] FHIR vital signs
+    MeasurementKind.FASTING_GLUCOSE: KindSpec(
+        "1558-6",
+        "Fasting glucose [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        "mg/dL",
+        Decimal("20"),
+        Decimal("1000"),
+        vital_sign=False,
+    ),  # [W]
+    MeasurementKind.HBA1C: KindSpec(
+        "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", Decimal("3"), Decimal("20"), vital_sign=False
+    ),  # [W]
+    MeasurementKind.TOTAL_CHOLESTEROL: KindSpec(
+        "2093-3",
+        "Cholesterol [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        "mg/dL",
+        Decimal("40"),
+        Decimal("1000"),
+        vital_sign=False,
+    ),  # [W]
+    # LDL as labs usually report it in a lipid panel, calculated (Friedewald); 18262-6 is direct LDL.
+    MeasurementKind.LDL: KindSpec(
+        "13457-7",
+        "Cholesterol in LDL [Mass/volume] in Serum or Plasma by calculation",
+        "mg/dL",
+        "mg/dL",
+        Decimal("5"),
+        Decimal("800"),
+        vital_sign=False,
+    ),  # [W]
+    MeasurementKind.HDL: KindSpec(
+        "2085-9",
+        "Cholesterol in HDL [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        "mg/dL",
+        Decimal("5"),
+        Decimal("250"),
+        vital_sign=False,
+    ),  # [W]
+    MeasurementKind.TRIGLYCERIDES: KindSpec(
+        "2571-8",
+        "Triglyceride [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        "mg/dL",
+        Decimal("10"),
+        Decimal("10000"),
+        vital_sign=False,
+    ),  # [W]
+}
+
+# The blood-pressure pair as FHIR groups it: [F] FHIR R4 vital signs (85354-9 panel, 8462-4 diastolic).
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+DIASTOLIC = ("8462-4", "Diastolic blood pressure")
+DIASTOLIC_LOW, DIASTOLIC_HIGH = Decimal("20"), Decimal("200")
+DIASTOLIC_RANGE_MESSAGE = (
+    f"Diastolic pressure must be between {DIASTOLIC_LOW:f} and {DIASTOLIC_HIGH:f} mmHg, and below the systolic."
+)
+# [F] FHIR R4 vital signs: BMI, computed beside each weight from the height on record.
+BMI_CODE = ("39156-5", "Body mass index (BMI) [Ratio]")
+
+
+def range_message(kind: str) -> str:
+    """The refusal for a value out of its kind's range, naming the range and its unit."""
+    spec = MEASUREMENT_KINDS[kind]
+    what = "Systolic pressure" if kind == MeasurementKind.BLOOD_PRESSURE else MeasurementKind(kind).label
+    return f"{what} must be {spec.range_text}. Check the number, and that it is in {spec.unit_label}."
+
+
+def body_mass_index(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
+    """BMI = kg / m², to one decimal, as charts show it."""
+    metres = height_cm / Decimal(100)
+    return (weight_kg / (metres * metres)).quantize(Decimal("0.1"))
+
+
+def _kind_constraints() -> list[models.BaseConstraint]:
+    """One named check per kind: its unit, and its value within the plausible range."""
+    return [
+        models.CheckConstraint(
+            condition=~models.Q(kind=kind) | models.Q(unit=spec.unit, value__gte=spec.low, value__lte=spec.high),
+            name=f"tracker_measurement_{kind}_in_range",
+            violation_error_message=range_message(kind),
+        )
+        for kind, spec in MEASUREMENT_KINDS.items()
+    ]
+
+
+class ClinicalMeasurement(ClinicalRecord):
+    """One measurement (height, BP, pulse, a blood test), taken at a moment, in its kind's unit.
+
+    Never edited or deleted: a wrong one is marked entered in error and a new one recorded.
+    Record them with ``tracker.services.measurements.record_measurement``.
+    """
+
+    Kind = MeasurementKind
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
+    kind = models.CharField(max_length=24, choices=MeasurementKind.choices)
+    measured_at = models.DateTimeField(help_text="When it was measured (for a blood test, when blood was drawn).")
+    value = models.DecimalField(max_digits=7, decimal_places=2, help_text="For blood pressure, the systolic.")
+    diastolic = models.DecimalField(
+        max_digits=5, decimal_places=1, null=True, blank=True, help_text="Blood pressure only: the diastolic."
+    )
+    unit = models.CharField(max_length=16, editable=False, help_text="UCUM unit, fixed by the kind.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(
+        blank=True, help_text="Anything that affects the reading (e.g. not fasting, after exercise)."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-measured_at", "-id"]
+        constraints = [
+            *_kind_constraints(),
+            # A blood pressure is a pair, and only a blood pressure has a diastolic.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        kind=MeasurementKind.BLOOD_PRESSURE,
+                        diastolic__isnull=False,  # a NULL comparison would pass the check
+                        diastolic__gte=DIASTOLIC_LOW,
+                        diastolic__lte=DIASTOLIC_HIGH,
+                        diastolic__lt=models.F("value"),
+                    )
+                    | (~models.Q(kind=MeasurementKind.BLOOD_PRESSURE) & models.Q(diastolic__isnull=True))
+                ),
+                name="tracker_measurement_bp_pair",
+                violation_error_message=DIASTOLIC_RANGE_MESSAGE,
+            ),
+        ]
+        indexes = [
+            # The monitoring schedules read a patient's latest of each kind.
+            models.Index(fields=["patient", "kind", "measured_at"], name="tracker_measurement_pkt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.display_value} on {self.measured_at:%Y-%m-%d}"
+
+    @property
+    def spec(self) -> KindSpec:
+        return MEASUREMENT_KINDS[self.kind]
+
+    @property
+    def display_value(self) -> str:
+        """'128/82 mmHg', '172 cm', '5.6 %': the value as a clinician writes it."""
+        unit = self.spec.unit_label if self.kind in MEASUREMENT_KINDS else self.unit
+        value = f"{self.value.normalize():f}" if self.value is not None else "?"
+        if self.kind == MeasurementKind.BLOOD_PRESSURE and self.diastolic is not None:
+            value = f"{value}/{self.diastolic.normalize():f}"
+        return f"{value} {unit}"
+
+    def clean(self) -> None:
+        """The range checks with the field they concern, so forms show them at the right input."""
+        if self.kind not in MEASUREMENT_KINDS:
+            return  # the choices check names it
+        self.unit = self.spec.unit
+        errors: dict[str, str] = {}
+        if self.value is not None and not self.spec.low <= self.value <= self.spec.high:
+            errors["value"] = range_message(self.kind)
+        if self.kind == MeasurementKind.BLOOD_PRESSURE:
+            if self.diastolic is None:
+                errors["diastolic"] = "A blood pressure needs its diastolic (the lower number) too."
+            elif not DIASTOLIC_LOW <= self.diastolic <= DIASTOLIC_HIGH or (
+                self.value is not None and self.diastolic >= self.value
+            ):
+                errors["diastolic"] = DIASTOLIC_RANGE_MESSAGE
+        elif self.diastolic is not None:
+            errors["diastolic"] = "Only a blood pressure has a diastolic; leave it empty."
+        if errors:
+            raise ValidationError(errors)

@@ -35,6 +35,7 @@ VIEW_MODELS = (
     "flag",
     "inclinicsession",
     "weightmeasurement",
+    "clinicalmeasurement",
 )
 
 
@@ -53,11 +54,18 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
             "doseevent",
             "sideeffectreport",
             "weightmeasurement",
+            "clinicalmeasurement",
         ),
         "change_flag",
     ),
     "Nurses": _add_change(
-        "doseevent", "assessment", "sideeffectreport", "flag", "inclinicsession", "weightmeasurement"
+        "doseevent",
+        "assessment",
+        "sideeffectreport",
+        "flag",
+        "inclinicsession",
+        "weightmeasurement",
+        "clinicalmeasurement",
     ),
     "Clinic managers": _add_change("patient", "clinician", "drug"),
 }

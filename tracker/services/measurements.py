@@ -1,4 +1,4 @@
-"""Weights: the measurement history and the patient's current weight, kept in step.
+"""Weights (with the patient's current weight kept in step) and the other clinical measurements.
 
 ``Patient.weight_kg`` is what weight-based doses (IV ketamine, clinical-reference §2) are
 worked out from, so it must be the latest weight on record: every recorded weight and every
@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import Patient, WeightMeasurement
+from tracker.models import ClinicalMeasurement, Patient, WeightMeasurement
 from tracker.services.errors import ServiceError
 
 
@@ -75,3 +75,39 @@ def sync_current_weight(*, patient: Patient) -> Patient:
         )
         patient.save(update_fields=["weight_kg", "updated_at"])
     return patient
+
+
+@transaction.atomic
+def record_measurement(
+    *,
+    patient: Patient,
+    kind: str,
+    value: Decimal,
+    recorded_by: AbstractBaseUser | None,
+    diastolic: Decimal | None = None,
+    measured_at: dt.datetime | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> ClinicalMeasurement:
+    """Store one height, blood pressure, pulse or blood-test result in its kind's unit.
+
+    The kind fixes the unit (``MEASUREMENT_KINDS``); a value outside the kind's plausible range
+    is refused naming the range, before the database's own check would.
+    """
+    now = now or timezone.now()
+    measured_at = measured_at or now
+    if measured_at > now + dt.timedelta(minutes=clinical.get("FUTURE_LOG_TOLERANCE_MINUTES")):
+        raise ServiceError({"measured_at": "That time is in the future."})
+    measurement = ClinicalMeasurement(
+        patient=patient,
+        kind=kind,
+        value=value,
+        diastolic=diastolic,
+        measured_at=measured_at,
+        recorded_by=recorded_by,
+        note=note.strip(),
+        created_at=now,
+    )
+    measurement.full_clean()  # sets the unit; the range in the model's own words
+    measurement.save()
+    return measurement
