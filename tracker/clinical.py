@@ -260,6 +260,57 @@ DEFAULTS: dict[str, Any] = {
         "Arrange for someone to take you home. Do not drive or use machinery until the next day, "
         "after a restful sleep.",
     ],
+    # --- Monitoring schedules (issue 18): what is measured when, per drug class -------------
+    # Each schedule: the drug classes it follows, what it measures (a ClinicalMeasurement kind,
+    # "weight" or "fibser"), due weeks from the anchor, then a repeat every so many weeks, and
+    # whether a dose increase restarts it (a new anchor). Read by tracker.monitoring.
+    "MONITORING_SCHEDULES": {
+        # §5 antipsychotic_metabolic: "Weight/BMI at baseline, 4, 8 and 12 weeks, then quarterly."
+        "antipsychotic_weight": {
+            "classes": ["sga"],
+            "measures": ["weight"],
+            "weeks": [0, 4, 8, 12],
+            "then_every_weeks": 13,
+            "restart_on_dose_increase": False,
+        },
+        # §5 antipsychotic_metabolic: "BP, fasting glucose ... at baseline and 12 weeks, then annually".
+        "antipsychotic_bp_glucose": {
+            "classes": ["sga"],
+            "measures": ["blood_pressure", "fasting_glucose"],
+            "weeks": [0, 12],
+            "then_every_weeks": 52,
+            "restart_on_dose_increase": False,
+        },
+        # §5 antipsychotic_metabolic: "... and lipids at baseline and 12 weeks, then annually (lipids
+        # every 5 years)": the lipid panel repeats every 5 years.
+        "antipsychotic_lipids": {
+            "classes": ["sga"],
+            "measures": ["total_cholesterol", "ldl", "hdl", "triglycerides"],
+            "weeks": [0, 12],
+            "then_every_weeks": 260,
+            "restart_on_dose_increase": False,
+        },
+        # §5 Stimulants: "BP and pulse at baseline and at each dose increase."
+        "stimulant_bp_pulse": {
+            "classes": ["stimulant"],
+            "measures": ["blood_pressure", "pulse"],
+            "weeks": [0],
+            "then_every_weeks": None,
+            "restart_on_dose_increase": True,
+        },
+        # §5 FIBSER: "STAR*D rated it at weeks 2, 4, 6, 9, 12" (antidepressant courses; the
+        # reference gives no restart, so a dose change does not restart it).
+        "fibser": {
+            "classes": ["ssri", "snri", "ndri", "nassa", "maoi"],
+            "measures": ["fibser"],
+            "weeks": [2, 4, 6, 9, 12],
+            "then_every_weeks": None,
+            "restart_on_dose_increase": False,
+        },
+    },
+    # [P] A measurement taken up to this many days before a due date fulfils it (a baseline
+    # taken the week before the course starts counts as the baseline).
+    "MONITORING_EARLY_DAYS": 7,
 }
 
 
