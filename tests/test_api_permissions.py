@@ -42,6 +42,19 @@ def detail(prefix: str, attr: str, suffix: str = "") -> Callable[[World], str]:
     return lambda w: f"/api/{prefix}/{getattr(w, attr).pk}/{suffix}"
 
 
+def measurement_url(suffix: str = "") -> Callable[[World], str]:
+    """A pulse of patient A's, recorded once per world (the world has no clinical measurement)."""
+
+    def url(w: World) -> str:
+        from tracker.services.measurements import record_measurement
+
+        if not hasattr(w, "pulse"):
+            w.pulse = record_measurement(patient=w.patient_a, kind="pulse", value=72, recorded_by=None)
+        return f"/api/measurements/{w.pulse.pk}/{suffix}"
+
+    return url
+
+
 RECORDS = (
     ("patients", "patient_a"),
     ("prescriptions", "rx"),
@@ -151,6 +164,17 @@ ROWS: list[Row] = [
         "POST",
         lambda w: "/api/weight-measurements/",
         lambda w: {"patient": w.patient_a.pk, "weight_kg": "73.1"},
+        (401, 403, 403, 201, 400),
+    ),
+    # Clinical measurements (height, BP, pulse, blood tests): as weights.
+    ("GET", lambda w: "/api/measurements/", None, LIST),
+    ("GET", measurement_url(), None, OWN_RECORD),
+    *((method, measurement_url(), lambda w: {}, READ_ONLY_WRITE) for method in ("PUT", "PATCH", "DELETE")),
+    ("POST", measurement_url("entered-in-error/"), lambda w: {"reason": "Wrong patient"}, CLINICIAN_ACTION),
+    (
+        "POST",
+        lambda w: "/api/measurements/",
+        lambda w: {"patient": w.patient_a.pk, "kind": "hdl", "value": "52"},
         (401, 403, 403, 201, 400),
     ),
     # Flags are the clinicians' worklist.

@@ -18,6 +18,7 @@ from tracker.api.fields import CourseDateField, CourseDateTimeField, ScopedPrima
 from tracker.api.permissions import actor_for
 from tracker.models import (
     Assessment,
+    ClinicalMeasurement,
     DoseEvent,
     DoseSchedule,
     DoseUnit,
@@ -319,6 +320,30 @@ class WeightMeasurementSerializer(serializers.ModelSerializer):
         model = WeightMeasurement
         fields = ("id", "patient", "measured_at", "weight_kg", "note", "created_at", *ENTERED_IN_ERROR_FIELDS)
         read_only_fields = fields
+
+
+class ClinicalMeasurementSerializer(serializers.ModelSerializer):
+    loinc = serializers.SerializerMethodField(help_text="The LOINC code of the kind (for BP, the systolic's).")
+
+    class Meta:
+        model = ClinicalMeasurement
+        fields = (
+            "id",
+            "patient",
+            "kind",
+            "measured_at",
+            "value",
+            "diastolic",
+            "unit",
+            "loinc",
+            "note",
+            "created_at",
+            *ENTERED_IN_ERROR_FIELDS,
+        )
+        read_only_fields = fields
+
+    def get_loinc(self, obj: ClinicalMeasurement) -> str:
+        return obj.spec.loinc
 
 
 class FlagFactSerializer(serializers.ModelSerializer):
@@ -717,6 +742,19 @@ class SessionUpdateSerializer(serializers.Serializer):
     addendum_reason = _text(
         2000, "Required to change a signed-off session: why (kept as an addendum with your name and the time)."
     )
+
+
+class ClinicalMeasurementCreateSerializer(serializers.Serializer):
+    patient = ScopedPrimaryKeyField(queryset=Patient.objects.current(), patient_path="")
+    kind = serializers.ChoiceField(choices=ClinicalMeasurement.Kind.choices)
+    value = serializers.DecimalField(
+        max_digits=7, decimal_places=2, help_text="In the kind's unit (see `unit`); for blood pressure, the systolic."
+    )
+    diastolic = serializers.DecimalField(
+        max_digits=5, decimal_places=1, required=False, allow_null=True, default=None, help_text="Blood pressure only."
+    )
+    measured_at = CourseDateTimeField(required=False, help_text="When it was measured; now if omitted.")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class EnteredInErrorSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ from tracker.api.permissions import (
 )
 from tracker.models import (
     Assessment,
+    ClinicalMeasurement,
     DoseEvent,
     DoseSchedule,
     Drug,
@@ -663,6 +664,26 @@ class WeightMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.valid_input(request)
         measurement = call_service(measurement_service.record_weight, **data, recorded_by=request.user)
+        return self.respond(measurement, status.HTTP_201_CREATED)
+
+
+@clinical_record_schema(s.ClinicalMeasurementSerializer, s.ClinicalMeasurementCreateSerializer)
+class ClinicalMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
+    """Height, BP, pulse and blood tests: clinicians record them; a patient reads their own."""
+
+    read_serializer = s.ClinicalMeasurementSerializer
+    input_serializers = {"create": s.ClinicalMeasurementCreateSerializer}
+    action_permissions = {"create": (IsAuthenticated, ClinicianOnly)}
+    filterset_class = filters.ClinicalMeasurementFilter
+    ordering_fields = ("measured_at", "id")
+    ordering = ("-measured_at", "-id")
+
+    def base_queryset(self) -> QuerySet[ClinicalMeasurement]:
+        return ClinicalMeasurement.objects.all()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.valid_input(request)
+        measurement = call_service(measurement_service.record_measurement, **data, recorded_by=request.user)
         return self.respond(measurement, status.HTTP_201_CREATED)
 
 
