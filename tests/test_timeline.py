@@ -173,13 +173,14 @@ def test_timeline_query_count_does_not_grow(
 ):
     build_course(patient, clinician, extra_flags=extra_flags, extra_scores=extra_scores)
     sessions_installed = any(m.__name__ == "InClinicSession" for m in apps.get_models())
-    with django_assert_num_queries(15 + sessions_installed):
+    with django_assert_num_queries(16 + sessions_installed):
         # 1. the session
         # 2. the logged-in user
         # 3. the user's clinic membership
         # 4. the patient (clinic-scoped, with its unresolved-flag count)
         # 5. the user's own permissions
         # 6. the user's group permissions
+        # +1. the access log's INSERT (who opened the record; tracker.services.access)
         # 7. the prescription versions with their drug
         # 8. course summaries: the courses (versions again, as the sweeps load them)
         # 9. course summaries: the PHQ-9 / GAD-7 / MADRS scores

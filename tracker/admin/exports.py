@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.admin.scoping import clinician_for
-from tracker.models import Assessment, Patient, PlannedDose
+from tracker.models import Assessment, Patient, PatientAccess, PlannedDose
+from tracker.services.access import record_access
 from tracker.timeline import DOSE_OUTCOMES, headline_score, patient_timeline
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def _export_patient(request: HttpRequest, object_id: int, patient_admin: Patient
 
 def course_export_view(request: HttpRequest, object_id: int, patient_admin: PatientAdmin) -> HttpResponse:
     patient = _export_patient(request, object_id, patient_admin)
+    record_access(request, patient, PatientAccess.Surface.COURSE_CSV)
     filename = f"course-{patient.record_number}-{timezone.localdate():%Y%m%d}.csv"
     return csv_response(filename, COURSE_HEADER, course_rows(patient, timezone.now()))
 

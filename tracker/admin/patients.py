@@ -12,14 +12,16 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 
-from tracker.admin import entries, exports
+from tracker.admin import entries, exports, password_reset
+from tracker.admin.access import RECENT_ACCESSES, RecentAccessFormSet, is_manager
 from tracker.admin.caseload import caseload_view
 from tracker.admin.prescribing import can_prescribe
 from tracker.admin.routes import bound_routes
 from tracker.admin.scoping import ClinicianListFilter, EnteredInErrorFilter, ScopedHistoryAdmin, clinician_for
 from tracker.admin.timeline import timeline_view
-from tracker.models import Assessment, DoseEvent, Flag, Patient, Prescription, WeightMeasurement
+from tracker.models import Assessment, DoseEvent, Flag, Patient, PatientAccess, Prescription, WeightMeasurement
 from tracker.models.measurements import validate_weight_kg
+from tracker.services.access import record_access
 from tracker.services.measurements import record_weight
 from tracker.services.patients import change_timezone, discharge
 
@@ -101,6 +103,22 @@ class OpenFlagInline(ReadOnlyInline):
             .exclude(status=Flag.Status.RESOLVED)
             .select_related("patient", "assigned_to__user")
         )
+
+
+class PatientAccessInline(ReadOnlyInline):
+    """'Who opened this record' (the access log), for managers only (see get_inlines)."""
+
+    model = PatientAccess
+    formset = RecentAccessFormSet
+    verbose_name_plural = f"Who opened this record (last {RECENT_ACCESSES})"
+    fields = ["at", "user", "surface", "address"]
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PatientAccess]:
+        return super().get_queryset(request).select_related("user")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request)
 
 
 class PatientForm(forms.ModelForm):
@@ -193,8 +211,19 @@ class PatientAdmin(ScopedHistoryAdmin):
         return obj.unresolved_flag_count
 
     def get_inlines(self, request: HttpRequest, obj: Patient | None) -> list[type[admin.options.InlineModelAdmin]]:
-        # A new patient has no course yet.
-        return self.inlines if obj is not None else []
+        # A new patient has no course yet; managers also see who opened the record.
+        if obj is None:
+            return []
+        return [*self.inlines, PatientAccessInline] if is_manager(request) else self.inlines
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", None) or {}
+        if request.method == "GET" and response.status_code == 200 and shown.get("original") is not None:
+            record_access(request, shown["original"], PatientAccess.Surface.PATIENT_PAGE)  # the access log
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
@@ -217,6 +246,7 @@ class PatientAdmin(ScopedHistoryAdmin):
         context["can_prescribe"] = obj is not None and obj.is_active and can_prescribe(request)
         context["can_record_score"] = obj is not None and request.user.has_perm("tracker.add_assessment")
         context["can_record_dose"] = obj is not None and request.user.has_perm("tracker.add_doseevent")
+        context["can_issue_reset_link"] = obj is not None and obj.user_id and self.has_change_permission(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_form(self, request: HttpRequest, obj: Patient | None = None, change: bool = False, **kwargs: Any):
@@ -279,6 +309,11 @@ class PatientAdmin(ScopedHistoryAdmin):
                     "tracker_patient_record_score",
                 ),
                 ("<int:object_id>/record-dose/", entries.dose_view, "tracker_patient_record_dose"),
+                (
+                    "<int:object_id>/password-reset-link/",
+                    password_reset.reset_link_view,
+                    "tracker_patient_password_reset_link",
+                ),
             ],
         )
         return custom + super().get_urls()

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from tracker.admin.prescribing import can_prescribe
 from tracker.charts import CHART_STYLE
+from tracker.models import PatientAccess
+from tracker.services.access import record_access
 from tracker.timeline import course_charts, patient_timeline
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ def timeline_view(request: HttpRequest, object_id: int, patient_admin: PatientAd
     patient = patient_admin.get_object(request, str(object_id))  # 404 outside the user's clinic
     if not patient_admin.has_view_permission(request, patient):
         raise PermissionDenied
+    record_access(request, patient, PatientAccess.Surface.TIMELINE)
     timeline = patient_timeline(patient, now=timezone.now())
     context = {
         **patient_admin.admin_site.each_context(request),

@@ -46,6 +46,7 @@ from tracker.models import (
     Flag,
     InClinicSession,
     Patient,
+    PatientAccess,
     PlannedDose,
     Prescription,
     SideEffectReport,
@@ -57,6 +58,7 @@ from tracker.services import flags as flag_service
 from tracker.services import measurements as measurement_service
 from tracker.services import prescriptions as rx_service
 from tracker.services import sessions as session_service
+from tracker.services.access import record_access
 from tracker.services.prescriptions import ScheduleSpec
 from tracker.services.records import mark_entered_in_error
 
@@ -247,6 +249,11 @@ class PatientViewSet(ReadOnlyScopedViewSet):
     def base_queryset(self) -> QuerySet[Patient]:
         return Patient.objects.select_related("clinic")
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        record_access(request, patient, PatientAccess.Surface.API_DETAIL)
+        return self.respond(patient)
+
     @extend_schema(
         summary="The patient's course as a FHIR R4 Bundle (collection)",
         description="Served as `application/fhir+json; fhirVersion=4.0` to `Accept: application/fhir+json`, "
@@ -280,7 +287,9 @@ class PatientViewSet(ReadOnlyScopedViewSet):
         permission_classes=[IsAuthenticated, ClinicianOnly],
     )
     def fhir(self, request: Request, pk: str | None = None) -> Response:
-        return Response(fhir.patient_bundle(self.get_object()), content_type=fhir.FHIR_JSON)
+        patient = self.get_object()
+        record_access(request, patient, PatientAccess.Surface.FHIR)
+        return Response(fhir.patient_bundle(patient), content_type=fhir.FHIR_JSON)
 
     def handle_exception(self, exc: Exception) -> Response:
         """The FHIR endpoint refuses as FHIR servers do: an OperationOutcome under the FHIR media type."""

@@ -1,5 +1,6 @@
 """The tracker's data model, one module per area, re-exported here."""
 
+from tracker.models.access import PatientAccess
 from tracker.models.assessments import Assessment, Instrument, SideEffectReport
 from tracker.models.base import ClinicalDeletionError, ClinicalRecord
 from tracker.models.clinics import Clinic, Clinician, CrisisContact
@@ -33,6 +34,7 @@ __all__ = [
     "InClinicSession",
     "Instrument",
     "Patient",
+    "PatientAccess",
     "PlannedDose",
     "Prescription",
     "Route",
