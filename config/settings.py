@@ -192,6 +192,7 @@ SPECTACULAR_SETTINGS = {
         "FlagKindEnum": "tracker.models.flags.FlagKind",
         "FlagSeverityEnum": "tracker.models.flags.Severity",
         "SideEffectSeverityEnum": "tracker.models.assessments.SideEffectReport.Severity",
+        "MeasurementKindEnum": "tracker.models.measurements.MeasurementKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
