@@ -11,6 +11,7 @@ from tracker.models.measurements import ClinicalMeasurement, WeightMeasurement
 from tracker.models.notifications import DigestDelivery
 from tracker.models.patients import Patient, validate_timezone
 from tracker.models.prescriptions import DoseSchedule, Prescription
+from tracker.models.reminders import DoseReminder, PrescriptionReminder, ReminderSettings
 from tracker.models.sessions import InClinicSession, SessionAddendum
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "DigestDelivery",
     "DoseBasis",
     "DoseEvent",
+    "DoseReminder",
     "DoseSchedule",
     "DoseUnit",
     "Drug",
@@ -37,6 +39,8 @@ __all__ = [
     "PatientAccess",
     "PlannedDose",
     "Prescription",
+    "PrescriptionReminder",
+    "ReminderSettings",
     "Route",
     "SessionAddendum",
     "Severity",

@@ -15,9 +15,10 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.dateparse import parse_datetime
 
 from tracker import scales, side_effect_catalogue
-from tracker.models import DoseEvent, SideEffectReport
+from tracker.models import DoseEvent, Prescription, PrescriptionReminder, SideEffectReport
 from tracker.services.assessments import EffectReport
 from tracker.services.errors import ServiceError
+from tracker.services.reminders import MINUTES_BEFORE_CHOICES, ReminderChoice
 
 LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -286,3 +287,64 @@ class CheckinForm(forms.Form):
                 )
             )
         return chosen
+
+
+def _minutes_label(minutes: int) -> str:
+    if minutes == 0:
+        return "At the time it is due"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours > 1 else ''} before"
+    return f"{minutes} minutes before"
+
+
+def _local_time_field(label: str) -> forms.TimeField:
+    return forms.TimeField(
+        label=label,
+        required=False,
+        input_formats=["%H:%M"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        error_messages={"invalid": "Enter a time like 22:00."},
+    )
+
+
+class ReminderSettingsForm(forms.Form):
+    """Email reminders: per medicine on or off and how early, and quiet hours on the patient's clock."""
+
+    DEFAULT_MINUTES = 15
+    SERVICE_FIELDS = {"quiet_from": "quiet_from", "quiet_until": "quiet_until", NON_FIELD_ERRORS: NON_FIELD_ERRORS}
+
+    quiet_from = _local_time_field("Quiet from")
+    quiet_until = _local_time_field("Quiet until")
+
+    def __init__(self, *args, medicines: list[tuple[Prescription, PrescriptionReminder | None]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.medicines = medicines
+        minutes = [(m, _minutes_label(m)) for m in MINUTES_BEFORE_CHOICES]
+        for rx, current in medicines:
+            name = rx.drug.display_name
+            self.fields[f"on_{rx.pk}"] = forms.BooleanField(
+                label=f"Email me before each dose of {name}",
+                required=False,
+                initial=bool(current and current.enabled),
+            )
+            self.fields[f"minutes_{rx.pk}"] = forms.TypedChoiceField(
+                label=f"When, for {name}",
+                choices=minutes,
+                coerce=int,
+                initial=current.minutes_before if current else self.DEFAULT_MINUTES,
+                error_messages={"invalid_choice": "Choose one of the times in the list."},
+            )
+            self.SERVICE_FIELDS = {**self.SERVICE_FIELDS, f"minutes_{rx.pk}": f"minutes_{rx.pk}"}
+
+    @property
+    def rows(self) -> list[tuple[Prescription, forms.BoundField, forms.BoundField]]:
+        return [(rx, self[f"on_{rx.pk}"], self[f"minutes_{rx.pk}"]) for rx, _ in self.medicines]
+
+    def choices(self) -> dict[int, ReminderChoice]:
+        return {
+            rx.pk: ReminderChoice(
+                enabled=self.cleaned_data[f"on_{rx.pk}"], minutes_before=self.cleaned_data[f"minutes_{rx.pk}"]
+            )
+            for rx, _ in self.medicines
+        }

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
 from tracker.models.drugs import Route
+from tracker.models.reminders import PrescriptionReminder
 from tracker.services.assessments import item9_positive, suicidality_key
 
 # Weekly questionnaires the patient fills in, in the order they are offered.
@@ -463,3 +464,20 @@ def score_history(patient: Patient, now: dt.datetime, weeks: int = 12) -> dict[s
     for instrument, completed_at, total in rows:
         series[instrument].append((completed_at.astimezone(patient.zone).date(), total))
     return series
+
+
+def reminder_medicines(patient: Patient, now: dt.datetime) -> list[tuple[Prescription, PrescriptionReminder | None]]:
+    """The medicines a reminder can be set for, each with its current choice (2 queries).
+
+    Planned doses only: an as-needed medicine has no due time, and a clinic-only one is
+    given at the clinic, where there is nothing to log.
+    """
+    prescriptions: dict[int, Prescription] = {}
+    for schedule in active_schedules(patient, now):
+        rx = schedule.prescription
+        if schedule.kind != DoseSchedule.Kind.PRN and not rx.drug.in_clinic_only:
+            prescriptions.setdefault(rx.pk, rx)
+    chosen = {
+        r.prescription_id: r for r in PrescriptionReminder.objects.filter(prescription_id__in=list(prescriptions))
+    }
+    return [(rx, chosen.get(pk)) for pk, rx in prescriptions.items()]

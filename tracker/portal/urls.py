@@ -23,4 +23,5 @@ urlpatterns = [
     path("questionnaires/<slug:instrument>/", views.questionnaire, name="questionnaire"),
     path("answers/<int:assessment_id>/", views.result, name="result"),
     path("progress/", views.progress, name="progress"),
+    path("reminders/", views.reminders, name="reminders"),
 ]

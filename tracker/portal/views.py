@@ -24,6 +24,7 @@ from tracker.portal import charts, forms, selectors
 from tracker.selectors import caseload
 from tracker.services import assessments as assessment_service
 from tracker.services import doses as dose_service
+from tracker.services import reminders as reminder_service
 from tracker.services.errors import ServiceError
 
 PatientView = Callable[..., HttpResponse]
@@ -365,4 +366,36 @@ def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
             "medicines": medicines,
             "before_session": selectors.next_session_advice(session[0], medicines) if session else [],
         },
+    )
+
+
+@patient_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def reminders(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """Email reminders the patient controls: per medicine on/off and how early, and quiet hours."""
+    now = timezone.now()
+    medicines = selectors.reminder_medicines(patient, now)
+    quiet = getattr(patient, "reminder_settings", None)
+    initial = {"quiet_from": quiet.quiet_from, "quiet_until": quiet.quiet_until} if quiet else {}
+    form = forms.ReminderSettingsForm(_posted(request), initial=initial, medicines=medicines)
+    if form.is_valid():
+        try:
+            reminder_service.save_reminder_settings(
+                patient=patient,
+                quiet_from=form.cleaned_data["quiet_from"],
+                quiet_until=form.cleaned_data["quiet_until"],
+                choices=form.choices(),
+                now=now,
+            )
+        except ServiceError as error:
+            forms.add_service_error(form, error, form.SERVICE_FIELDS)
+        else:
+            messages.success(request, "Saved: your reminder settings.")
+            return redirect("portal:reminders")
+    return _form_page(
+        request,
+        "portal/reminders.html",
+        form,
+        patient=patient,
+        address=patient.email or getattr(patient.user, "email", ""),
     )
