@@ -397,6 +397,27 @@ class TestSortAndFilter:
         assert names(rows) == expected
         assert {r.status for r in rows} == {status}
 
+    @pytest.mark.parametrize("sort", list(Sort))
+    @pytest.mark.parametrize("descending", [False, True])
+    def test_a_filtered_caseload_is_the_sorted_caseload_less_the_others(self, world, clinic, sort, descending):
+        """The filter is judged on patients read already in page order (``SortedPatients``):
+        it must keep exactly the rows of the unfiltered order that match, in that order."""
+        everyone = page_rows(northside(clinic), sort=sort, descending=descending)
+        for status in Status:
+            kept = page_rows(northside(clinic), sort=sort, descending=descending, status=status)
+            assert names(kept) == [r.patient.given_name for r in everyone if r.status == status]
+        for band in ("mild", "moderate"):
+            kept = page_rows(northside(clinic), sort=sort, descending=descending, phq9_band=band)
+            assert names(kept) == [r.patient.given_name for r in everyone if r.phq9.band.lower() == band]
+
+    def test_a_filtered_caseload_pages_in_its_order(self, world, clinic):
+        filters = CaseloadFilters(status=Status.NO_BASELINE, sort=Sort.WEEK, descending=True)
+        pages = [
+            caseload.caseload_page(caseload.caseload(northside(clinic), filters, now=NOW), n, 1, now=NOW)
+            for n in (1, 2, 3)
+        ]
+        assert [(names(p.rows), p.has_next) for p in pages] == [(["Dan"], True), (["Eve"], False), ([], False)]
+
     def test_band_clinician_search_and_discharged_filters(self, world, clinic, clinician):
         people = northside(clinic)
         assert names(page_rows(people, phq9_band="mild")) == ["Ann"]

@@ -68,8 +68,10 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import Func
+from django.db.models.expressions import Col, Func, OrderBy
 from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import Exact
+from django.db.models.sql.datastructures import BaseTable
 
 from tracker import clinical, courses, scales
 from tracker.courses import Course, Score
@@ -356,24 +358,75 @@ def _matches(word: str) -> Q:
     return match
 
 
+class SortedPatients(BaseTable):
+    """The patients' table in ``FROM``, replaced by the same patients already in page order.
+
+    Why: a filter on a computed key (status, band) in the query that sorts makes PostgreSQL
+    judge it for every patient of the clinic before its top-N sort. Read from a sorted subquery
+    (one with ``ORDER BY`` is never pulled up into the query around it), the outer query keeps
+    that order without sorting again, so the filter is judged row by row in page order and the
+    ``LIMIT`` stops it when the page is full: a page costs the patients it shows and those it
+    skips, not the clinic. The subquery carries the patients' own columns under the table's
+    name, so every column reference of the outer query stays valid, and the outer query
+    repeats the order, so the result is right whatever a backend does with the inner one.
+    """
+
+    def __init__(self, ordered: QuerySet[Patient], alias: str) -> None:
+        super().__init__(Patient._meta.db_table, alias)
+        self.ordered = ordered
+
+    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
+        sql, params = self.ordered.query.get_compiler(connection=connection).as_sql()
+        return f"({sql}) {compiler.quote_name_unless_alias(self.table_alias)}", params
+
+    def relabeled_clone(self, change_map):  # type: ignore[no-untyped-def]
+        return self.__class__(self.ordered, change_map.get(self.table_alias, self.table_alias))
+
+    @property
+    def identity(self) -> tuple:
+        return self.__class__, self.table_name, self.table_alias, id(self.ordered)
+
+
+def _subquery_column(rows: QuerySet[Patient], name: str) -> Col:
+    """A column the sorted subquery (``SortedPatients``) selects beside the patients' own."""
+    column = FloatField()
+    column.set_attributes_from_name(name)
+    column.model = Patient  # a Col's identity names the model; never saved or migrated
+    return Col(rows.query.get_initial_alias(), column)
+
+
+def _kept_when_equal(expression: object, value: str) -> Case:
+    """1 where ``expression = value``, else 0; the filter keeps ``> 0``.
+
+    The same rows as the equality, written so PostgreSQL's planner does not take the filter for
+    rare: it guesses that an equality on a computed value keeps 0.5 % of the rows, so a page of
+    51 would look like a scan of the whole clinic, and a plan priced that high passes
+    ``jit_above_cost`` (compiling the nested subqueries took seconds, more than running them).
+    A ``>`` is guessed to keep a third, which prices the page at about what it reads.
+    """
+    return Case(When(Exact(expression, Value(value)), then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
 def caseload(patients: QuerySet[Patient], filters: CaseloadFilters, *, now: dt.datetime) -> QuerySet[Patient]:
     """``patients`` (already clinic-scoped by the caller) filtered and ordered as asked.
 
-    Each key is an ``alias()``: in SQL only where a filter or the order uses it.
+    Each key is an ``alias()``: in SQL only where a filter or the order uses it. With a status
+    or band filter the patients are read already sorted (``SortedPatients``), so the filter is
+    judged only until the page is full.
     """
-    rows = patients.select_related("responsible_clinician__user").annotate(course_root=_course_root())
     if not filters.include_discharged:
-        rows = rows.filter(is_active=True)
+        patients = patients.filter(is_active=True)
     for word in filters.words:
-        rows = rows.filter(_matches(word))
+        patients = patients.filter(_matches(word))
     if filters.clinician_id == UNASSIGNED:
-        rows = rows.filter(responsible_clinician__isnull=True)
+        patients = patients.filter(responsible_clinician__isnull=True)
     elif filters.clinician_id is not None:
-        rows = rows.filter(responsible_clinician_id=filters.clinician_id)
+        patients = patients.filter(responsible_clinician_id=filters.clinician_id)
+    judged: dict[str, tuple[object, str]] = {}
     if filters.phq9_band:
-        rows = rows.alias(phq9_band=Subquery(_latest("phq9").values("band")[:1])).filter(phq9_band=filters.phq9_band)
+        judged["phq9_band"] = (Subquery(_latest("phq9").values("band")[:1]), filters.phq9_band)
     if filters.status is not None:
-        rows = rows.alias(status=_status_subquery()).filter(status=filters.status.value)
+        judged["status"] = (_status_subquery(), filters.status.value)
     keys = {
         Sort.PHQ9: lambda: Subquery(_latest("phq9").values("total")[:1]),
         Sort.GAD7: lambda: Subquery(_latest("gad7").values("total")[:1]),
@@ -381,13 +434,29 @@ def caseload(patients: QuerySet[Patient], filters: CaseloadFilters, *, now: dt.d
         Sort.WEEK: _course_start,
     }
     by_name = ["family_name", "given_name", "id"]
+    rows = patients.select_related("responsible_clinician__user").annotate(course_root=_course_root())
     if filters.sort == Sort.NAME:
-        return rows.order_by(*(f"-{n}" if filters.descending else n for n in by_name))
-    rows = rows.alias(sort_key=keys[filters.sort]())
-    # More weeks of treatment means an earlier start: "week" ascending is the start descending.
-    descending = filters.descending != (filters.sort == Sort.WEEK)
-    key = F("sort_key").desc(nulls_last=True) if descending else F("sort_key").asc(nulls_last=True)
-    return rows.order_by(key, *by_name)
+        order = [f"-{n}" if filters.descending else n for n in by_name]
+        ordered = patients.order_by(*order)
+    else:
+        # More weeks of treatment means an earlier start: "week" ascending is the start descending.
+        descending = filters.descending != (filters.sort == Sort.WEEK)
+
+        def by_key(key: F | Col) -> OrderBy:
+            return key.desc(nulls_last=True) if descending else key.asc(nulls_last=True)
+
+        if not judged:
+            return rows.alias(sort_key=keys[filters.sort]()).order_by(by_key(F("sort_key")), *by_name)
+        ordered = patients.annotate(sort_key=keys[filters.sort]()).order_by(by_key(F("sort_key")), *by_name)
+        order = [by_key(_subquery_column(rows, "sort_key")), *by_name]
+    if not judged:
+        return rows.order_by(*order)
+    for name, (expression, value) in judged.items():
+        rows = rows.alias(**{f"{name}_kept": _kept_when_equal(expression, value)}).filter(**{f"{name}_kept__gt": 0})
+    rows = rows.order_by(*order)
+    alias = rows.query.get_initial_alias()
+    rows.query.alias_map[alias] = SortedPatients(ordered, alias)
+    return rows
 
 
 # --- The page's details -------------------------------------------------------------------
