@@ -44,6 +44,8 @@ class ClinicFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Clinic {n}")
     slug = factory.Sequence(lambda n: f"clinic-{n}")
+    # A REMS-certified setting (§1), so outpatient esketamine sessions may start; the rule's tests clear it.
+    rems_certification = factory.Sequence(lambda n: f"REMS-TEST-{n:04d}")
 
 
 class ClinicianFactory(factory.django.DjangoModelFactory):

@@ -450,3 +450,16 @@ def test_an_inpatient_session_raises_no_rems_form_flag_and_the_setting_carries_o
         prescription=rx, administered_by=clinician, planned_dose=planned(rx, "2026-06-04"), now=at("2026-06-04T08:55")
     ).session
     assert second.care_setting == "inpatient"  # what carries over from the last session
+
+
+def test_an_outpatient_esketamine_session_needs_a_rems_certified_clinic(patient, clinician):
+    from tracker.services.errors import ServiceError
+
+    rx = esketamine_course(patient, clinician)
+    clinic = patient.clinic
+    clinic.rems_certification = ""
+    clinic.save()
+    with pytest.raises(ServiceError) as refused:
+        start_session(prescription=rx, administered_by=clinician, planned_dose=planned(rx), now=at("2026-06-01T08:55"))
+    assert "no Spravato REMS certification on record" in refused.value.message_dict["care_setting"][0]
+    assert not InClinicSession.objects.exists()

@@ -137,11 +137,15 @@ def test_an_outpatient_without_rems_enrolment_is_refused_on_the_form_saying_what
     # The form pre-filled the setting from the last session (none yet: outpatient).
     page = nurse.get(reverse("admin:tracker_inclinicsession_add") + f"?planned_dose={planned.pk}")
     assert page.context["adminform"].form.initial["care_setting"] == "outpatient"
-    # As an inpatient the session starts: §1 asks no enrolment there.
-    assert (
-        nurse.post(reverse("admin:tracker_inclinicsession_add"), {**data, "care_setting": "inpatient"}).status_code
-        == 302
+    # As an inpatient the session starts: §1 asks no enrolment there. The nurse confirms the preparation.
+    started = nurse.post(
+        reverse("admin:tracker_inclinicsession_add"),
+        {**data, "care_setting": "inpatient", "preparation_confirmed": "true"},
     )
+    assert started.status_code == 302
+    from tracker.models import InClinicSession
+
+    assert InClinicSession.objects.get(patient=ann).preparation_confirmed is True
 
 
 @pytest.mark.parametrize(

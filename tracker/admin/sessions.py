@@ -35,7 +35,14 @@ from tracker.models import Clinician, InClinicSession, PlannedDose, Prescription
 from tracker.models.sessions import bp_text
 from tracker.services import sessions as session_service
 
-ADD_FIELDS = ("prescription", "planned_dose", "administered_by", "care_setting", *session_service.PRE_DOSE_FIELDS)
+ADD_FIELDS = (
+    "prescription",
+    "planned_dose",
+    "administered_by",
+    "care_setting",
+    "preparation_confirmed",
+    *session_service.PRE_DOSE_FIELDS,
+)
 EDITABLE_FIELDS = (
     *session_service.PRE_DOSE_FIELDS,
     "bp_decision",
@@ -92,6 +99,7 @@ class SessionForm(forms.ModelForm):
                 administered_by=data["administered_by"],
                 planned_dose=data.get("planned_dose"),
                 care_setting=data.get("care_setting") or None,
+                preparation_confirmed=data.get("preparation_confirmed"),
                 bp_before_systolic=data.get("bp_before_systolic"),
                 bp_before_diastolic=data.get("bp_before_diastolic"),
                 bp_before_at=data.get("bp_before_at"),
@@ -142,7 +150,10 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
     search_fields = ["patient__given_name", "patient__family_name", "=patient__record_number", "lot_number"]
     date_hierarchy = "created_at"
     add_fieldsets = [
-        (None, {"fields": ["prescription", "planned_dose", "administered_by", "care_setting"]}),
+        (
+            None,
+            {"fields": ["prescription", "planned_dose", "administered_by", "care_setting", "preparation_confirmed"]},
+        ),
         ("Pre-dose", {"fields": list(session_service.PRE_DOSE_FIELDS)}),
     ]
     fieldsets = [
@@ -155,6 +166,7 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
                     "planned_dose",
                     "administered_by",
                     "care_setting",
+                    "preparation_confirmed",
                     "status",
                     "dose_event",
                 ]
@@ -231,6 +243,7 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
     change_readonly = (
         "patient",
         "care_setting",
+        "preparation_confirmed",
         "prescription",
         "planned_dose",
         "administered_by",

@@ -26,6 +26,13 @@ class Clinic(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     address = models.TextField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    rems_certification = models.CharField(
+        "Spravato REMS certification",
+        max_length=60,
+        blank=True,
+        help_text="§1 setting: the REMS certification of this healthcare setting (its number or reference). "
+        "Outpatient esketamine sessions need it on record.",
+    )
     crisis_guidance = models.TextField(
         blank=True,
         help_text="Shown to patients whose answers suggest thoughts of self-harm: the clinic's "

@@ -111,6 +111,14 @@ class InClinicSession(ClinicalRecord):
         "the patient's last session.",
     )
 
+    preparation_confirmed = models.BooleanField(
+        "preparation advice confirmed",
+        null=True,
+        blank=True,
+        help_text="The nurse asked and the patient confirmed the label's preparation: no food for 2 hours and no "
+        "drink for 30 minutes before, and a ride home.",
+    )
+
     # Pre-dose (§1 bp_schedule, bp_threshold)
     bp_before_systolic = models.PositiveSmallIntegerField("BP before dosing: systolic", null=True, blank=True)
     bp_before_diastolic = models.PositiveSmallIntegerField("BP before dosing: diastolic", null=True, blank=True)

@@ -138,6 +138,7 @@ def start_session(
     bp_before_diastolic: int | None = None,
     bp_before_at: dt.datetime | None = None,
     care_setting: str | None = None,
+    preparation_confirmed: bool | None = None,
     now: dt.datetime | None = None,
 ) -> SessionResult:
     """Open a session for a clinic-only prescription, optionally with the pre-dose blood pressure.
@@ -165,6 +166,7 @@ def start_session(
     _check_rems_enrolment(prescription, care_setting, now)
     session = InClinicSession(
         care_setting=care_setting,
+        preparation_confirmed=preparation_confirmed,
         patient=prescription.patient,
         prescription=prescription,
         planned_dose=planned_dose,
@@ -192,6 +194,14 @@ def _check_rems_enrolment(prescription: Prescription, care_setting: str, now: dt
     if care_setting != InClinicSession.CareSetting.OUTPATIENT or prescription.drug.name != "esketamine":
         return
     patient = prescription.patient
+    if not patient.clinic.rems_certification.strip():
+        raise ServiceError(
+            {
+                "care_setting": f"{patient.clinic} has no Spravato REMS certification on record: outpatient "
+                "esketamine is given only in a REMS-certified setting (clinical-reference §1 setting). An "
+                "administrator records it in the clinic's settings."
+            }
+        )
     today = now.astimezone(patient.zone).date()
     if patient.rems_enrolled_on is None or patient.rems_enrolled_on > today:
         raise ServiceError(

@@ -395,6 +395,7 @@ class Command(BaseCommand):
                 "address": "14 Riverside Walk, London SE1 9XX",
                 "phone": "020 7946 0320",
                 "crisis_guidance": CRISIS_GUIDANCE,
+                "rems_certification": "DEMO-REMS-0001 (demo data)",
             },
         )
         for position, (label, number) in enumerate(CRISIS_CONTACTS):
