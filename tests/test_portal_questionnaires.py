@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +22,11 @@ def portal(client, patient):
     return signed_in(client, give_login(patient, "pat"))
 
 
+def main_of(html: str) -> str:
+    """The page's <main>: the questionnaire itself, without the site-wide offline script in <head>."""
+    return html.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+
+
 def answers(values: list[int]) -> dict[str, int]:
     return {f"q{n}": value for n, value in enumerate(values, start=1)}
 
@@ -30,7 +37,7 @@ def test_phq9_is_one_page_of_labelled_radio_groups_that_needs_no_script(portal):
     assert html.count('type="radio"') == 9 * 4
     assert "<legend>9. Thoughts that you would be better off dead" in html
     assert '<label class="choice" for="id_q1_0"><input type="radio" name="q1" value="0"' in html
-    assert "<script" not in html and "style=" not in html
+    assert "<script" not in main_of(html) and "style=" not in main_of(html)
 
 
 def test_a_missing_answer_is_named_by_its_question(portal):
@@ -136,3 +143,107 @@ def test_questionnaires_are_due_weekly_from_the_last_one(portal, patient):
     assert "Next due on" in html and html.count("Due now") == 2
     today = portal.get(reverse("portal:today")).content.decode()
     assert "Anxiety questionnaire (GAD-7)" in today and "Mood questionnaire (PHQ-9)" not in today
+
+
+# --- ASEX and PCL-5, offered by course (issue 15) --------------------------------------------
+
+
+def _set_indication(rx, text: str) -> None:
+    # The free-text indication a clinician typed; set directly, as the admin form stores it.
+    type(rx).objects.filter(pk=rx.pk).update(indication=text)
+
+
+def test_a_patient_on_an_ssri_gets_asex_when_due_submits_it_and_a_positive_screen_flags(portal, patient, clinician):
+    from tracker.rules import symptoms
+
+    course(patient, clinician, name="sertraline", days_ago=10)
+    listing = portal.get(reverse("portal:questionnaires")).content.decode()
+    assert "Sex life and medicines (ASEX)" in listing
+    assert reverse("portal:questionnaire", args=["asex"]) in listing
+
+    page = portal.get(reverse("portal:questionnaire", args=["asex"])).content.decode()
+    assert page.count('<fieldset class="question') == 5  # one radio group per question, no script
+    assert page.count('type="radio"') == 5 * 6
+    assert "<legend>1. How strong is your sex drive?</legend>" in page
+    assert "<span>6: No sex drive</span>" in page and "over the past week, including today" in page
+    assert "<script" not in main_of(page)
+
+    response = portal.post(reverse("portal:questionnaire", args=["asex"]), answers([2, 2, 5, 2, 2]), follow=True)
+    assessment = Assessment.objects.get(instrument="asex")
+    assert (assessment.total, assessment.band, assessment.source) == (13, "dysfunction", "patient")
+    assert "Your score is 13 out of 30" in response.content.decode()
+
+    symptoms.sweep(now=timezone.now())
+    flag = Flag.objects.get(kind=FlagKind.SE_SEXUAL_DYSFUNCTION)
+    assert flag.patient_id == patient.pk and flag.subject_id == assessment.pk
+
+    # Done today: next due after the clinic's 4 weeks, not before.
+    due = {d.instrument: d for d in selectors.questionnaires_due(patient, timezone.now())}
+    assert not due["asex"].is_due
+    assert (due["asex"].due_date - due["asex"].last_date).days == 28
+
+
+def test_a_negative_asex_screen_raises_no_flag(portal, patient, clinician):
+    from tracker.rules import symptoms
+
+    course(patient, clinician, name="sertraline")
+    portal.post(reverse("portal:questionnaire", args=["asex"]), answers([3, 3, 4, 4, 3]))
+    assert Assessment.objects.get(instrument="asex").band == "no dysfunction"
+    symptoms.sweep(now=timezone.now())
+    assert not Flag.objects.filter(kind=FlagKind.SE_SEXUAL_DYSFUNCTION).exists()
+
+
+def test_asex_refuses_a_missing_answer_by_its_question(portal, patient, clinician):
+    course(patient, clinician, name="sertraline")
+    response = portal.post(reverse("portal:questionnaire", args=["asex"]), answers([1, 1, 1, 1]))
+    assert response.status_code == 400
+    assert "Please answer question 5 of 5: “Are your orgasms satisfying?”" in response.content.decode()
+    response = portal.post(reverse("portal:questionnaire", args=["asex"]), answers([1, 1, 1, 1, 7]))
+    assert response.status_code == 400 and not Assessment.objects.exists()
+
+
+def test_asex_is_not_offered_without_an_ssri_or_snri(portal, patient, clinician):
+    course(patient, clinician, name="lorazepam", dose="1")
+    assert "ASEX" not in portal.get(reverse("portal:questionnaires")).content.decode()
+    assert portal.get(reverse("portal:questionnaire", args=["asex"])).status_code == 404
+    assert portal.post(reverse("portal:questionnaire", args=["asex"]), answers([5] * 5)).status_code == 404
+    assert not Assessment.objects.exists()
+
+
+def test_a_patient_treated_for_ptsd_gets_pcl5_and_sees_the_score(portal, patient, clinician):
+    rx = course(patient, clinician, name="sertraline")
+    _set_indication(rx, "Chronic post-traumatic stress disorder")
+    listing = portal.get(reverse("portal:questionnaires")).content.decode()
+    assert "Stress after a very stressful experience (PCL-5)" in listing
+
+    page = portal.get(reverse("portal:questionnaire", args=["pcl5"])).content.decode()
+    assert page.count('<fieldset class="question') == 20
+    assert page.count('type="radio"') == 20 * 5
+    assert "<legend>1. Repeated, disturbing, and unwanted memories of the stressful experience?</legend>" in page
+    assert "in the past month" in page and "<script" not in main_of(page)
+
+    response = portal.post(reverse("portal:questionnaire", args=["pcl5"]), answers([2] * 16 + [1] + [0] * 3))
+    assessment = Assessment.objects.get(instrument="pcl5")
+    assert (assessment.total, assessment.band) == (33, "probable PTSD")
+    assert "Your score is 33 out of 80" in portal.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("indication", ["PTSD", "ptsd after assault", "Posttraumatic stress disorder"])
+def test_pcl5_follows_the_indication_words_in_any_case(portal, patient, clinician, indication):
+    _set_indication(course(patient, clinician, name="sertraline"), indication)
+    assert portal.get(reverse("portal:questionnaire", args=["pcl5"])).status_code == 200
+
+
+def test_patients_not_treated_for_ptsd_do_not_get_pcl5(portal, patient, clinician):
+    course(patient, clinician, name="sertraline")  # indication: major depressive disorder
+    assert "PCL-5" not in portal.get(reverse("portal:questionnaires")).content.decode()
+    assert portal.get(reverse("portal:questionnaire", args=["pcl5"])).status_code == 404
+    assert portal.post(reverse("portal:questionnaire", args=["pcl5"]), answers([4] * 20)).status_code == 404
+    assert not Assessment.objects.exists()
+
+
+def test_a_stopped_ptsd_course_no_longer_offers_pcl5(portal, patient, clinician):
+    rx = course(patient, clinician, name="sertraline", days_ago=30)
+    _set_indication(rx, "PTSD")
+    type(rx).objects.filter(pk=rx.pk).update(end_date=timezone.localdate() - dt.timedelta(days=1))
+    assert portal.get(reverse("portal:questionnaire", args=["pcl5"])).status_code == 404

@@ -139,6 +139,51 @@ def test_asex_total_rule_alone():
     assert scales.asex_dysfunction([3, 3, 3, 3, 3, 3]) is False  # total 18
 
 
+def test_asex_rule_follows_the_clinic_override(settings):
+    # The §5 thresholds live in clinical.py: a clinic that moves the total to 17 sees 17 flagged.
+    settings.TRACKER_CLINICAL_OVERRIDES = {"ASEX_TOTAL_MIN": 17}
+    assert scales.score("asex", [4, 4, 3, 3, 3]).band == "dysfunction"  # total 17, no item rule met
+
+
+# --- PCL-5: 20 items 0-4, total 0-80, probable PTSD at 33 (§4 Other instruments) ------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "total", "band"),
+    [
+        ([0] * 20, 0, "below the PTSD cut-off"),
+        ([2] * 16 + [0] * 4, 32, "below the PTSD cut-off"),  # one under the cut-off
+        ([2] * 16 + [1] + [0] * 3, 33, "probable PTSD"),  # at the cut-off
+        ([4] * 20, 80, "probable PTSD"),
+    ],
+)
+def test_pcl5_total_and_cut_off(answers, total, band):
+    assert scales.score("pcl5", answers) == scales.Score(total, band)
+
+
+def test_pcl5_cut_off_is_the_clinics_key(settings):
+    # §4 gives 31-33; a clinic choosing 31 sees a total of 31 as probable PTSD.
+    settings.TRACKER_CLINICAL_OVERRIDES = {"PCL5_PROBABLE_PTSD_MIN": 31}
+    assert scales.score("pcl5", [2] * 15 + [1] + [0] * 4).band == "probable PTSD"
+    assert scales.score("pcl5", [2] * 15 + [0] * 5).band == "below the PTSD cut-off"
+
+
+def test_pcl5_has_twenty_items_scored_zero_to_four():
+    assert (len(scales.PCL5.items), scales.PCL5.min_answer, scales.PCL5.max_answer, scales.PCL5.max_total) == (
+        20,
+        0,
+        4,
+        80,
+    )
+    assert [label for _, label in scales.PCL5.options] == [
+        "Not at all",
+        "A little bit",
+        "Moderately",
+        "Quite a bit",
+        "Extremely",
+    ]
+
+
 # --- Refusals -------------------------------------------------------------------------------
 
 
@@ -152,6 +197,8 @@ def test_asex_total_rule_alone():
         ("fibser", [0, 7, 0], "FIBSER question 2 must be between 0 and 6; 7 is out of range."),
         ("asex", [1, 1, 1, 0, 1], "ASEX question 4 must be between 1 and 6; 0 is out of range."),
         ("asex", [1, 1, 1, 1, 7], "ASEX question 5 must be between 1 and 6; 7 is out of range."),
+        ("pcl5", [0] * 19 + [5], "PCL-5 question 20 must be between 0 and 4; 5 is out of range."),
+        ("pcl5", [-1] + [0] * 19, "PCL-5 question 1 must be between 0 and 4; -1 is out of range."),
         ("cadss", [0] * 22 + [5], "CADSS question 23 must be between 0 and 4; 5 is out of range."),
     ],
 )
@@ -170,7 +217,7 @@ def test_first_bad_question_is_named():
 @pytest.mark.parametrize(
     ("code", "count", "expected"),
     [("phq9", 8, 9), ("phq9", 10, 9), ("phq9", 0, 9), ("gad7", 9, 7), ("madrs", 9, 10), ("fibser", 2, 3),
-     ("asex", 6, 5), ("cadss", 6, 23)],
+     ("asex", 6, 5), ("pcl5", 19, 20), ("pcl5", 21, 20), ("cadss", 6, 23)],
 )  # fmt: skip
 def test_wrong_number_of_answers_is_refused(code, count, expected):
     name = scales.get_scale(code).name

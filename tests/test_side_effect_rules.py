@@ -277,3 +277,45 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
     assert result.examined == patients
     assert Flag.objects.filter(kind=FlagKind.SE_SEVERE).count() == patients
     assert len(weight_flags()) == len(on_antipsychotic)
+
+
+# --- ASEX positive screen (§5) -> se.sexual_dysfunction ---------------------------------------
+
+
+def asex(patient, when: str, answers: list[int]):
+    from tracker.services.assessments import submit_assessment
+
+    return submit_assessment(
+        patient=patient, instrument="asex", answers=answers, source="patient", completed_at=at(when), now=at(when)
+    ).assessment
+
+
+@pytest.mark.parametrize(
+    ("answers", "flagged"),
+    [
+        ([4, 4, 3, 3, 3], False),  # total 17, highest 4, two at 4: negative
+        ([5, 1, 1, 1, 1], True),  # any item >= 5
+        ([4, 4, 4, 1, 1], True),  # three items >= 4
+        ([4, 4, 4, 4, 3], True),  # total 19
+    ],
+)
+def test_positive_asex_screen_raises_one_warning(patient, answers, flagged):
+    response = asex(patient, "2026-06-05T09:00", answers)
+    symptoms.sweep(now=at("2026-06-05T10:00"))  # questionnaires are claimed by the symptom sweep
+    symptoms.sweep(now=at("2026-06-05T11:00"))  # a second run raises nothing more
+    flags = list(Flag.objects.filter(kind=FlagKind.SE_SEXUAL_DYSFUNCTION))
+    assert len(flags) == (1 if flagged else 0)
+    if flagged:
+        assert flags[0].severity == Severity.WARNING
+        assert flags[0].subject_id == response.pk
+        assert flags[0].message.startswith(f"ASEX screen positive for sexual dysfunction: total {sum(answers)}")
+
+
+def test_asex_flag_names_the_items_at_four_or_more(patient):
+    asex(patient, "2026-06-05T09:00", [4, 2, 4, 6, 1])
+    symptoms.sweep(now=at("2026-06-05T10:00"))
+    flag = Flag.objects.get(kind=FlagKind.SE_SEXUAL_DYSFUNCTION)
+    assert flag.message == (
+        "ASEX screen positive for sexual dysfunction: total 17 (5–30, higher is worse); "
+        "drive 4, erection/lubrication 4, orgasm 6 of 6."
+    )

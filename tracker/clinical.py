@@ -137,6 +137,9 @@ DEFAULTS: dict[str, Any] = {
         "esk.trd_unconfirmed": 12,
         "dose.missed": 10,
         "se.checkin_overdue": 5,
+        # [P] issue 15: a positive ASEX screen is a side effect to address, ranked beside
+        # "new side effect after a dose increase".
+        "se.sexual_dysfunction": 29,
     },
     # [P] Good news is not a to-do: these kinds stay off the worklist's default view and show
     # on the timeline and the caseload instead (clinicians can still list them).
@@ -155,6 +158,29 @@ DEFAULTS: dict[str, Any] = {
     # [P] PATIENT_UNDO_MINUTES: a patient may undo their own tap for this long after saving it;
     # the record stays in history as entered in error by the patient. Later, the care team corrects it.
     "PATIENT_UNDO_MINUTES": 10,
+    # --- Questionnaires offered by course: ASEX and PCL-5 (issue 15) -----------------------
+    # §5 ASEX rule [W]: sexual dysfunction if total ≥ 19, or any item ≥ 5, or any three items ≥ 4.
+    "ASEX_TOTAL_MIN": 19,
+    "ASEX_ANY_ITEM_MIN": 5,
+    "ASEX_SEVERAL_ITEMS_MIN": 4,
+    "ASEX_SEVERAL_ITEMS_COUNT": 3,
+    # [P] ASEX_DRUG_CLASSES: the portal offers ASEX to patients with a medicine of these classes in
+    # force. §5 "Common side effects by class" lists sexual dysfunction for SSRIs, and SNRIs
+    # "as SSRIs"; a clinic may add others (for example "sga" for prolactin-raising antipsychotics).
+    "ASEX_DRUG_CLASSES": ["ssri", "snri"],
+    # [P] ASEX_INTERVAL_DAYS: offered again this many days after the last one (every 4 weeks); the
+    # reference gives no cadence. Due at once when never filled in.
+    "ASEX_INTERVAL_DAYS": 28,
+    # [P] se.sexual_dysfunction: a positive ASEX screen raises a flag of this severity (warning:
+    # address the side effect, as §5 FIBSER burden 3–4).
+    "ASEX_POSITIVE_SEVERITY": 20,
+    # §4 Other instruments, PCL-5: probable PTSD at 31–33; default 33.
+    "PCL5_PROBABLE_PTSD_MIN": 33,
+    # [P] PCL5_INDICATION_WORDS: the portal offers PCL-5 when a prescription in force has an
+    # indication containing one of these (case-insensitive); the indication is free text.
+    "PCL5_INDICATION_WORDS": ["ptsd", "post-traumatic", "posttraumatic", "post traumatic"],
+    # [P] PCL5_INTERVAL_DAYS: the PCL-5 asks about the past month, so it is offered every 4 weeks.
+    "PCL5_INTERVAL_DAYS": 28,
     # --- Ketamine / esketamine (clinical-reference §1, §2, §3) ---------------------------
     # §1 devices: 28 mg per esketamine device; §1 "Maximum per session": 84 mg (3 devices).
     "ESK_MG_PER_DEVICE": 28,

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from tracker import clinical
+
 FREQUENCY_OPTIONS = (
     (0, "Not at all"),
     (1, "Several days"),
     (2, "More than half the days"),
     (3, "Nearly every day"),
+)
+FREQUENCY_INSTRUCTIONS = (
+    "Over the last 2 weeks, how often have you been bothered by the following problems? "
+    "Choose one answer for each question."
 )
 
 
@@ -34,6 +40,15 @@ class Scale:
     options: tuple[tuple[int, str], ...]
     bands: tuple[Band, ...]
     source: str
+    # What the patient reads above the questions (the instrument's own instructions).
+    instructions: str = ""
+    # Per-question answer labels where an instrument words its anchors differently for each
+    # question (ASEX); ``options`` still holds the values every question shares.
+    item_options: tuple[tuple[tuple[int, str], ...], ...] = ()
+
+    def options_for(self, index: int) -> tuple[tuple[int, str], ...]:
+        """The answers offered for question ``index`` (zero-based), with their labels."""
+        return self.item_options[index] if self.item_options else self.options
 
     @property
     def min_answer(self) -> int:
@@ -81,6 +96,7 @@ PHQ9 = Scale(
         "Thoughts that you would be better off dead, or of hurting yourself in some way",
     ),
     options=FREQUENCY_OPTIONS,
+    instructions=FREQUENCY_INSTRUCTIONS,
     bands=(
         Band(0, 4, "none-minimal"),
         Band(5, 9, "mild"),
@@ -105,6 +121,7 @@ GAD7 = Scale(
         "Feeling afraid, as if something awful might happen",
     ),
     options=FREQUENCY_OPTIONS,
+    instructions=FREQUENCY_INSTRUCTIONS,
     bands=(Band(0, 4, "minimal"), Band(5, 9, "mild"), Band(10, 14, "moderate"), Band(15, 21, "severe")),
     source="clinical-reference §4 GAD-7",
 )
@@ -144,21 +161,103 @@ FIBSER = Scale(
     source="clinical-reference §5 FIBSER",
 )
 
-# §5 ASEX: 5 items each 1–6; total 5–30, higher is worse.
+
+def _anchored(*labels: str) -> tuple[tuple[int, str], ...]:
+    """Answers 1–6, each with the instrument's words for it."""
+    return tuple((value, f"{value}: {label}") for value, label in enumerate(labels, start=1))
+
+
+# Questions 2-4 share their answers: how easily.
+ASEX_EASE = _anchored(
+    "Extremely easily", "Very easily", "Somewhat easily", "Somewhat difficult", "Very difficult", "Never"
+)
+
+# §5 ASEX: 5 items each 1–6; total 5–30, higher is worse. Question 3 has a male and a female
+# form (erection / lubrication); the portal asks both in one question, as the reference's item
+# list does. [W] Question and anchor wording from the published ASEX (McGahuey et al. 2000,
+# "over the past week, including today"); the stored material gave the range, not the wording.
 ASEX = Scale(
     code="asex",
     name="ASEX",
     items=(
         "How strong is your sex drive?",
-        "How easily are you sexually aroused?",
-        "How easily do you get or keep an erection, or become lubricated?",
+        "How easily are you sexually aroused (turned on)?",
+        "How easily can you get and keep an erection, or how easily does your vagina become moist or wet during sex?",
         "How easily can you reach an orgasm?",
         "Are your orgasms satisfying?",
     ),
     options=_scale_options(1, 6),
+    item_options=(
+        _anchored("Extremely strong", "Very strong", "Somewhat strong", "Somewhat weak", "Very weak", "No sex drive"),
+        ASEX_EASE,
+        ASEX_EASE,
+        ASEX_EASE,
+        _anchored(
+            "Extremely satisfying",
+            "Very satisfying",
+            "Somewhat satisfying",
+            "Somewhat unsatisfying",
+            "Very unsatisfying",
+            "Can't reach orgasm",
+        ),
+    ),
+    instructions=(
+        "For each question, choose the answer that describes your overall level over the past week, "
+        "including today. Your answers go only to your care team: some medicines affect sex life, "
+        "and there is often something that can be done about it."
+    ),
     bands=(Band(5, 30, "recorded"),),
     source="clinical-reference §5 ASEX",
 )
+
+# §4 Other instruments, PCL-5: 20 items 0–4, total 0–80; probable PTSD at the cut-off
+# clinical.PCL5_PROBABLE_PTSD_MIN (31–33, default 33). Public domain (Weathers, Litz, Keane,
+# Palmieri, Marx & Schnurr, National Center for PTSD, 2013). [F] Item wording and the answers as
+# printed in the stored copies at datadriventherapy.net/pcl5 and epavt.org (guia_eng page 17).
+PCL5 = Scale(
+    code="pcl5",
+    name="PCL-5",
+    items=(
+        "Repeated, disturbing, and unwanted memories of the stressful experience?",
+        "Repeated, disturbing dreams of the stressful experience?",
+        "Suddenly feeling or acting as if the stressful experience were actually happening again "
+        "(as if you were actually back there reliving it)?",
+        "Feeling very upset when something reminded you of the stressful experience?",
+        "Having strong physical reactions when something reminded you of the stressful experience "
+        "(for example, heart pounding, trouble breathing, sweating)?",
+        "Avoiding memories, thoughts, or feelings related to the stressful experience?",
+        "Avoiding external reminders of the stressful experience (for example, people, places, "
+        "conversations, activities, objects, or situations)?",
+        "Trouble remembering important parts of the stressful experience?",
+        "Having strong negative beliefs about yourself, other people, or the world (for example, having "
+        "thoughts such as: I am bad, there is something seriously wrong with me, no one can be trusted, "
+        "the world is completely dangerous)?",
+        "Blaming yourself or someone else for the stressful experience or what happened after it?",
+        "Having strong negative feelings such as fear, horror, anger, guilt, or shame?",
+        "Loss of interest in activities that you used to enjoy?",
+        "Feeling distant or cut off from other people?",
+        "Trouble experiencing positive feelings (for example, being unable to feel happiness or have "
+        "loving feelings for people close to you)?",
+        "Irritable behavior, angry outbursts, or acting aggressively?",
+        "Taking too many risks or doing things that could cause you harm?",
+        "Being “superalert” or watchful or on guard?",
+        "Feeling jumpy or easily startled?",
+        "Having difficulty concentrating?",
+        "Trouble falling or staying asleep?",
+    ),
+    options=((0, "Not at all"), (1, "A little bit"), (2, "Moderately"), (3, "Quite a bit"), (4, "Extremely")),
+    instructions=(
+        "Below is a list of problems that people sometimes have in response to a very stressful experience. "
+        "Keeping your worst event in mind, please read each problem carefully and then choose one of the "
+        "answers to indicate how much you have been bothered by that problem in the past month."
+    ),
+    bands=(Band(0, 80, "recorded"),),
+    source="clinical-reference §4 Other instruments PCL-5",
+)
+# §5 ASEX's items, named as the reference names them (for the clinician's flag message).
+ASEX_DOMAINS = ("drive", "arousal", "erection/lubrication", "orgasm", "satisfaction")
+PCL5_PROBABLE = "probable PTSD"
+PCL5_BELOW = "below the PTSD cut-off"
 
 # §4 CADSS: 23 items 0–4, total 0–92; no clinical cut-off, so no severity band.
 CADSS = Scale(
@@ -170,7 +269,7 @@ CADSS = Scale(
     source="clinical-reference §4 CADSS",
 )
 
-SCALES: dict[str, Scale] = {s.code: s for s in (PHQ9, GAD7, MADRS, FIBSER, ASEX, CADSS)}
+SCALES: dict[str, Scale] = {s.code: s for s in (PHQ9, GAD7, MADRS, FIBSER, ASEX, PCL5, CADSS)}
 FIBSER_BURDEN_ITEM = 2  # zero-based index of the burden item
 PHQ9_SUICIDALITY_ITEM = 8  # zero-based index of item 9
 
@@ -230,6 +329,8 @@ def score(code: str, answers: Sequence[object]) -> Score:
         return Score(total=total, band=fibser_burden_band(values[FIBSER_BURDEN_ITEM]))
     if code == "asex":
         return Score(total=total, band="dysfunction" if asex_dysfunction(values) else "no dysfunction")
+    if code == "pcl5":
+        return Score(total=total, band=pcl5_band(total))
     return Score(total=total, band=scale.band_for(total))
 
 
@@ -243,5 +344,14 @@ def fibser_burden_band(burden: int) -> str:
 
 
 def asex_dysfunction(values: Sequence[int]) -> bool:
-    """§5 ASEX rule: total ≥ 19, or any item ≥ 5, or any three items ≥ 4."""
-    return sum(values) >= 19 or any(v >= 5 for v in values) or sum(v >= 4 for v in values) >= 3
+    """§5 ASEX rule: total ≥ 19, or any item ≥ 5, or any three items ≥ 4 (clinical.ASEX_* keys)."""
+    return (
+        sum(values) >= clinical.get("ASEX_TOTAL_MIN")
+        or any(v >= clinical.get("ASEX_ANY_ITEM_MIN") for v in values)
+        or sum(v >= clinical.get("ASEX_SEVERAL_ITEMS_MIN") for v in values) >= clinical.get("ASEX_SEVERAL_ITEMS_COUNT")
+    )
+
+
+def pcl5_band(total: int) -> str:
+    """§4 PCL-5: probable PTSD at or above the cut-off (clinical.PCL5_PROBABLE_PTSD_MIN, default 33)."""
+    return PCL5_PROBABLE if total >= clinical.get("PCL5_PROBABLE_PTSD_MIN") else PCL5_BELOW

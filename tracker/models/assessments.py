@@ -17,6 +17,7 @@ class Instrument(models.TextChoices):
     MADRS = "madrs", "MADRS (clinician-rated depression)"
     FIBSER = "fibser", "FIBSER (side-effect burden)"
     ASEX = "asex", "ASEX (sexual function)"
+    PCL5 = "pcl5", "PCL-5 (PTSD symptoms)"
     CADSS = "cadss", "CADSS (dissociation)"
 
 

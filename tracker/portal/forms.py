@@ -215,7 +215,7 @@ class QuestionnaireForm(forms.Form):
         self.scale = scale
         total = len(scale.items)
         for index, text in enumerate(scale.items):
-            self.fields[f"q{index + 1}"] = _question(index + 1, total, text, scale.options)
+            self.fields[f"q{index + 1}"] = _question(index + 1, total, text, scale.options_for(index))
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"q{n}"] for n in range(1, len(self.scale.items) + 1)]

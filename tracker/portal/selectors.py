@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -23,6 +23,9 @@ from tracker.services.assessments import item9_positive, suicidality_key
 
 # Weekly questionnaires the patient fills in, in the order they are offered.
 WEEKLY = ("phq9", "gad7", "fibser")
+# Offered only to some courses (issue 15), each with its own [P] cadence in clinical.py:
+# ASEX to patients on a medicine of ASEX_DRUG_CLASSES, PCL-5 when an indication names PTSD.
+BY_COURSE = {"asex": "ASEX_INTERVAL_DAYS", "pcl5": "PCL5_INTERVAL_DAYS"}
 OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
 
 DEFAULT_CRISIS_GUIDANCE = (
@@ -236,23 +239,65 @@ INSTRUMENT_NAMES = {
     "phq9": "Mood questionnaire (PHQ-9)",
     "gad7": "Anxiety questionnaire (GAD-7)",
     "fibser": "Weekly side-effect check-in",
+    "asex": "Sex life and medicines (ASEX)",
+    "pcl5": "Stress after a very stressful experience (PCL-5)",
 }
 
 
-def questionnaires_due(patient: Patient, now: dt.datetime) -> list[Due]:
-    """Each weekly questionnaire with the day it was last done and the day it is next due (1 query)."""
-    today = local_today(patient, now)
-    interval = dt.timedelta(days=clinical.get("CHECKIN_INTERVAL_DAYS"))
-    last = dict(
-        Assessment.objects.current()
-        .filter(patient=patient, instrument__in=WEEKLY)
-        .values("instrument")
-        .annotate(last=Max("completed_at"))
-        .values_list("instrument", "last")
+def _in_force(today: dt.date) -> QuerySet[Prescription]:
+    """Prescriptions in force on ``today`` of the outer patient (for an Exists)."""
+    return (
+        Prescription.objects.current()
+        .filter(patient=OuterRef("pk"), start_date__lte=today)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .exclude(status=Prescription.Status.STOPPED)
     )
+
+
+def _names_ptsd() -> Q:
+    """[P] PCL5_INDICATION_WORDS: an indication naming PTSD, in any letter case."""
+    words = Q()
+    for word in clinical.get("PCL5_INDICATION_WORDS"):
+        words |= Q(indication__icontains=word)
+    return words
+
+
+def questionnaires_due(patient: Patient, now: dt.datetime) -> list[Due]:
+    """Each questionnaire offered to the patient, with the day it was last and is next due (1 query).
+
+    The weekly ones for everybody; ASEX and PCL-5 only for the courses they follow, each on its
+    own cadence. One query: the patient row, annotated with whether each course-bound
+    questionnaire applies and with the last completion of each questionnaire.
+    """
+    today = local_today(patient, now)
+    codes = (*WEEKLY, *BY_COURSE)
+    annotations = {
+        f"last_{code}": Subquery(
+            Assessment.objects.current()
+            .filter(patient=OuterRef("pk"), instrument=code)
+            .order_by("-completed_at")
+            .values("completed_at")[:1]
+        )
+        for code in codes
+    }
+    row = (
+        Patient.objects.filter(pk=patient.pk)
+        .annotate(
+            offer_asex=Exists(_in_force(today).filter(drug__drug_class__in=clinical.get("ASEX_DRUG_CLASSES"))),
+            offer_pcl5=Exists(_in_force(today).filter(_names_ptsd())),
+            **annotations,
+        )
+        .values("offer_asex", "offer_pcl5", *annotations)
+        .get()
+    )
+    intervals = dict.fromkeys(WEEKLY, "CHECKIN_INTERVAL_DAYS") | BY_COURSE
     rows = []
-    for code in WEEKLY:
-        done = last[code].astimezone(patient.zone).date() if code in last else None
+    for code in codes:
+        if code in BY_COURSE and not row[f"offer_{code}"]:
+            continue
+        last = row[f"last_{code}"]
+        done = last.astimezone(patient.zone).date() if last else None
+        interval = dt.timedelta(days=clinical.get(intervals[code]))
         rows.append(
             Due(
                 instrument=code,

@@ -272,16 +272,24 @@ def questionnaires(request: HttpRequest, patient: Patient) -> HttpResponse:
     return render(request, "portal/questionnaires.html", {"patient": patient, "due": due})
 
 
-PORTAL_SCALES = {"phq9": scales.PHQ9, "gad7": scales.GAD7}
+PORTAL_SCALES = {s.code: s for s in (scales.PHQ9, scales.GAD7, scales.ASEX, scales.PCL5)}
 
 
 @patient_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def questionnaire(request: HttpRequest, patient: Patient, instrument: str) -> HttpResponse:
-    """PHQ-9 or GAD-7 on one page; a PHQ-9 with thoughts of self-harm flags in the same save."""
+    """One questionnaire on one page; a PHQ-9 with thoughts of self-harm flags in the same save.
+
+    ASEX and PCL-5 only for the courses they follow (selectors.BY_COURSE); to anyone else they
+    do not exist, as an unknown questionnaire.
+    """
     scale = PORTAL_SCALES.get(instrument)
     if scale is None:
         raise Http404("No such questionnaire.")
+    if scale.code in selectors.BY_COURSE and scale.code not in {
+        d.instrument for d in selectors.questionnaires_due(patient, timezone.now())
+    }:
+        raise Http404("This questionnaire is not part of your care plan.")
     form = forms.QuestionnaireForm(_posted(request), scale=scale)
     if form.is_valid():
         try:

@@ -71,6 +71,45 @@ def burden_flags(fibser_ids: Collection[int]) -> list[NewFlag]:
     return flags
 
 
+def asex_flags(asex_ids: Collection[int]) -> list[NewFlag]:
+    """§5 ASEX: a positive screen (total ≥ 19, or any item ≥ 5, or any three items ≥ 4) flags once.
+
+    One flag per response: each positive ASEX is its own finding for the clinician to discuss,
+    at the severity clinical.ASEX_POSITIVE_SEVERITY [P].
+    """
+    if not asex_ids:
+        return []
+    flags = []
+    kind = ContentType.objects.get_for_model(Assessment)
+    for pk, patient_id, answers, total, completed_at in Assessment.objects.filter(pk__in=asex_ids).values_list(
+        "id", "patient_id", "answers", "total", "completed_at"
+    ):
+        if not scales.asex_dysfunction(answers):
+            continue
+        worst = ", ".join(
+            f"{scales.ASEX_DOMAINS[i]} {v}"
+            for i, v in enumerate(answers)
+            if v >= clinical.get("ASEX_SEVERAL_ITEMS_MIN")
+        )
+        flags.append(
+            build_flag(
+                patient=patient_id,
+                kind=FlagKind.SE_SEXUAL_DYSFUNCTION,
+                severity=clinical.get("ASEX_POSITIVE_SEVERITY"),
+                dedup_key=f"{FlagKind.SE_SEXUAL_DYSFUNCTION}:assessment:{pk}",
+                message=(
+                    f"ASEX screen positive for sexual dysfunction: total {total} (5–30, higher is worse)"
+                    + (f"; {worst} of 6." if worst else ".")
+                ),
+                action="Discuss sexual side effects with the patient and consider a dose change, timing or a switch.",
+                raised_at=completed_at,
+                subject_type=kind,
+                subject_id=pk,
+            )
+        )
+    return flags
+
+
 def _report_flags(
     report: SideEffectReport, earlier: list[SideEffectReport], own_courses: list[Course], zone: ZoneInfo
 ) -> tuple[list[NewFlag], list[NewFlag]]:

@@ -168,6 +168,7 @@ def _new_scores(now: dt.datetime, batch_size: int) -> tuple[int, int]:
             flags.extend(judge_score(score, history[patient_id], course, zone))
         fibser = [pk for pk, _, instrument in claimed if instrument == "fibser"]
         flags.extend(side_effects.burden_flags(fibser))
+        flags.extend(side_effects.asex_flags([pk for pk, _, instrument in claimed if instrument == "asex"]))
         # Worsening folds into the patient's open problem (and opens a new one after a
         # clinician resolved it); the rest are one-off findings, raised once ever.
         problems = [f for f in flags if f.facts]

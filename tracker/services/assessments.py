@@ -20,7 +20,7 @@ from tracker.models import Assessment, FlagKind, Patient, Prescription, Severity
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
 
-PATIENT_INSTRUMENTS = {"phq9", "gad7", "fibser", "asex"}
+PATIENT_INSTRUMENTS = {"phq9", "gad7", "fibser", "asex", "pcl5"}
 
 
 @dataclass(frozen=True)
