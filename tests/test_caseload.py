@@ -555,3 +555,53 @@ def test_query_count_does_not_grow_with_patients_or_scores(
         # 12. the page's open flags, counted
         response = north.get(URL, params)
     assert response.status_code == 200
+
+
+# --- Not on track (§4 not_improving after six weeks; tracker.trajectory) --------------------
+
+
+def course_days_ago(clinic, clinician, record: str, days: int, baseline: int, latest: int):
+    """Sertraline 50 mg (its usual minimum: adequate) started ``days`` before NOW; PHQ-9
+    ``baseline`` the day before the start and ``latest`` yesterday."""
+    patient = factories.PatientFactory(clinic=clinic, responsible_clinician=clinician, record_number=record)
+    start = NOW.date() - dt.timedelta(days=days)
+    daily_course(patient, clinician, start=start.isoformat())
+    phq9(patient, f"{start - dt.timedelta(days=1)}T10:00", baseline)
+    phq9(patient, f"{NOW.date() - dt.timedelta(days=1)}T10:00", latest)
+    return patient
+
+
+class TestNotOnTrack:
+    def test_never_before_six_weeks_even_with_no_improvement(self, clinic, clinician):
+        course_days_ago(clinic, clinician, "N-35", days=35, baseline=20, latest=20)  # §4 not_improving holds
+        course_days_ago(clinic, clinician, "N-41", days=41, baseline=20, latest=20)
+        rows = page_rows(northside(clinic))
+        assert [(r.week, r.not_on_track) for r in rows] == [(6, ()), (6, ())]
+
+    def test_at_six_weeks_19_percent_is_not_on_track_and_20_percent_is(self, clinic, clinician):
+        slow = course_days_ago(clinic, clinician, "N-19", days=42, baseline=21, latest=17)  # 19.0 % better
+        edge = course_days_ago(clinic, clinician, "N-20", days=42, baseline=20, latest=16)  # 20 % better
+        rows = {r.patient.pk: r for r in page_rows(northside(clinic))}
+        assert len(rows[slow.pk].not_on_track) == 1
+        assert "19% better, below the 20% expected by day 28" in rows[slow.pk].not_on_track[0]
+        assert rows[edge.pk].not_on_track == ()
+
+    def test_after_eight_weeks_half_is_expected(self, clinic, clinician):
+        # §4 not_improving's second checkpoint (day 56, < 50 %), reused as it is.
+        slow = course_days_ago(clinic, clinician, "N-45", days=60, baseline=22, latest=12)  # 45 % better
+        halved = course_days_ago(clinic, clinician, "N-50", days=60, baseline=22, latest=11)  # 50 %: a response
+        rows = {r.patient.pk: r for r in page_rows(northside(clinic))}
+        assert [m.split(": ")[1] for m in rows[slow.pk].not_on_track] == [
+            "45% better, below the 50% expected by day 56."
+        ]
+        assert rows[halved.pk].not_on_track == ()
+
+    def test_the_page_shows_it_as_decision_support(self, north, clinic, clinician):
+        slow = course_days_ago(clinic, clinician, "N-19", days=42, baseline=21, latest=17)
+        on_track = course_days_ago(clinic, clinician, "N-20", days=42, baseline=20, latest=16)
+        content = north.get(URL).content.decode()
+        row = content.split(f'data-patient="{slow.pk}"')[1].split("</tr>")[0]
+        assert "not on track (decision support)" in row
+        assert "is the clinician's decision" in row
+        other = content.split(f'data-patient="{on_track.pk}"')[1].split("</tr>")[0]
+        assert "not on track" not in other

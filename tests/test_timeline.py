@@ -25,8 +25,9 @@ def timeline_url(patient) -> str:
     return reverse("admin:tracker_patient_timeline", args=[patient.pk])
 
 
-def build_course(patient, clinician, *, extra_flags: int = 0, extra_scores: int = 0):
-    """Sertraline from 1 June 2026, titrated on 15 June; PHQ-9 16 -> 7 -> 4; FIBSER; a side effect; flags."""
+def build_course(patient, clinician, *, extra_flags: int = 0, extra_scores: int = 0, baseline: int = 16):
+    """Sertraline from 1 June 2026, titrated on 15 June; PHQ-9 16 (or ``baseline``) -> 7 -> 4; FIBSER; a side
+    effect; flags."""
     rx = daily_course(patient, clinician, start="2026-06-01")
     # Week 1: six taken, one missed; week 2 all taken (statuses as the dose services leave them).
     week1 = PlannedDose.objects.filter(patient=patient, local_date__lt=dt.date(2026, 6, 8)).order_by("due_at")
@@ -43,7 +44,7 @@ def build_course(patient, clinician, *, extra_flags: int = 0, extra_scores: int 
         prescriber=clinician,
         now=at("2026-06-14T12:00"),
     )
-    phq9(patient, "2026-05-30T10:00", 16)  # baseline, two days before the start
+    phq9(patient, "2026-05-30T10:00", baseline)  # baseline, two days before the start
     phq9(patient, "2026-06-15T10:00", 7)
     phq9(patient, "2026-06-29T10:00", 4)
     for i in range(extra_scores):
@@ -276,3 +277,56 @@ class TestIssue18Charts:
         assert "1 check-in, 0 (none) to 6" in chart  # one check-in reads as one
         assert 'data-value="3"' in chart and 'data-value="5"' in chart  # the action lines
         assert "12" not in re.sub(r"<[^>]+>", " ", chart).split()  # no sum anywhere in the chart's text
+
+
+class TestExpectedCourse:
+    """§4 time_course drawn as a band on the PHQ-9 chart (tracker.trajectory, [P] TRAJECTORY_CHECKPOINTS)."""
+
+    def test_band_points_for_a_known_baseline(self):
+        from tracker.trajectory import expected_band
+
+        band = expected_band(24)
+        # Weeks 6 and 12 only, from remission (< 5, drawn at 4) to response (50 % of 24).
+        assert [(c.week, c.low, c.high, c.responded, c.remitted) for c in band] == [
+            (6, 4, 12, 0.50, 0.32),
+            (12, 4, 12, 0.68, 0.49),
+        ]
+        assert [c.high for c in expected_band(20)] == [10, 10]  # the severe band's edge
+        assert expected_band(19) == []  # §4's figures are for severe depression only
+
+    def test_the_band_is_drawn_under_the_scores_with_its_title_and_description(self, north, patient, clinician):
+        build_course(patient, clinician, baseline=22)  # severe baseline; titrated at week 2
+        content = north.get(timeline_url(patient)).content.decode()
+        phq = re.search(r'<svg[^>]*id="chart-phq9".*?</svg>', content, re.S).group(0)
+
+        band = re.search(
+            r'<g class="band band-expected" data-edges="([^"]+)"><title>([^<]+)</title>'
+            r'<polygon points="([^"]+)"/></g>',
+            phq,
+        )
+        assert band is not None
+        assert band.group(1) == "6:4-11 12:4-11"  # the course starts on the chart's week 0
+        assert "Expected course on Sertraline (baseline 22)" in band.group(2)
+        # Four corners: along the response level 11 at weeks 6 and 12, back along the remission level 4.
+        corners = [tuple(map(float, xy.split(","))) for xy in band.group(3).split()]
+        assert len(corners) == 4
+        (x6, top), (x12, top2), (x12b, bottom), (x6b, bottom2) = corners
+        assert (x6, x12) == (x6b, x12b) and x6 < x12 and top == top2 and bottom == bottom2
+        plot = charts.HEIGHT - charts.TOP - charts.BOTTOM
+        assert top == round(charts.HEIGHT - charts.BOTTOM - 11 / 27 * plot, 1)
+        assert bottom == round(charts.HEIGHT - charts.BOTTOM - 4 / 27 * plot, 1)
+        # Drawn before the dose-change mark and the scores, so they stay on top.
+        assert phq.index('class="band') < phq.index('class="marker"') < phq.index('class="point"')
+        # The x axis reaches week 12 though the last score is in week 4.
+        assert ">12</text>" in phq
+        desc = re.search(r"<desc[^>]*>(.*?)</desc>", phq, re.S).group(1)
+        assert "by week 6 50% of patients were at or below 11 and 32% at or below 4" in desc
+        assert "§4 gives no figures before week 6" in desc
+
+    def test_no_band_below_the_severe_band_and_the_description_says_why(self, north, patient, clinician):
+        build_course(patient, clinician)  # baseline 16: moderately severe
+        content = north.get(timeline_url(patient)).content.decode()
+        phq = re.search(r'<svg[^>]*id="chart-phq9".*?</svg>', content, re.S).group(0)
+        assert 'class="band' not in phq
+        assert "No expected-course band for Sertraline" in phq
+        assert "this baseline is 16" in phq

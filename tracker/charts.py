@@ -41,6 +41,19 @@ class Marker:
     label: str  # the whole event, for the tooltip and the description, e.g. "2026-06-08: sertraline 50 → 100 mg"
 
 
+@dataclass(frozen=True)
+class Band:
+    """A shaded region between a low and a high edge over some weeks, e.g. an expected course.
+
+    ``edges`` are (week, low, high), oldest first; the polygon runs along the high edge and
+    back along the low one, straight between the given weeks.
+    """
+
+    edges: tuple[tuple[float, float, float], ...]
+    label: str  # the tooltip and the <desc> sentence, e.g. "Expected course: …"
+    css: str = "expected"
+
+
 @dataclass
 class Chart:
     chart_id: str
@@ -67,8 +80,8 @@ class _Frame:
         return round(HEIGHT - BOTTOM - value / (self.y_max or 1) * (HEIGHT - TOP - BOTTOM), 1)
 
 
-def _frame(points: Sequence[Point], y_max: float, bars: bool = False) -> _Frame:
-    weeks = [p.week for p in points] or [0.0]
+def _frame(points: Sequence[Point], y_max: float, bars: bool = False, also: Sequence[float] = ()) -> _Frame:
+    weeks = [p.week for p in points] + list(also) or [0.0]
     low = min(0.0, min(weeks))
     high = max(max(weeks), low + 4)  # at least four weeks wide, so one point is not a wall
     return _Frame(x_min=low - (0.6 if bars else 0), x_max=high + (0.6 if bars else 0), y_max=y_max)
@@ -131,6 +144,23 @@ def _ref_lines(frame: _Frame, lines: Sequence[RefLine]) -> SafeString:
                 line.label,
             )
             for line in lines
+        ),
+    )
+
+
+def _bands(frame: _Frame, bands: Sequence[Band]) -> SafeString:
+    def corners(band: Band) -> str:
+        top = [(frame.x(w), frame.y(high)) for w, _, high in band.edges]
+        bottom = [(frame.x(w), frame.y(low)) for w, low, _ in reversed(band.edges)]
+        return " ".join(f"{x},{y}" for x, y in top + bottom)
+
+    return format_html_join(
+        "",
+        '<g class="band band-{}" data-edges="{}"><title>{}</title><polygon points="{}"/></g>',
+        (
+            (band.css, " ".join(f"{w:g}:{low:g}-{high:g}" for w, low, high in band.edges), band.label, corners(band))
+            for band in bands
+            if band.edges
         ),
     )
 
@@ -215,17 +245,27 @@ def draw(
     points: Sequence[Point],
     lines: Sequence[RefLine] = (),
     markers: Sequence[Marker] = (),
+    bands: Sequence[Band] = (),
 ) -> Chart:
     """A "line" of scores with a marker each, or one "bar" per week; dashed reference lines on top.
 
-    ``markers`` (dose changes) are dotted vertical lines, drawn first so the scores stay on top.
+    ``bands`` (an expected course) are shaded first and ``markers`` (dose changes, dotted
+    vertical lines) next, so the scores stay on top; the x axis widens to show a band's weeks.
+    Each band's label ends the <desc>, so a screen reader hears it with the rest.
     """
     ordered = sorted(points, key=lambda p: p.week)
-    frame = _frame(ordered, y_max, bars=kind == "bar")
+    band_weeks = [edge[0] for band in bands for edge in band.edges]
+    frame = _frame(ordered, y_max, bars=kind == "bar", also=band_weeks)
     series = _bars(frame, ordered) if kind == "bar" else _line(frame, ordered)
     body = format_html(
-        "{}{}{}{}", _axes(frame, _ticks(y_max), y_name), _markers(frame, markers), series, _ref_lines(frame, lines)
+        "{}{}{}{}{}",
+        _axes(frame, _ticks(y_max), y_name),
+        _bands(frame, bands),
+        _markers(frame, markers),
+        series,
+        _ref_lines(frame, lines),
     )
+    description = " ".join([description, *(band.label for band in bands if band.edges)])
     rows = [(p.label.split(": ")[0], f"{p.value:g}") for p in ordered]
     header = ("Week" if kind == "bar" else "Date", y_name)
     return Chart(chart_id, title, description, _svg(chart_id, title, description, body), header, rows)
@@ -239,6 +279,7 @@ CHART_STYLE = mark_safe(  # a constant stylesheet
     ".course-chart .bar{fill:#4c8a4c}.course-chart .ref line{stroke-width:1.5}"
     ".course-chart .ref-response line{stroke:#c25400}.course-chart .ref-remission line{stroke:#2e7d32}"
     ".course-chart .ref-threshold line{stroke:#a00}.course-chart text{fill:currentColor}"
+    ".course-chart .band polygon{fill:#2962a8;fill-opacity:.12;stroke:#2962a8;stroke-opacity:.35}"
     ".course-chart .marker line{stroke:#6a1b9a;stroke-width:1.5}.course-chart .marker-label{fill:#6a1b9a}"
     "</style>"
 )

@@ -78,6 +78,23 @@ DEFAULTS: dict[str, Any] = {
     # §4 not_improving: day ≥ 28 at an adequate dose with < 20 % reduction, or day ≥ 56
     # with < 50 %. [(day, minimum reduction), ...]
     "NOT_IMPROVING_CHECKPOINTS": [[28, 0.2], [56, 0.5]],
+    # §4 time_course: "Severe MDD on second-generation antidepressants: ~50 % respond and 32 %
+    # remit by week 6; 68 % and 49 % by week 12." [[week, share responded, share remitted], ...]
+    # [P] How the timeline draws it (tracker.trajectory): these are rates, not a PHQ-9 curve, so
+    # the band is drawn only at and between these weeks, from the remission level (< 5, drawn at
+    # 4) to the response level (≤ 50 % of the course's baseline). At week 6 half of patients are
+    # at or below its top and a third below its bottom; at week 12 two thirds and a half: the
+    # middle patient sits at its top by week 6 and near its bottom by week 12. Nothing before
+    # week 6: §4 gives no rate for weeks 0–5 (early_improvement is a predictor, not a rate).
+    "TRAJECTORY_CHECKPOINTS": [[6, 0.50, 0.32], [12, 0.68, 0.49]],
+    # [P] §4 time_course is about *severe* depression: the band is drawn only for a course whose
+    # PHQ-9 baseline is in the severe band (PHQ9_SEVERE_FROM); below it §4 gives no expected course.
+    "TRAJECTORY_MIN_BASELINE": 20,
+    # [P] "Not on track" on the caseload: §4 not_improving (rules.symptoms.not_improving_flags,
+    # NOT_IMPROVING_CHECKPOINTS, read as it is) once the course has run this many days, never
+    # earlier: §4 time_course "do not switch at week 2", and its first rates are "by week 6".
+    # Decision support for the clinician, not a decision.
+    "TRAJECTORY_NOT_ON_TRACK_FROM_DAY": 42,
     # §5 FIBSER burden: 3–4 address the side effect (warning), 5–6 lower the dose or switch (urgent).
     "FIBSER_BURDEN_WARNING": 3,
     "FIBSER_BURDEN_URGENT": 5,

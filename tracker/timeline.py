@@ -16,11 +16,12 @@ from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 
-from tracker import clinical, scales, side_effect_catalogue
-from tracker.charts import Chart, Marker, Point, RefLine, draw
+from tracker import clinical, scales, side_effect_catalogue, trajectory
+from tracker.charts import Band, Chart, Marker, Point, RefLine, draw
 from tracker.models import (
     Assessment,
     DoseEvent,
+    DrugClass,
     Flag,
     Patient,
     PlannedDose,
@@ -350,17 +351,55 @@ def _score_chart(timeline: Timeline, instrument: str) -> Chart | None:
     described = "; ".join(line.label for line in lines) or "no reference lines"
     markers = dose_change_markers(timeline)
     changes = f" Dose changes: {'; '.join(m.label for m in markers)}." if markers else ""
+    bands, no_band = expected_courses(timeline) if instrument == "phq9" else ([], "")
     return draw(
         kind="line",
         chart_id=f"chart-{instrument}",
         title=f"{scale.name} total over the weeks of treatment",
-        description=f"{_scores_text(points)}, scale 0 to {scale.max_total}. Lines: {described}.{changes}",
+        description=f"{_scores_text(points)}, scale 0 to {scale.max_total}. Lines: {described}.{changes}{no_band}",
         y_name=scale.name,
         y_max=scale.max_total,
         points=points,
         lines=lines,
         markers=markers,
+        bands=bands,
     )
+
+
+def expected_courses(timeline: Timeline) -> tuple[list[Band], str]:
+    """§4 time_course as a band per antidepressant course with a PHQ-9 baseline (``trajectory``),
+    placed on the chart's weeks; and a sentence for a course §4 gives no expected course for.
+
+    The band starts at week 6 of the course: §4 has no figures before it (see ``trajectory``).
+    """
+    bands, missing = [], []
+    for summary in timeline.summaries:
+        course, outcome = summary.course, summary.outcomes.get("phq9")
+        if course.current.drug_class not in DrugClass.antidepressants() or outcome is None or not outcome.baseline:
+            continue
+        base, drug = outcome.baseline.total, course.current.drug_display
+        checkpoints = trajectory.expected_band(base)
+        if not checkpoints:
+            missing.append(
+                f" No expected-course band for {drug}: §4's time course is for severe depression "
+                f"(baseline {clinical.get('TRAJECTORY_MIN_BASELINE')} or more), this baseline is {base}."
+            )
+            continue
+        offset = (course.start_date - timeline.origin).days / 7
+        first, last = checkpoints[0], checkpoints[-1]
+        rates = "; ".join(
+            f"by week {c.week} {c.responded:.0%} of patients were at or below {c.high:g} and {c.remitted:.0%} "
+            f"at or below {c.low:g}"
+            for c in checkpoints
+        )
+        label = (
+            f"Expected course on {drug} (baseline {base}), shaded from week {first.week} to week {last.week} "
+            f"of the course between PHQ-9 {first.low:g} (remission) and {first.high:g} (response): in §4's "
+            f"figures for severe depression, {rates}. §4 gives no figures before week {first.week}. "
+            "A guide for the clinician, not a target."
+        )
+        bands.append(Band(edges=tuple((offset + c.week, c.low, c.high) for c in checkpoints), label=label))
+    return bands, "".join(missing)
 
 
 def _count(n: int, noun: str) -> str:

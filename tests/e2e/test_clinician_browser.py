@@ -121,6 +121,33 @@ def test_clinician_triages_by_patient_and_reads_the_chart(page: Page, live_serve
     page.screenshot(path=str(shots / "course-timeline.png"), full_page=True)
 
 
+def test_course_chart_shows_the_expected_course_band_and_the_dose_change(page: Page, live_server, shots: Path):
+    """§4 time_course as a shaded band (weeks 6-12) under a severe course's PHQ-9 scores and its dose change."""
+    clinic = ClinicFactory(name="Northside Clinic", slug="northside")
+    clinician = ClinicianFactory(clinic=clinic, user__username="dr-north")
+    patient = PatientFactory(clinic=clinic, responsible_clinician=clinician, record_number="N-0042")
+    build_course(patient, clinician, baseline=22)  # PHQ-9 22 -> 7 -> 4, 50 -> 100 mg on 15 June
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/tracker/patient/{patient.pk}/timeline/")
+    page.get_by_label("Username").fill("dr-north")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    chart = page.locator("svg#chart-phq9")
+    expect(chart).to_be_visible()
+    band = chart.locator("g.band-expected polygon")
+    expect(band).to_have_count(1)
+    box = band.bounding_box()
+    assert box is not None and box["width"] > 50 and box["height"] > 20  # drawn, not a degenerate sliver
+    expect(chart.locator("g.marker")).to_have_count(1)
+    expect(chart.locator("circle.point")).to_have_count(3)
+    expect(chart.locator("desc")).to_contain_text("Expected course on Sertraline (baseline 22)")
+    chart.scroll_into_view_if_needed()
+    chart.screenshot(path=str(shots / "course-chart-trajectory.png"))
+    assert blocking_violations(page) == []
+
+
 def test_demo_clinic_worklist_caseload_and_flag_pages_at_desktop_and_tablet(page: Page, live_server, shots: Path):
     """The demo after its first sweep, as a new clinic first sees it: the three safety problems on top.
 

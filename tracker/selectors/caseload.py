@@ -73,7 +73,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import Exact
 from django.db.models.sql.datastructures import BaseTable
 
-from tracker import clinical, courses, scales
+from tracker import clinical, courses, scales, trajectory
 from tracker.courses import Course, Score
 from tracker.models import Assessment, DrugClass, Flag, Patient, PlannedDose, Prescription
 from tracker.rules import loaders
@@ -616,6 +616,9 @@ class CaseloadRow:
     next_due: Due | None
     next_session: Session | None
     flags: OpenFlags
+    # §4 not_improving after six weeks ([P] TRAJECTORY_NOT_ON_TRACK_FROM_DAY): why the followed
+    # course is not on track, empty when it is; shown as decision support, not a decision.
+    not_on_track: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -774,6 +777,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
                 next_due=next_due(DueContext(patient, own, own_scores, today)),
                 next_session=Session(session[0], session[1].astimezone(zone)) if session else None,
                 flags=flags.get(patient.pk, OpenFlags(0, None)),
+                not_on_track=tuple(trajectory.not_on_track(course, phq9, today, zone)),
             )
         )
     return rows
