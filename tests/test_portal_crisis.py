@@ -75,6 +75,7 @@ def test_crisis_contacts_are_edited_in_the_clinic_admin_and_bad_numbers_refused(
     form = {
         "name": clinic.name,
         "slug": clinic.slug,
+        "timezone": clinic.timezone,
         "address": "",
         "phone": "",
         "crisis_guidance": "",
