@@ -150,6 +150,7 @@ DEFAULTS: dict[str, Any] = {
         "esk.session_missed": 25,
         "esk.monitoring_incomplete": 22,
         "se.young_adult_monitoring_overdue": 20,
+        "monitor.overdue": 18,
         "esk.rems_form_overdue": 15,
         "esk.trd_unconfirmed": 12,
         "dose.missed": 10,
@@ -354,6 +355,10 @@ DEFAULTS: dict[str, Any] = {
     # [P] A measurement taken up to this many days before a due date fulfils it (a baseline
     # taken the week before the course starts counts as the baseline).
     "MONITORING_EARLY_DAYS": 7,
+    # [P] MONITORING_OVERDUE_GRACE_DAYS: a due measurement is flagged (monitor.overdue, warning)
+    # once this many days have passed after its due date with nothing recorded in its window.
+    # The reference gives dates, not tolerances: a week leaves room to book a blood test.
+    "MONITORING_OVERDUE_GRACE_DAYS": 7,
 }
 
 

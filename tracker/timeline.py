@@ -30,6 +30,7 @@ from tracker.models import (
     WeightMeasurement,
 )
 from tracker.selectors import CourseSummary, course_summaries
+from tracker.selectors.monitoring import ScheduleDue, dues_by_patient
 
 CHART_INSTRUMENTS = ("phq9", "gad7", "madrs")
 DOSE_OUTCOMES = ("taken", "missed", "skipped", "pending")
@@ -90,6 +91,7 @@ class Timeline:
     weights: list[WeightMeasurement]
     flags: list[Flag]
     events: list[Event] = field(default_factory=list)
+    due: list[ScheduleDue] = field(default_factory=list)  # §5 monitoring: what each schedule asks next
 
     def week_of(self, day: dt.date) -> int:
         return (day - self.origin).days // 7 + 1
@@ -311,6 +313,12 @@ def patient_timeline(patient: Patient, *, now: dt.datetime) -> Timeline:
         flags=list(Flag.objects.filter(patient=patient).order_by("raised_at", "id")),
     )
     timeline.events = _events(timeline, clinic_session_events(patient))
+    # The FIBSERs are the assessments read above; a query only for a patient under a measured schedule.
+    fibsers = {patient.pk: [a for a in timeline.assessments if a.instrument == "fibser"]}
+    courses = {patient.pk: [summary.course for summary in timeline.summaries]}
+    timeline.due = dues_by_patient({patient.pk: patient.zone}, courses, now=now, fibser_scores=fibsers).get(
+        patient.pk, []
+    )
     return timeline
 
 

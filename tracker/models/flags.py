@@ -59,6 +59,7 @@ class FlagKind(models.TextChoices):
     SE_YOUNG_ADULT_MONITORING_OVERDUE = "se.young_adult_monitoring_overdue", "Young adult PHQ-9 overdue"
     SE_METABOLIC_WEIGHT = "se.metabolic_weight", "Weight gain on an antipsychotic"
     SE_SEXUAL_DYSFUNCTION = "se.sexual_dysfunction", "Sexual side effects (ASEX positive screen)"
+    MONITOR_OVERDUE = "monitor.overdue", "Monitoring measurement overdue"
 
 
 class Flag(models.Model):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracker.rules import ketamine, missed_doses, reminders, side_effects, symptoms
+from tracker.rules import ketamine, missed_doses, monitoring, reminders, side_effects, symptoms
 from tracker.rules.base import SweepResult
 
 SWEEPS: dict[str, Callable[..., SweepResult]] = {
@@ -15,6 +15,7 @@ SWEEPS: dict[str, Callable[..., SweepResult]] = {
     "symptoms": symptoms.sweep,
     "side_effects": side_effects.sweep,
     "ketamine": ketamine.sweep,
+    "monitoring": monitoring.sweep,  # §5 schedules: overdue measurements (issue 18)
     # Not a flag family: email reminders patients asked for, sent from the same beat (issue 15).
     "reminders": reminders.sweep,
 }

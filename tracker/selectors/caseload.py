@@ -77,6 +77,7 @@ from tracker import clinical, courses, scales, trajectory
 from tracker.courses import Course, Score
 from tracker.models import Assessment, DrugClass, Flag, Patient, PlannedDose, Prescription
 from tracker.rules import loaders
+from tracker.selectors.monitoring import ScheduleDue, dues_by_patient
 from tracker.rules.side_effects import young_adult_due_dates
 from tracker.selectors.paging import UncountedPage
 
@@ -537,6 +538,7 @@ class DueContext:
     courses: Sequence[Course]
     scores: Sequence[Score]  # all instruments, oldest first
     today: dt.date  # the patient's local day
+    monitoring: Sequence[ScheduleDue] = ()  # §5 schedules' next items (selectors.monitoring)
 
 
 DueProvider = Callable[[DueContext], Due | None]
@@ -577,8 +579,14 @@ def young_adult_phq9_due(ctx: DueContext) -> Due | None:
     return min(found, key=lambda d: d.due_on, default=None)
 
 
-# The next measurement due is the earliest any provider gives; monitoring schedules add theirs here.
-DUE_PROVIDERS: tuple[DueProvider, ...] = (weekly_checkin_due, young_adult_phq9_due)
+def monitoring_schedule_due(ctx: DueContext) -> Due | None:
+    """§5 monitoring schedules (weight, BP, glucose, lipids, pulse, FIBSER): the earliest item due."""
+    first = min(ctx.monitoring, key=lambda d: (d.due_on, d.schedule), default=None)
+    return Due(first.what, first.due_on, first.overdue) if first else None
+
+
+# The next measurement due is the earliest any provider gives.
+DUE_PROVIDERS: tuple[DueProvider, ...] = (weekly_checkin_due, young_adult_phq9_due, monitoring_schedule_due)
 
 
 def next_due(ctx: DueContext, providers: Sequence[DueProvider] = DUE_PROVIDERS) -> Due | None:
@@ -741,7 +749,8 @@ def _open_flags(patient_ids: Collection[int]) -> dict[int, OpenFlags]:
 
 
 def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[CaseloadRow]:
-    """The details of ``patients`` (annotated with ``course_root`` by ``caseload``): 5 queries."""
+    """The details of ``patients`` (annotated with ``course_root`` by ``caseload``): 5 queries, and a
+    sixth for the measurements when a patient of the page is under a §5 monitoring schedule."""
     ids = [p.pk for p in patients]
     if not ids:
         return []
@@ -750,6 +759,9 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
     shares = adherence(ids, now)
     sessions = next_sessions(ids, now)
     flags = _open_flags(ids)
+    # §5 schedules: one query more, only when a patient of the page is under a measured schedule.
+    zones = {p.pk: p.zone for p in patients}
+    monitoring = dues_by_patient(zones, patient_courses, now=now, fibser_scores=scores)
     days = clinical.get("ADHERENCE_WINDOW_DAYS")
     rows = []
     for patient in patients:
@@ -774,7 +786,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
                 gad7=score_line("gad7", own_scores, course, zone),
                 status=status_of(phq9, course, zone),
                 adherence=shares.get(patient.pk, Adherence(days, 0, 0, 0)),
-                next_due=next_due(DueContext(patient, own, own_scores, today)),
+                next_due=next_due(DueContext(patient, own, own_scores, today, monitoring.get(patient.pk, ()))),
                 next_session=Session(session[0], session[1].astimezone(zone)) if session else None,
                 flags=flags.get(patient.pk, OpenFlags(0, None)),
                 not_on_track=tuple(trajectory.not_on_track(course, phq9, today, zone)),

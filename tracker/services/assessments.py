@@ -19,6 +19,7 @@ from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, FlagKind, Patient, Prescription, Severity, SideEffectReport
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
+from tracker.services.measurements import answer_monitoring
 
 PATIENT_INSTRUMENTS = {"phq9", "gad7", "fibser", "asex", "pcl5"}
 
@@ -72,6 +73,8 @@ def submit_assessment(
         created_at=now,
     )
     assessment.save()
+    if instrument == "fibser":  # §5 FIBSER schedule: a rating due answers its overdue flag
+        answer_monitoring(patient=patient, measure="fibser", measured_at=completed_at, now=now)
     flagged = False
     if item9_positive(instrument, values):
         answer = dict(scales.PHQ9.options)[values[scales.PHQ9_SUICIDALITY_ITEM]]

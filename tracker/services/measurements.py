@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import ClinicalMeasurement, Patient, WeightMeasurement
+from tracker.models import ClinicalMeasurement, FlagFact, FlagKind, Patient, WeightMeasurement
+from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
 
 
@@ -48,6 +49,7 @@ def record_weight(
     measurement.save()
     sync_current_weight(patient=locked)
     patient.weight_kg = locked.weight_kg  # the caller's copy too
+    answer_monitoring(patient=patient, measure="weight", measured_at=measured_at, now=now)
     return measurement
 
 
@@ -110,4 +112,49 @@ def record_measurement(
     )
     measurement.full_clean()  # sets the unit; the range in the model's own words
     measurement.save()
+    answer_monitoring(patient=patient, measure=kind, measured_at=measured_at, now=now)
     return measurement
+
+
+def answer_monitoring(*, patient: Patient, measure: str, measured_at: dt.datetime, now: dt.datetime) -> int:
+    """Answer the overdue-monitoring facts a new measurement fulfils; resolve a flag left with none.
+
+    The measurement is judged as the schedules judge it (``selectors.monitoring``): a fact (a
+    missed due date) is answered once every measure of its schedule has moved past that date,
+    so a BP without its glucose answers nothing, and a late weight that fulfils week 8 also
+    answers a week 4 it stood for. No open monitoring fact for this patient, two queries.
+    Returns how many flags were resolved.
+    """
+    from tracker.rules import loaders  # imported here: tracker.rules loads the services on import
+    from tracker.rules.monitoring import fact_prefix
+    from tracker.selectors.monitoring import measure_label, patient_dues, schedules_named
+
+    prefixes = [fact_prefix(name) for name, s in schedules_named().items() if measure in s.measures]
+    open_keys = [
+        key
+        for key in FlagFact.objects.filter(
+            flag__patient_id=patient.pk, flag__kind=FlagKind.MONITOR_OVERDUE, answered_at__isnull=True
+        ).values_list("key", flat=True)
+        if key.startswith(tuple(prefixes))
+    ]
+    if not open_keys:
+        return 0
+    courses = loaders.courses_by_patient([patient.pk]).get(patient.pk, [])
+    next_on = {due.schedule: due.due_on for due in patient_dues(patient, courses, now=now)}
+    answered = [
+        key
+        for key in open_keys
+        if dt.date.fromisoformat(key.rsplit(":", 1)[1]) < next_on.get(key.split(":")[1], dt.date.max)
+    ]
+    if not answered:
+        return 0
+    local = measured_at.astimezone(patient.zone)
+    note = f"{measure_label(measure)} recorded, measured {local:%d %b %Y %H:%M} ({local.tzname()})."
+    return flag_service.answer_facts(
+        patient_id=patient.pk,
+        keys=answered,
+        kinds=[FlagKind.MONITOR_OVERDUE],
+        note=note,
+        resolved_note=f"Resolved automatically: every overdue measurement behind this flag has been recorded. {note}",
+        now=now,
+    )

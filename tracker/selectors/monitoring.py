@@ -1,0 +1,203 @@
+"""What monitoring is due next (§5 schedules), for one patient or a page of them.
+
+The schedules and their date arithmetic are ``tracker.monitoring``; this module finds what
+they run on (each active course's start and dose increases, from the prescription versions,
+and the measurements on record) and answers, per patient and schedule, the measurement due
+next. It reads a fixed number of queries whatever the number of patients: the caseload, the
+timeline, the overdue sweep and the services that resolve its flags all read it here, so
+they cannot disagree on what is due.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db.models import CharField, Value
+
+from tracker.courses import Course, Score
+from tracker.models import Assessment, ClinicalMeasurement, Patient, WeightMeasurement
+from tracker.monitoring import Schedule, next_due
+from tracker.monitoring import schedules as schedules_named
+
+FIBSER = "fibser"
+WEIGHT = "weight"
+
+# How a clinician names what a schedule asks for (the schedules name measures by their code).
+SCHEDULE_TITLES = {
+    "antipsychotic_weight": "Weight (BMI)",
+    "antipsychotic_bp_glucose": "Blood pressure and fasting glucose",
+    "antipsychotic_lipids": "Lipid panel",
+    "stimulant_bp_pulse": "Blood pressure and pulse",
+    "fibser": "FIBSER side-effect rating",
+}
+
+
+def measure_label(measure: str) -> str:
+    """'Weight', 'Fasting glucose', 'FIBSER': one measure as the forms name it."""
+    if measure == WEIGHT:
+        return "Weight"
+    if measure == FIBSER:
+        return "FIBSER"
+    return ClinicalMeasurement.Kind(measure).label
+
+
+@dataclass(frozen=True)
+class ScheduleDue:
+    """What one schedule asks for next: the earliest due date of its measures not yet fulfilled.
+
+    ``measures`` are those still owed for that date (a BP taken without its glucose leaves
+    the glucose); ``drug`` names the course the schedule follows.
+    """
+
+    schedule: str
+    what: str  # "Lipid panel", or only "Fasting glucose" when the BP of that date is in
+    due_on: dt.date
+    measures: tuple[str, ...]
+    drug: str
+    overdue: bool
+
+
+def schedules_for(course: Course) -> list[Schedule]:
+    """The schedules an active course is under, by its drug class."""
+    if not course.is_active:
+        return []
+    return [s for s in schedules_named().values() if course.current.drug_class in s.classes]
+
+
+def measures_needed(courses: Iterable[Course]) -> set[str]:
+    return {m for course in courses for s in schedules_for(course) for m in s.measures}
+
+
+def measured_dates(
+    zones: Mapping[int, ZoneInfo],
+    needed: Mapping[int, Collection[str]],
+    *,
+    fibser_scores: Mapping[int, Sequence[Score]] | None = None,
+) -> dict[int, dict[str, list[dt.date]]]:
+    """Per patient and measure, the local days it was measured (current rows only): one query.
+
+    ``needed`` says which measures of which patients to read; nothing needed, no query.
+    Callers that loaded the FIBSER scores already pass them, and the assessments are not read again.
+    """
+    found: dict[int, dict[str, list[dt.date]]] = defaultdict(lambda: defaultdict(list))
+    kinds_by_patient = {pid: set(measures) for pid, measures in needed.items() if measures}
+    if fibser_scores is not None:
+        for pid, scores in fibser_scores.items():
+            zone = zones.get(pid)
+            if zone is None:
+                continue
+            for s in scores:
+                if s.instrument == FIBSER:
+                    found[pid][FIBSER].append(s.completed_at.astimezone(zone).date())
+        for measures in kinds_by_patient.values():
+            measures.discard(FIBSER)
+    queries = []
+    clinical_kinds = {m for ms in kinds_by_patient.values() for m in ms} - {WEIGHT, FIBSER}
+    text = CharField()
+    if clinical_kinds:
+        ids = [pid for pid, ms in kinds_by_patient.items() if ms & clinical_kinds]
+        queries.append(
+            ClinicalMeasurement.objects.current()
+            .filter(patient_id__in=ids, kind__in=sorted(clinical_kinds))
+            .values_list("patient_id", "kind", "measured_at")
+            .order_by()
+        )
+    if weight_ids := [pid for pid, ms in kinds_by_patient.items() if WEIGHT in ms]:
+        queries.append(
+            WeightMeasurement.objects.current()
+            .filter(patient_id__in=weight_ids)
+            .annotate(measure=Value(WEIGHT, output_field=text))
+            .values_list("patient_id", "measure", "measured_at")
+            .order_by()
+        )
+    if fibser_ids := [pid for pid, ms in kinds_by_patient.items() if FIBSER in ms]:
+        queries.append(
+            Assessment.objects.current()
+            .filter(patient_id__in=fibser_ids, instrument=FIBSER)
+            .annotate(measure=Value(FIBSER, output_field=text))
+            .values_list("patient_id", "measure", "completed_at")
+            .order_by()
+        )
+    if queries:
+        rows = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
+        for pid, measure, when in rows:
+            found[pid][measure].append(when.astimezone(zones[pid]).date())
+    return {pid: dict(by_measure) for pid, by_measure in found.items()}
+
+
+def schedule_dues(
+    courses: Sequence[Course], measured: Mapping[str, Sequence[dt.date]], today: dt.date
+) -> list[ScheduleDue]:
+    """Each schedule's next due item for one patient, earliest first.
+
+    A schedule followed by two courses at once (two antipsychotics) asks for what the
+    earlier-started course asks; both are satisfied by the same measurement.
+    """
+    by_schedule: dict[str, ScheduleDue] = {}
+    for course in courses:
+        increases = [after.start_date for _before, after in course.increases()]
+        for schedule in schedules_for(course):
+            owed: dict[dt.date, list[str]] = defaultdict(list)
+            for measure in schedule.measures:
+                item = next_due(
+                    schedule,
+                    measure,
+                    start_date=course.start_date,
+                    dose_increases=increases,
+                    measured_dates=measured.get(measure, ()),
+                    today=today,
+                )
+                if item is not None:
+                    owed[item.due_date].append(measure)
+            if not owed:
+                continue
+            due_on = min(owed)
+            seen = by_schedule.get(schedule.name)
+            if seen is not None and seen.due_on <= due_on:
+                continue
+            measures = tuple(owed[due_on])
+            whole = set(measures) == set(schedule.measures)
+            by_schedule[schedule.name] = ScheduleDue(
+                schedule=schedule.name,
+                what=SCHEDULE_TITLES.get(schedule.name, schedule.name)
+                if whole
+                else " and ".join(measure_label(m) for m in measures),
+                due_on=due_on,
+                measures=measures,
+                drug=course.current.drug_display,
+                overdue=due_on < today,
+            )
+    return sorted(by_schedule.values(), key=lambda d: (d.due_on, d.schedule))
+
+
+def dues_by_patient(
+    zones: Mapping[int, ZoneInfo],
+    courses: Mapping[int, Sequence[Course]],
+    *,
+    now: dt.datetime,
+    fibser_scores: Mapping[int, Sequence[Score]] | None = None,
+) -> dict[int, list[ScheduleDue]]:
+    """Set-based: every patient's next due item per schedule, from courses already loaded.
+
+    At most one query (the measurements of the patients under a schedule), none when no
+    patient is; with ``fibser_scores`` given, none for an antidepressant-only page either.
+    """
+    needed = {pid: measures_needed(own) for pid, own in courses.items()}
+    measured = measured_dates(zones, needed, fibser_scores=fibser_scores)
+    result: dict[int, list[ScheduleDue]] = {}
+    for pid, own in courses.items():
+        if not needed.get(pid):
+            continue
+        today = now.astimezone(zones[pid]).date()
+        if dues := schedule_dues(own, measured.get(pid, {}), today):
+            result[pid] = dues
+    return result
+
+
+def patient_dues(patient: Patient, courses: Sequence[Course], *, now: dt.datetime) -> list[ScheduleDue]:
+    """One patient's due items (at most one query)."""
+    return dues_by_patient({patient.pk: patient.zone}, {patient.pk: courses}, now=now).get(patient.pk, [])
