@@ -70,15 +70,15 @@ from django.db.models import (
 )
 from django.db.models.expressions import Col, Func, OrderBy
 from django.db.models.functions import Cast, Coalesce
-from django.db.models.lookups import Exact
+from django.db.models.lookups import Exact, In
 from django.db.models.sql.datastructures import BaseTable
 
 from tracker import clinical, courses, scales, trajectory
 from tracker.courses import Course, Score
 from tracker.models import Assessment, DrugClass, Flag, Patient, PlannedDose, Prescription
 from tracker.rules import loaders
-from tracker.selectors.monitoring import ScheduleDue, dues_by_patient
 from tracker.rules.side_effects import young_adult_due_dates
+from tracker.selectors.monitoring import ScheduleDue, dues_by_patient
 from tracker.selectors.paging import UncountedPage
 
 PAGE_SIZE = 50
@@ -309,7 +309,11 @@ def _adherence_percent(now: dt.datetime) -> Subquery:
         .order_by()
         .values("patient_id")
         .annotate(
-            percent=Cast(Count("id", filter=Q(status=PlannedDose.Status.TAKEN)), FloatField()) * 100.0 / Count("id")
+            # COUNT(*), not of a column: with an index holding (patient_id, due_at, status) the
+            # probe can stay in the index (docs/benchmarks.md, issue 17).
+            percent=Cast(Count(Case(When(status=PlannedDose.Status.TAKEN, then=Value(1)))), FloatField())
+            * 100.0
+            / Count("*")
         )
         .values("percent")
     )
@@ -396,16 +400,43 @@ def _subquery_column(rows: QuerySet[Patient], name: str) -> Col:
     return Col(rows.query.get_initial_alias(), column)
 
 
-def _kept_when_equal(expression: object, value: str) -> Case:
-    """1 where ``expression = value``, else 0; the filter keeps ``> 0``.
+def _kept_when(condition: Q | Exact) -> Case:
+    """1 where ``condition`` holds, else 0; the filter keeps ``> 0``.
 
-    The same rows as the equality, written so PostgreSQL's planner does not take the filter for
-    rare: it guesses that an equality on a computed value keeps 0.5 % of the rows, so a page of
-    51 would look like a scan of the whole clinic, and a plan priced that high passes
+    The same rows as the condition, written so PostgreSQL's planner does not take the filter
+    for rare: it guesses that an equality on a computed value keeps 0.5 % of the rows, so a page
+    of 51 would look like a scan of the whole clinic, and a plan priced that high passes
     ``jit_above_cost`` (compiling the nested subqueries took seconds, more than running them).
     A ``>`` is guessed to keep a third, which prices the page at about what it reads.
     """
-    return Case(When(Exact(expression, Value(value)), then=Value(1)), default=Value(0), output_field=IntegerField())
+    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def _possible_latest_totals(status: Status) -> list[int] | None:
+    """The latest PHQ-9 totals with which ``status`` can be judged at all; None when any can.
+
+    From the same truth tables as ``_status_subquery``: remission is judged on the latest score
+    in both of its branches, and a response is a latest score in some baseline's response set
+    that is not a remission (remission is judged first). One index probe per patient then
+    turns away most patients before the nested status subquery is reached. "Neither" and "no
+    baseline yet" can follow any latest score (no course, or a latest score that is the baseline).
+    """
+    remission, response = _truth_tables()
+    if status == Status.REMISSION:
+        return remission
+    if status == Status.RESPONSE:
+        return sorted(set().union(*response.values()) - set(remission))
+    return None
+
+
+def _status_is(status: Status) -> Q | Exact:
+    """The SQL status filter: the cheap necessary condition first, then the status itself
+    (``AND`` is judged left to right and stops at the first false)."""
+    exact = Exact(_status_subquery(), Value(status.value))
+    totals = _possible_latest_totals(status)
+    if totals is None:
+        return exact
+    return In(Subquery(_latest("phq9").values("total")[:1]), totals) & exact
 
 
 def caseload(patients: QuerySet[Patient], filters: CaseloadFilters, *, now: dt.datetime) -> QuerySet[Patient]:
@@ -423,11 +454,11 @@ def caseload(patients: QuerySet[Patient], filters: CaseloadFilters, *, now: dt.d
         patients = patients.filter(responsible_clinician__isnull=True)
     elif filters.clinician_id is not None:
         patients = patients.filter(responsible_clinician_id=filters.clinician_id)
-    judged: dict[str, tuple[object, str]] = {}
+    judged: dict[str, Q | Exact] = {}
     if filters.phq9_band:
-        judged["phq9_band"] = (Subquery(_latest("phq9").values("band")[:1]), filters.phq9_band)
+        judged["phq9_band"] = Exact(Subquery(_latest("phq9").values("band")[:1]), Value(filters.phq9_band))
     if filters.status is not None:
-        judged["status"] = (_status_subquery(), filters.status.value)
+        judged["status"] = _status_is(filters.status)
     keys = {
         Sort.PHQ9: lambda: Subquery(_latest("phq9").values("total")[:1]),
         Sort.GAD7: lambda: Subquery(_latest("gad7").values("total")[:1]),
@@ -452,8 +483,8 @@ def caseload(patients: QuerySet[Patient], filters: CaseloadFilters, *, now: dt.d
         order = [by_key(_subquery_column(rows, "sort_key")), *by_name]
     if not judged:
         return rows.order_by(*order)
-    for name, (expression, value) in judged.items():
-        rows = rows.alias(**{f"{name}_kept": _kept_when_equal(expression, value)}).filter(**{f"{name}_kept__gt": 0})
+    for name, condition in judged.items():
+        rows = rows.alias(**{f"{name}_kept": _kept_when(condition)}).filter(**{f"{name}_kept__gt": 0})
     rows = rows.order_by(*order)
     alias = rows.query.get_initial_alias()
     rows.query.alias_map[alias] = SortedPatients(ordered, alias)
