@@ -605,3 +605,17 @@ class TestNotOnTrack:
         assert "is the clinician's decision" in row
         other = content.split(f'data-patient="{on_track.pk}"')[1].split("</tr>")[0]
         assert "not on track" not in other
+
+
+@pytest.mark.django_db
+def test_the_adherence_sort_reads_a_covering_index_on_postgresql():
+    """Migration 0035: (patient_id, due_at) INCLUDE (status), so the 7-day share needs no table read."""
+    from django.db import connection
+
+    from tests.conftest import need_service
+
+    need_service(connection.vendor == "postgresql", "covering indexes are a PostgreSQL feature")
+    with connection.cursor() as cursor:
+        cursor.execute("select indexdef from pg_indexes where indexname = 'tracker_pd_patient_due_status'")
+        (definition,) = cursor.fetchone()
+    assert "(patient_id, due_at) INCLUDE (status)" in definition
