@@ -5,8 +5,8 @@ Steps, repeated in batches until nothing is left:
    "missed" and returns them. Only rows this statement changed are acted on, so a
    second sweep, or a second worker (``SKIP LOCKED`` on PostgreSQL), finds nothing to do.
    The first batch goes by deadline; in a backlog (it came back full) the rest goes
-   patient by patient, so the next two steps read each patient's history about once
-   per sweep, not once per batch.
+   patient by patient, in batches ``BACKLOG_FACTOR`` times larger, so the next two steps
+   read each patient's history about once per sweep, not once per batch.
 2. Context: one aggregate query per batch gives, for each (patient, drug) touched, the
    current run of consecutive misses and the 7-day taken share.
 3. Flags: one problem per (patient, drug), a warning, or urgent once it crossed an
@@ -35,6 +35,10 @@ from tracker.services.flag_insert import _binary_cursor
 from tracker.services.flags import NewFact, NewFlag, raise_flags
 
 BATCH_SIZE = 5000
+# In a backlog (the first batch came back full) later batches are this many times larger:
+# each batch costs a commit and a dozen round trips whatever its size, and 20,000 doses'
+# facts stay a few tens of MB, so memory stays bounded.
+BACKLOG_FACTOR = 4
 # Consecutive misses are counted over this much history (a weekly drug needs weeks).
 RUN_LOOKBACK = dt.timedelta(days=28)
 
@@ -134,26 +138,34 @@ def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claim
     """Mark up to ``limit`` overdue doses missed: by deadline, or patient by patient from ``from_patient``."""
     lock = "FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     order = BY_DEADLINE if from_patient is None else BY_PATIENT
+    # PostgreSQL: ``= ANY(ARRAY(…))`` updates the picked rows through the primary key. With
+    # ``IN (…)`` the planner hashes the picked ids against a scan of every pending dose once the
+    # limit is large (a backlog batch), which cost more than the update itself.
+    ids_in, close = ("= ANY(ARRAY(", "))") if is_postgres() else ("IN (", ")")
     sql = f"""
         UPDATE tracker_planneddose SET status = 'missed', status_changed_at = %s
-        WHERE id IN (
+        WHERE id {ids_in}
             SELECT id FROM tracker_planneddose
             WHERE status = 'pending' AND deadline <= %s AND {NOT_CLINIC_ONLY}
             {order} LIMIT %s {lock}
-        ) AND status = 'pending'
+        {close} AND status = 'pending'
         RETURNING id, patient_id, prescription_id, due_at, deadline
     """  # noqa: S608 - no user input; only fixed clauses are interpolated
     params = [ts(now), ts(now), *([] if from_patient is None else [from_patient]), limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return sorted(
-        (
-            Claimed(pk, patient, rx, datetime_from_db(due), datetime_from_db(deadline))
-            for pk, patient, rx, due, deadline in rows
-        ),
-        key=lambda c: (c.patient_id, c.due_at, c.id),
-    )
+    if is_postgres():
+        # Rows in binary: parsing two timestamps a row as text was the largest Python cost.
+        with _binary_cursor(binary_results=True) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = [
+                (pk, patient, rx, datetime_from_db(due), datetime_from_db(deadline))
+                for pk, patient, rx, due, deadline in cursor.fetchall()
+            ]
+    rows.sort(key=lambda row: (row[1], row[3], row[0]))
+    return [Claimed(*row) for row in rows]
 
 
 def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:
@@ -293,13 +305,22 @@ def _flags_for(claimed: list[Claimed], now: dt.datetime, earlier: EarliestFresh 
     for dose in claimed:
         medicine = medicines[dose.prescription_id]
         by_pair.setdefault((dose.patient_id, medicine.drug_id), []).append((dose, medicine))
+    # Patients of one zone share their dose times, so each local time is formatted once a batch.
+    local_times: dict[tuple[ZoneInfo, dt.datetime], str] = {}
+
+    def local(due: dt.datetime, zone: ZoneInfo) -> str:
+        text = local_times.get((zone, due))
+        if text is None:
+            text = local_times[zone, due] = f"{due.astimezone(zone):%H:%M on %a %d %b}"
+        return text
+
     flags: list[NewFlag] = []
     for pair, doses in by_pair.items():
         facts = tuple(
             NewFact(
                 key=missed_fact_key(dose.id),
                 message=(
-                    f"{medicine.label} due at {dose.due_at.astimezone(medicine.zone):%H:%M on %a %d %b} "
+                    f"{medicine.label} due at {local(dose.due_at, medicine.zone)} "
                     "(patient's local time) was not logged."
                 ),
                 occurred_at=dose.deadline,
@@ -366,16 +387,18 @@ def sweep(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> SweepResult:
     examined = raised = 0
     from_patient: int | None = None  # the first batch goes by deadline
     earlier = EarliestFresh()
+    limit = batch_size
     while True:
         with transaction.atomic():
             if is_postgres():
                 _no_jit()
-            claimed = _claim(now, batch_size, from_patient)
+            claimed = _claim(now, limit, from_patient)
             if claimed:
                 raised += raise_flags(_flags_for(claimed, now, earlier))
         examined += len(claimed)
-        if len(claimed) < batch_size:
+        if len(claimed) < limit:
             return SweepResult(name="missed_doses", examined=examined, flags_raised=raised)
         # A backlog: go patient by patient from the lowest id. The last patient of a batch
         # may have more overdue doses, so the next batch starts at it again.
         from_patient = claimed[-1].patient_id if from_patient is not None else 0
+        limit = batch_size * BACKLOG_FACTOR
