@@ -7,6 +7,7 @@ fold in and the problem escalates in place (issue 17).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -182,6 +183,41 @@ def test_two_misses_of_a_high_discontinuation_risk_drug_escalate_and_say_why(pat
     assert "discontinuation symptoms" in urgent.action
 
 
+@pytest.mark.parametrize(
+    ("name", "dose", "interval", "misses"),
+    [
+        ("sertraline", "50", 14, 3),  # §7: ≥ 3 consecutive misses
+        ("paroxetine", "20", 14, 2),  # ≥ 2 for a high discontinuation-risk drug (§5)
+        ("paroxetine", "20", 28, 2),  # a monthly plan: its two misses lie 28 days apart
+    ],
+)
+def test_a_course_dosed_every_n_days_escalates_after_its_consecutive_misses(
+    name, dose, interval, misses, patient, clinician
+):
+    # The run is counted over enough of the schedule's intervals to hold the escalation
+    # threshold (clinical.REPEATED_MISS_LOOKBACK_DAYS is only the least): a bare 28 days
+    # never saw the third miss of a 14-day plan, nor the second of a 28-day one.
+    rx = daily_course(
+        patient,
+        clinician,
+        name=name,
+        dose=dose,
+        start="2026-06-01",
+        kind=DoseSchedule.Kind.EVERY_N_DAYS,
+        interval_days=interval,
+    )
+    extend_horizon(now=at("2026-06-01T00:00"), horizon_days=interval * misses + 7)
+    dues = list(PlannedDose.objects.filter(prescription=rx).order_by("due_at").values_list("due_at", flat=True))
+    assert {(b - a).days for a, b in itertools.pairwise(dues[:misses])} == {interval}
+    for number, due in enumerate(dues[:misses], start=1):
+        missed_doses.sweep(now=due + dt.timedelta(hours=7))  # past the 6 h grace
+        (flag,) = Flag.objects.all()
+        if number < misses:
+            assert (flag.kind, flag.severity, flag.streak) == (FlagKind.DOSE_MISSED, Severity.WARNING, number)
+    assert (flag.kind, flag.severity, flag.occurrences) == (FlagKind.DOSE_MISSED_REPEATED, Severity.URGENT, misses)
+    assert f": {misses} doses missed in a row." in flag.message
+
+
 def test_a_taken_dose_breaks_the_run_of_misses(patient, clinician, settings):
     settings.TRACKER_CLINICAL_OVERRIDES = {"ADHERENCE_MIN_SHARE": 0}  # judge the run rule alone
     rx = daily_course(patient, clinician, start="2026-06-01")
@@ -297,8 +333,8 @@ def test_sweep_query_count_does_not_grow_with_patients(patients, clinic, clinici
 
 
 # The context query reads each touched (patient, drug) only from where its runs can start.
-# Judged against the query it replaced, which read 28 days of every drug of each patient
-# touched, on random histories: long lapses, outages between sweeps, batches that split patients.
+# Judged against the query it replaced, which read 28 days (a daily drug's lookback) of every
+# drug of each patient touched, on random histories: long lapses, outages between sweeps, batches that split patients.
 _WHOLE_WINDOW_CONTEXT = """
     WITH recent AS (
         SELECT pd.patient_id, rx.drug_id, pd.due_at, pd.status,
@@ -330,7 +366,14 @@ def _whole_window_context(patient_ids: list[int], now: dt.datetime) -> dict[tupl
 
     share_since = now - dt.timedelta(days=clinical.get("ADHERENCE_WINDOW_DAYS"))
     sql = _WHOLE_WINDOW_CONTEXT.format(ids=", ".join(["%s"] * len(patient_ids)))
-    params = [ts(now), *patient_ids, ts(now - missed_doses.RUN_LOOKBACK), ts(now), ts(share_since), ts(share_since)]
+    params = [
+        ts(now),
+        *patient_ids,
+        ts(now - clinical.repeated_miss_lookback(1)),
+        ts(now),
+        ts(share_since),
+        ts(share_since),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(p, d): (int(run), int(taken), int(judged)) for p, d, run, taken, judged in cursor.fetchall()}

@@ -43,6 +43,12 @@ DEFAULTS: dict[str, Any] = {
     # Project default: the share is judged only once the window holds this many doses,
     # so one missed first dose of a new course is not "0 % adherence".
     "ADHERENCE_MIN_JUDGED_DOSES": 5,
+    # [P] REPEATED_MISS_LOOKBACK_DAYS: §7 escalation counts consecutive misses but gives no
+    # lookback. The sweep counts a run over at least this many days of history, and always over
+    # as many of the schedule's intervals as the escalation needs (ESCALATE_CONSECUTIVE_MISSES,
+    # or _HIGH_RISK if larger), so a course dosed every 14 or 28 days escalates too
+    # (repeated_miss_lookback).
+    "REPEATED_MISS_LOOKBACK_DAYS": 28,
     # §5 discontinuation_risk: "high" drugs (by catalogue name) warrant earlier escalation.
     "DISCONTINUATION_RISK_HIGH": ["paroxetine", "venlafaxine", "fluvoxamine", "phenelzine"],
     "DISCONTINUATION_RISK_INTERMEDIATE": ["sertraline", "duloxetine", "desvenlafaxine", "vortioxetine"],
@@ -383,6 +389,17 @@ def taken_share(taken: int, judged: int) -> float | None:
     ADHERENCE_MIN_SHARE; the clinic export shows it over the exported days.
     """
     return taken / judged if judged else None
+
+
+def repeated_miss_lookback(interval_days: int) -> timedelta:
+    """[P] REPEATED_MISS_LOOKBACK_DAYS: how far back a run of missed doses is counted.
+
+    At least REPEATED_MISS_LOOKBACK_DAYS, and at least one interval per miss the §7 threshold
+    needs (one more than the run spans, a margin for grace and clock changes), so a plan of
+    one dose every ``interval_days`` can reach its threshold; a daily plan keeps the 28 days.
+    """
+    needed = max(get("ESCALATE_CONSECUTIVE_MISSES"), get("ESCALATE_CONSECUTIVE_MISSES_HIGH_RISK"))
+    return timedelta(days=max(get("REPEATED_MISS_LOOKBACK_DAYS"), interval_days * needed))
 
 
 def grace_for_class(drug_class: str) -> timedelta:

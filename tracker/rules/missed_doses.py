@@ -25,9 +25,10 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 
 from tracker import clinical
-from tracker.models import FlagKind, PlannedDose, Prescription, Severity
+from tracker.models import DoseSchedule, FlagKind, PlannedDose, Prescription, Severity
 from tracker.rules.base import SweepResult
 from tracker.rules.sql import datetime_from_db, is_postgres, ts
 from tracker.services.doses import missed_fact_key, missed_problem_key
@@ -39,8 +40,6 @@ BATCH_SIZE = 5000
 # each batch costs a commit and a dozen round trips whatever its size, and 20,000 doses'
 # facts stay a few tens of MB, so memory stays bounded.
 BACKLOG_FACTOR = 4
-# Consecutive misses are counted over this much history (a weekly drug needs weeks).
-RUN_LOOKBACK = dt.timedelta(days=28)
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,7 @@ class Medicine:
     label: str  # display name, dose and unit
     zone: ZoneInfo
     high_risk: bool  # §5: a high risk of discontinuation symptoms
+    interval_days: int  # the longest gap its schedules plan between dose days
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,16 +168,37 @@ def _claim(now: dt.datetime, limit: int, from_patient: int | None) -> list[Claim
     return [Claimed(*row) for row in rows]
 
 
+# The longest gap between dose days a schedule plans: its N of every N days; at most a week on
+# chosen weekdays; a day otherwise. It sizes the run lookback (clinical.repeated_miss_lookback).
+SCHEDULE_GAP_DAYS = Case(
+    When(kind=DoseSchedule.Kind.EVERY_N_DAYS, then="interval_days"),
+    When(kind=DoseSchedule.Kind.WEEKDAYS, then=Value(7)),
+    default=Value(1),
+    output_field=IntegerField(),
+)
+
+
 def _medicines(prescription_ids: set[int]) -> dict[int, Medicine]:
+    longest_gap = Subquery(
+        DoseSchedule.objects.filter(prescription=OuterRef("pk"))
+        .annotate(gap=SCHEDULE_GAP_DAYS)
+        .order_by("-gap")
+        .values("gap")[:1],
+        output_field=IntegerField(),
+    )
     rows = list(
-        Prescription.objects.filter(id__in=prescription_ids).values_list(
-            "id", "drug_id", "drug__name", "drug__display_name", "dose", "dose_unit", "patient__timezone"
+        Prescription.objects.filter(id__in=prescription_ids)
+        .annotate(gap=longest_gap)
+        .values_list(
+            "id", "drug_id", "drug__name", "drug__display_name", "dose", "dose_unit", "patient__timezone", "gap"
         )
     )
     high_risk = {name: clinical.discontinuation_risk(name) == "high" for name in {row[2] for row in rows}}
     return {
-        pk: Medicine(drug, name, display, f"{display} {dose.normalize():f} {unit}", ZoneInfo(zone), high_risk[name])
-        for pk, drug, name, display, dose, unit, zone in rows
+        pk: Medicine(
+            drug, name, display, f"{display} {dose.normalize():f} {unit}", ZoneInfo(zone), high_risk[name], gap or 1
+        )
+        for pk, drug, name, display, dose, unit, zone, gap in rows
     }
 
 
@@ -196,13 +217,19 @@ def _context(
     Only the pairs the batch touched are read, and each only from where its runs can start:
     a run holding a fresh miss cannot reach back past the last dose taken or skipped before
     the pair's earliest fresh miss (found with one backward probe of the (patient, due_at)
-    index), nor past the run lookback; the share window (7 days) is always read. In the usual
+    index), nor past the run lookback (``clinical.repeated_miss_lookback`` of the pair's longest
+    dose interval: 28 days for a daily drug, 42 for one every 14 days); the share window
+    (7 days) is always read. In the usual
     5-minute sweep that is about a week of one drug per pair, not four weeks of every drug
     of the patient.
     """
     first_due: dict[tuple[int, int], dt.datetime] = {}
+    gap_days: dict[tuple[int, int], int] = {}
     for dose in claimed:  # sorted by (patient, due_at): the first seen is the earliest
-        first_due.setdefault((dose.patient_id, medicines[dose.prescription_id].drug_id), dose.due_at)
+        medicine = medicines[dose.prescription_id]
+        pair = (dose.patient_id, medicine.drug_id)
+        first_due.setdefault(pair, dose.due_at)
+        gap_days[pair] = max(gap_days.get(pair, 1), medicine.interval_days)
     for pair, due in first_due.items():
         before = earlier.get(pair)
         if before is not None and before < due:
@@ -211,21 +238,24 @@ def _context(
     if not first_due:
         return {}
     share_since = now - dt.timedelta(days=clinical.get("ADHERENCE_WINDOW_DAYS"))
-    lookback = now - RUN_LOOKBACK
-    pairs = [(patient, drug, ts(due)) for (patient, drug), due in first_due.items()]
+    lookbacks = {gap: ts(now - clinical.repeated_miss_lookback(gap)) for gap in set(gap_days.values())}
+    pairs = [(patient, drug, ts(due), lookbacks[gap_days[patient, drug]]) for (patient, drug), due in first_due.items()]
     if is_postgres():
         touched = (
-            "touched AS (SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[])"
-            " AS t(patient_id, drug_id, first_due))"
+            "touched AS (SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])"
+            " AS t(patient_id, drug_id, first_due, lookback))"
         )
         touched_params: list[object] = [list(column) for column in zip(*pairs, strict=True)]
     else:
-        touched = f"touched(patient_id, drug_id, first_due) AS (VALUES {', '.join(['(%s, %s, %s)'] * len(pairs))})"
+        touched = (
+            "touched(patient_id, drug_id, first_due, lookback) AS"
+            f" (VALUES {', '.join(['(%s, %s, %s, %s)'] * len(pairs))})"
+        )
         touched_params = [value for pair in pairs for value in pair]
     sql = f"""
         WITH {touched},
         courses AS (
-            SELECT t.patient_id, t.drug_id, t.first_due, rx.id AS rx_id
+            SELECT t.patient_id, t.drug_id, t.first_due, t.lookback, rx.id AS rx_id
             FROM touched t
             JOIN tracker_prescription rx ON rx.patient_id = t.patient_id AND rx.drug_id = t.drug_id
         ),
@@ -233,10 +263,10 @@ def _context(
             SELECT c.patient_id, c.drug_id, COALESCE(MAX((
                 SELECT pd.due_at FROM tracker_planneddose pd
                 WHERE pd.prescription_id = c.rx_id
-                  AND pd.due_at < c.first_due AND pd.due_at >= %s AND pd.deadline <= %s
+                  AND pd.due_at < c.first_due AND pd.due_at >= c.lookback AND pd.deadline <= %s
                   AND pd.status IN ('taken', 'skipped')
                 ORDER BY pd.due_at DESC LIMIT 1
-            )), %s) AS since
+            )), MIN(c.lookback)) AS since
             FROM courses c
             GROUP BY c.patient_id, c.drug_id
         ),
@@ -270,8 +300,8 @@ def _context(
         LEFT JOIN longest l ON l.patient_id = r.patient_id AND l.drug_id = r.drug_id
         GROUP BY r.patient_id, r.drug_id
     """  # noqa: S608 - placeholders only
-    at, since, share = ts(now), ts(lookback), ts(share_since)
-    params = [*touched_params, since, at, since, at, share, share, at, at, share, share]
+    at, share = ts(now), ts(share_since)
+    params = [*touched_params, at, at, share, share, at, at, share, share]
     cursor_for = _binary_cursor if is_postgres() else connection.cursor
     with cursor_for() as cursor:
         cursor.execute(sql, params)
