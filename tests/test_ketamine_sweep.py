@@ -13,7 +13,13 @@ from tests.conftest import need_service
 from tests.dosing import at, daily_course
 from tests.factories import PatientFactory, PrescriptionFactory, drug
 from tests.symptoms import phq9
-from tests.test_ketamine_sessions import completed_session, dosed_session, esketamine_course, planned
+from tests.test_ketamine_sessions import (
+    FULL_MONITORING,
+    completed_session,
+    dosed_session,
+    esketamine_course,
+    planned,
+)
 from tracker.models import Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Severity
 from tracker.rules import ketamine, missed_doses
 from tracker.services.sessions import complete_session, start_session
@@ -94,6 +100,40 @@ def test_90_minute_discharge_is_flagged_early_discharge(patient, clinician):
     )
     assert flag.action == (
         "Call the patient today to check they are well and got home safely, and review discharge practice."
+    )
+
+
+@pytest.mark.parametrize(
+    ("observed", "early"),
+    [
+        (dt.timedelta(minutes=119), True),
+        (dt.timedelta(minutes=119, seconds=59), True),  # still short of 120 min: early
+        (dt.timedelta(minutes=120), False),  # §1 "≥ 120 min since the first device": allowed
+    ],
+)
+def test_early_discharge_boundary_is_the_same_for_the_warning_and_the_flag(observed, early, patient, clinician):
+    # One rule (InClinicSession.discharged_early): the nurse's warning at discharge and the
+    # sweep's esk.early_discharge flag agree at 119 and at exactly 120 minutes.
+    rx = esketamine_course(patient, clinician)
+    session = dosed_session(rx, clinician)
+    discharge = session.first_device_at + observed
+    result = complete_session(
+        session=session,
+        discharge_at=discharge,
+        monitoring={**FULL_MONITORING, "bp_40min_at": session.first_device_at + dt.timedelta(minutes=40)},
+        now=discharge,
+    )
+    warning = "Discharged after 119 min of observation, before the minimum (120 min from the first device)."
+    assert result.warnings == ([warning] if early else [])
+    ketamine.sweep(now=discharge + dt.timedelta(minutes=5))
+    raised = [flag.message for flag in flags(FlagKind.ESK_EARLY_DISCHARGE)]
+    assert raised == (
+        [
+            "Esketamine (nasal) session on 01 Jun 2026 10:05: discharged 119 min after the first device, "
+            "before the minimum observation of 120 min."
+        ]
+        if early
+        else []
     )
 
 

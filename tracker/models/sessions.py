@@ -320,6 +320,25 @@ class InClinicSession(ClinicalRecord):
         return self.first_device_at + infusion + after
 
     @property
+    def minimum_observation_minutes(self) -> int | None:
+        """The whole minutes from the first device before which discharge is early (esketamine: 120)."""
+        earliest = self.earliest_discharge_at
+        if earliest is None or self.first_device_at is None:
+            return None
+        return int((earliest - self.first_device_at).total_seconds() // 60)
+
+    @property
+    def discharged_early(self) -> bool:
+        """§1 discharge_rule "≥ 120 min since the first device": early only *before* that instant.
+
+        The one definition of early discharge: the service's warning at discharge and the
+        ketamine sweep's esk.early_discharge flag both ask this, so discharge at exactly
+        120 minutes is allowed by both, and 119 minutes is early for both.
+        """
+        earliest = self.earliest_discharge_at
+        return earliest is not None and self.discharge_at is not None and self.discharge_at < earliest
+
+    @property
     def bp_40min_in_window(self) -> bool:
         """§1 bp_40min_window: the reading counts if taken 30–60 min after the first device."""
         if self.bp_40min_at is None or self.first_device_at is None or self.bp_40min_systolic is None:

@@ -155,14 +155,12 @@ def session_flags(session: InClinicSession, now: dt.datetime) -> list[NewFlag]:
             )
         )
 
-    earliest = session.earliest_discharge_at
-    if session.discharge_at is not None and earliest is not None and session.discharge_at < earliest:
-        minimum = int((earliest - session.first_device_at).total_seconds() // 60)
+    if session.discharged_early:
         add(
             FlagKind.ESK_EARLY_DISCHARGE,
             Severity.URGENT,
             f"{drug} session on {on}: discharged {session.observation_minutes} min after the first device, "
-            f"before the minimum observation of {minimum} min.",
+            f"before the minimum observation of {session.minimum_observation_minutes} min.",
             "Call the patient today to check they are well and got home safely, and review discharge practice.",
             session.discharge_at,
         )

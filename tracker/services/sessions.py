@@ -428,11 +428,10 @@ def complete_session(
 def discharge_warnings(session: InClinicSession) -> list[str]:
     """What the discharge did not meet (§1 discharge_rule, min_observation; §2 tracker defaults)."""
     warnings = []
-    earliest = session.earliest_discharge_at
-    if earliest is not None and session.discharge_at is not None and session.discharge_at < earliest:
+    if session.discharged_early:
         warnings.append(
             f"Discharged after {session.observation_minutes} min of observation, before the minimum "
-            f"({int((earliest - session.first_device_at).total_seconds() // 60)} min from the first device)."
+            f"({session.minimum_observation_minutes} min from the first device)."
         )
     if gaps := session.recovery_gaps():
         warnings.append("Discharged before recovery: " + "; ".join(gaps) + ".")
