@@ -74,10 +74,30 @@ def test_recording_a_read_is_one_insert(rf, clinician, patient):
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
 
 
+def test_the_api_patient_list_logs_each_patient_on_the_page_in_one_insert(clinician, patient, other_patient):
+    second = factories.PatientFactory(clinic=patient.clinic, record_number="N-0002")
+    third = factories.PatientFactory(clinic=patient.clinic, record_number="N-0003")
+    client = api(clinician.user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/patients/?page_size=2&ordering=record_number", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200
+    assert [p["id"] for p in response.json()["results"]] == [patient.pk, second.pk]
+    rows = PatientAccess.objects.order_by("patient_id")
+    assert [(r.patient_id, r.user_id, r.clinic_id, r.surface, r.address) for r in rows] == [
+        (p.pk, clinician.user_id, p.clinic_id, Surface.API_LIST, "10.1.2.3") for p in (patient, second)
+    ]
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1 and "tracker_patientaccess" in inserts[0]
+    # The next page logs the patient it shows; a filter that matches nobody logs nobody.
+    assert client.get("/api/patients/?page_size=2&ordering=record_number&page=2").status_code == 200
+    assert client.get("/api/patients/?record_number=nobody").json()["results"] == []
+    assert sorted(PatientAccess.objects.values_list("patient_id", flat=True)) == [patient.pk, second.pk, third.pk]
+    assert not PatientAccess.objects.filter(patient=other_patient).exists()  # another clinic's: never listed
+
+
 def test_lists_and_refused_reads_write_nothing(client, clinician, patient, other_patient):
     client.force_login(clinician.user)
     assert client.get("/admin/tracker/patient/").status_code == 200
-    assert api(clinician.user).get("/api/patients/").status_code == 200
     assert client.get(f"/admin/tracker/patient/{other_patient.pk}/change/").status_code == 404
     assert api(clinician.user).get(f"/api/patients/{other_patient.pk}/").status_code == 404
     assert not PatientAccess.objects.exists()

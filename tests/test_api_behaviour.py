@@ -247,7 +247,7 @@ def many_rows(world: World, clinician) -> None:
 
 LIST_QUERIES = {
     # token + user, clinician membership, COUNT, the page; prescriptions add one prefetch (schedules).
-    "patients": 4,
+    "patients": 5,  # + the access log's rows for the page's patients, one INSERT
     "drugs": 4,
     "prescriptions": 5,
     "schedules": 4,

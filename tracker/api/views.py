@@ -58,7 +58,7 @@ from tracker.services import flags as flag_service
 from tracker.services import measurements as measurement_service
 from tracker.services import prescriptions as rx_service
 from tracker.services import sessions as session_service
-from tracker.services.access import record_access
+from tracker.services.access import record_access, record_list_access
 from tracker.services.prescriptions import ScheduleSpec
 from tracker.services.records import mark_entered_in_error
 
@@ -299,6 +299,16 @@ class PatientViewSet(ReadOnlyScopedViewSet):
             response.data = fhir.operation_outcome(str(detail), status_code=response.status_code)
             response.content_type = fhir.FHIR_JSON
         return response
+
+    # Last in the class body: defining ``list`` earlier would shadow the builtin for the lines after it.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page of patients; each patient on it gets an access row (one INSERT for the page)."""
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        patients = list(queryset) if page is None else page
+        record_list_access(request, patients, PatientAccess.Surface.API_LIST)
+        data = self.get_serializer(patients, many=True).data
+        return Response(data) if page is None else self.get_paginated_response(data)
 
 
 class DrugViewSet(viewsets.ReadOnlyModelViewSet):

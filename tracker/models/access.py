@@ -40,6 +40,7 @@ class PatientAccess(models.Model):
         COURSE_CSV = "course_csv", "Course CSV export"
         FHIR = "fhir", "FHIR export"
         API_DETAIL = "api_patient", "API patient record"
+        API_LIST = "api_list", "API patient list"
 
     at = models.DateTimeField(default=timezone.now, editable=False, verbose_name="opened at")
     user = models.ForeignKey(
