@@ -12,9 +12,10 @@ from django.urls import reverse
 
 from tests import factories
 from tests.dosing import at, daily_course
-from tests.symptoms import fibser, phq9, side_effect
+from tests.symptoms import answers_for, fibser, phq9, side_effect
 from tracker import charts
 from tracker.models import Flag, FlagKind, PlannedDose
+from tracker.services.assessments import submit_assessment
 from tracker.services.measurements import record_weight
 from tracker.services.prescriptions import change_dose
 from tracker.services.records import mark_entered_in_error
@@ -131,6 +132,37 @@ class TestPage:
         # The adherence bars are not a score chart: no dose-change line there.
         adherence = re.search(r'<svg[^>]*id="chart-adherence".*?</svg>', content, re.S).group(0)
         assert 'class="marker"' not in adherence
+
+    def test_summary_calls_only_a_phq9_drop_a_response(self, north, patient, clinician):
+        # §4 "Outcome definitions (PHQ-9 unless noted)": response (≥ 50 % reduction) is defined
+        # for PHQ-9 only (clinical.RESPONSE_INSTRUMENTS). A GAD-7 16 -> 6 or MADRS 30 -> 12 halves
+        # too, but the summary shows its numbers with no "response"; MADRS 12 is no remission (≤ 10).
+        build_course(patient, clinician, baseline=20)  # PHQ-9 20 -> 7 -> 4: remission
+        for instrument, items, top, totals in (("gad7", 7, 3, (16, 6)), ("madrs", 10, 6, (30, 12))):
+            for when, total in zip(("2026-05-30T10:00", "2026-06-29T10:00"), totals, strict=True):
+                submit_assessment(
+                    patient=patient,
+                    instrument=instrument,
+                    answers=answers_for(total, items=items, top=top),
+                    source="patient" if instrument == "gad7" else "clinician",
+                    completed_at=at(when),
+                    now=at(when),
+                    recorded_by=clinician.user if instrument == "madrs" else None,
+                )
+        (summary,) = patient_timeline(patient, now=at("2026-07-01T00:00")).summaries
+        assert [
+            (code, o.reduction is not None and o.reduction >= 0.5, o.response) for code, o in summary.outcomes.items()
+        ] == [
+            ("phq9", True, True),
+            ("gad7", True, False),
+            ("madrs", True, False),
+        ]
+        content = north.get(timeline_url(patient)).content.decode()
+        cell = re.search(r'<table class="timeline-summary">.*?</table>', content, re.S).group(0)
+        lines = [
+            " ".join(re.sub(r"<[^>]+>", " ", line).split()) for line in re.findall(r"<div>(.*?)</div>", cell, re.S)
+        ]
+        assert lines == ["PHQ9: 20 → 4 remission", "GAD7: 16 → 6", "MADRS: 30 → 12"]
 
     def test_patient_page_links_to_the_timeline(self, north, patient):
         content = north.get(reverse("admin:tracker_patient_change", args=[patient.pk])).content.decode()

@@ -108,8 +108,14 @@ def reduction(baseline_total: int, total: int) -> float | None:
     return (baseline_total - total) / baseline_total
 
 
-def is_response(baseline_total: int, total: int) -> bool:
-    """§4 response: ≥ 50 % reduction from baseline."""
+def is_response(baseline_total: int, total: int, *, instrument: str = "phq9") -> bool:
+    """§4 response: ≥ 50 % reduction from baseline, on an instrument §4 defines it for.
+
+    §4 "Outcome definitions (PHQ-9 unless noted)" gives response for PHQ-9 only
+    (clinical.RESPONSE_INSTRUMENTS): a halved GAD-7 or MADRS is never called a response.
+    """
+    if instrument not in clinical.get("RESPONSE_INSTRUMENTS"):
+        return False
     change = reduction(baseline_total, total)
     return change is not None and change >= clinical.get("RESPONSE_REDUCTION")
 
@@ -145,7 +151,7 @@ def outcome(instrument: str, scores: Sequence[Score], course_start: dt.date, zon
         baseline=base,
         latest=latest,
         reduction=reduction(base.total, latest.total),
-        response=is_response(base.total, latest.total),
+        response=is_response(base.total, latest.total, instrument=instrument),
         remission=is_remission(instrument, latest.total),
     )
 
