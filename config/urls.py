@@ -1,17 +1,70 @@
 """URL map: the clinician admin, the REST API with its schema and docs, the patient portal, and a health check."""
 
+import logging
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from kombu import Connection
 from rest_framework.permissions import IsAdminUser
 
 from tracker.portal import app as portal_app
 
+logger = logging.getLogger(__name__)
+# A load balancer probes every few seconds: a broker that does not answer within this is "failed".
+BROKER_TIMEOUT_SECONDS = 1
 
+
+def database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        logger.warning("health: the database did not answer", exc_info=True)
+        return False
+
+
+def broker_answers() -> bool:
+    """One connection attempt and one retry, each cut off after BROKER_TIMEOUT_SECONDS.
+
+    The embedded filesystem broker (the default without REDIS_URL) has no server: it answers when
+    its queue folder exists.
+    """
+    url = settings.CELERY_BROKER_URL
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    if url.startswith("filesystem://"):
+        return Path(options.get("data_folder_in", "")).is_dir()
+    timeouts = {"socket_connect_timeout": BROKER_TIMEOUT_SECONDS, "socket_timeout": BROKER_TIMEOUT_SECONDS}
+    transport = {**options, **timeouts}
+    try:
+        with Connection(url, connect_timeout=BROKER_TIMEOUT_SECONDS, transport_options=transport) as broker:
+            broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
+        return True
+    except Exception:  # any transport's error means the same to a probe: not answering
+        logger.warning("health: the broker did not answer", exc_info=True)
+        return False
+
+
+@never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
+    """200 when the database and the broker both answer, else 503 naming the one that failed.
+
+    For load-balancer probes: plain HTTP is allowed (SECURE_REDIRECT_EXEMPT); no detail of the
+    error leaves the server (it is logged).
+    """
+    checks = {
+        "database": "ok" if database_answers() else "failed",
+        "broker": "ok" if broker_answers() else "failed",
+    }
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "failed", **checks}, status=200 if healthy else 503)
 
 
 # Refusals in the admin's style with their reason; the portal keeps templates/403.html.

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+from collections.abc import Iterator
 
 import pytest
+from django.db import OperationalError, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tests import factories
+from tests.conftest import need_service
 from tests.dosing import daily_course
+from tests.e2e.services import redis_answers, redis_url
 from tracker.models import PlannedDose
 from tracker.services.assessments import EffectReport, report_side_effects
 from tracker.services.doses import record_dose, report_outside_clinic
@@ -149,3 +155,72 @@ def test_health_answers_plain_http_even_with_the_https_redirect_on(settings):
     plain = Client()  # a new client builds its middleware under the setting
     assert plain.get("/health/").status_code == 200
     assert plain.get("/accounts/login/").status_code == 301
+
+
+HEALTHY = {"status": "ok", "database": "ok", "broker": "ok"}
+BROKER_DOWN = {"status": "failed", "database": "ok", "broker": "failed"}
+
+
+def health(settings) -> tuple[int, dict, float]:
+    settings.SECURE_SSL_REDIRECT = True  # a plain-HTTP probe, as a load balancer sends
+    started = time.monotonic()
+    response = Client().get("/health/")
+    return response.status_code, response.json(), time.monotonic() - started
+
+
+def test_health_with_the_embedded_broker_is_ok_while_its_folder_exists(settings, tmp_path):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
+    assert health(settings)[:2] == (200, HEALTHY)
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path / "gone")}
+    assert health(settings)[:2] == (503, BROKER_DOWN)
+
+
+def test_health_asks_redis_itself(settings):
+    url = redis_url()
+    need_service(redis_answers(url), f"Redis does not answer at {url}")
+    settings.CELERY_BROKER_URL = url
+    assert health(settings)[:2] == (200, HEALTHY)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A local port that accepts connections and never answers, like a hung broker."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+def test_health_is_503_naming_the_broker_when_it_is_down(settings, closed_port):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port}/0"
+    status, body, seconds = health(settings)
+    assert (status, body) == (503, BROKER_DOWN)
+    assert seconds < 3
+
+
+def test_health_gives_up_on_a_broker_that_never_answers_within_seconds(settings, silent_port):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent_port}/0"
+    status, body, seconds = health(settings)
+    assert (status, body) == (503, BROKER_DOWN)
+    assert seconds < 5, "a load balancer's probe must not hang on the broker"
+
+
+def test_health_is_503_naming_the_database_when_it_does_not_answer(settings, tmp_path, monkeypatch):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
+
+    def refused(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connections["default"], "cursor", refused)
+    status, body, _ = health(settings)
+    assert (status, body) == (503, {"status": "failed", "database": "failed", "broker": "ok"})
