@@ -177,6 +177,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# /api/schema/ and /api/docs/ are for signed-in staff unless this is on (e.g. for a public
+# integration portal); the API itself still needs a token or a session either way.
+TRACKER_PUBLIC_API_DOCS = env_bool("TRACKER_PUBLIC_API_DOCS", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Treatment-course tracker API",
     "DESCRIPTION": "Patients, prescriptions, doses, questionnaires, side effects and flags; FHIR R4 export.",

@@ -7,12 +7,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from kombu import Connection
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from tracker.portal import app as portal_app
 
@@ -67,6 +69,23 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "failed", **checks}, status=200 if healthy else 503)
 
 
+class SchemaPermission(BasePermission):
+    """Staff only, unless TRACKER_PUBLIC_API_DOCS is on; read per request so the setting can change in tests."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return settings.TRACKER_PUBLIC_API_DOCS or IsAdminUser().has_permission(request, view)
+
+
+swagger_ui = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+staff_swagger_ui = staff_member_required(swagger_ui)
+
+
+def api_docs(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Swagger UI: a signed-out browser goes to the admin's sign-in, unless the docs are public."""
+    view = swagger_ui if settings.TRACKER_PUBLIC_API_DOCS else staff_swagger_ui
+    return view(request, *args, **kwargs)
+
+
 # Refusals in the admin's style with their reason; the portal keeps templates/403.html.
 handler403 = "tracker.admin.errors.permission_denied"
 
@@ -74,15 +93,11 @@ urlpatterns = [
     # The second sign-in step for staff (tracker/accounts), before the admin's own URLs.
     path("admin/mfa/", include("tracker.accounts.urls")),
     path("admin/", admin.site.urls),
-    # The schema and its docs are for staff (by session or token); the docs page sends a signed-out
-    # browser to the admin's sign-in. The split view serves Swagger UI's set-up script as a file,
-    # so the Content-Security-Policy needs no inline script.
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]), name="api-schema"),
-    path(
-        "api/docs/",
-        staff_member_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
-        name="api-docs",
-    ),
+    # The schema and its docs are for staff (by session or token) unless TRACKER_PUBLIC_API_DOCS is
+    # on. The split view serves Swagger UI's set-up script as a file, so the Content-Security-Policy
+    # needs no inline script.
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaPermission]), name="api-schema"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/", include("tracker.api.urls")),
     path("health/", health, name="health"),
     # The portal as an installable app: the worker at the root so its scope covers every page.
