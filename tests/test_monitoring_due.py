@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -178,3 +178,34 @@ def test_the_caseload_query_count_does_not_grow_with_antipsychotic_patients(nort
     for i in range(2, 5):
         antipsychotic(factories.PatientFactory(clinic=clinic, record_number=f"A-{i}"), clinician)
     assert count() == two
+
+
+def _under_every_schedule(clinic, clinician, number: int) -> None:
+    """A patient on an antipsychotic, a stimulant and an antidepressant, weighed today, so each
+    schedule has overdue items and each of the measurement reads (weights, FIBSER) has rows."""
+    patient = factories.PatientFactory(clinic=clinic, record_number=f"M-{number}")
+    antipsychotic(patient, clinician, started_days_ago=50)
+    daily_course(patient, clinician, name="methylphenidate", dose="10", start=days_ago(20).isoformat())
+    daily_course(patient, clinician, name="sertraline", start=days_ago(72).isoformat())
+    record_weight(patient=patient, weight_kg=Decimal("70"), recorded_by=None, measured_at=timezone.now())
+
+
+def test_the_sweep_query_count_does_not_grow_with_patients(clinic, clinician):
+    """Set-based: N−1 and N patients under every schedule take the same statements, and each
+    patient's overdue items are all raised (4 problems: BP and glucose, lipids, stimulant BP
+    and pulse, FIBSER)."""
+
+    def run() -> tuple[int, int]:
+        with transaction.atomic():
+            with CaptureQueriesContext(connection) as queries:
+                raised = monitoring_rules.sweep(now=timezone.now()).flags_raised
+            transaction.set_rollback(True)
+        return len(queries), raised
+
+    for i in range(2):
+        _under_every_schedule(clinic, clinician, i)
+    two, raised_two = run()
+    _under_every_schedule(clinic, clinician, 2)
+    three, raised_three = run()
+    assert (raised_two, raised_three) == (8, 12)
+    assert three == two
