@@ -3,7 +3,8 @@
 DRF's own JSONParser lets through what later code cannot handle: nesting thousands deep
 (Python's decoder raises ``RecursionError``, a 500), and ``1e999``, which decodes as infinity
 and fails deep inside a field (``int(inf)``, a 500). Here both are a ``ParseError`` (400)
-naming the problem, like any other malformed body.
+naming the problem, like any other malformed body. So is a lone surrogate (``"\\ud800"``), which
+UTF-8 cannot encode: it failed when stored, or when echoed back in a field's error.
 """
 
 from __future__ import annotations
@@ -31,12 +32,27 @@ def _strict_constant(name: str) -> Any:
     raise ParseError(f"JSON parse error - {name} is not a number JSON allows.")
 
 
+def _check_text(text: str) -> None:
+    """A lone surrogate (``"\\ud800"`` is valid JSON) cannot be stored or even echoed in an error as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError(
+            "JSON parse error - the text holds a lone surrogate (\\ud800-\\udfff), not a character."
+        ) from exc
+
+
 def _check_depth(data: Any, limit: int) -> None:
-    """Walk the parsed value without recursion; refuse containers nested deeper than ``limit``."""
+    """Walk the parsed value without recursion; refuse containers nested deeper than ``limit`` and lone surrogates."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+            continue
         if isinstance(value, dict):
+            for key in value:
+                _check_text(key)
             children = value.values()
         elif isinstance(value, list):
             children = value
