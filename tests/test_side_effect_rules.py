@@ -181,6 +181,11 @@ def test_weight_gain_at_the_threshold_is_a_warning_with_the_numbers(patient, cli
     )
     assert flag.action.startswith("Review weight, glucose and lipids with the patient; consider the options")
     assert "such as switching" in flag.action
+    # What §5 asks for next on this course (started 1 Jun): weight at week 8, BP/glucose and lipids at week 12.
+    assert flag.action.endswith(
+        "Due next (§5): weight on 27 Jul 2026; blood pressure and fasting glucose on 24 Aug 2026; "
+        "lipid panel on 24 Aug 2026."
+    ), flag.action
     assert (flag.subject, flag.raised_at) == (latest, at("2026-06-29T09:00"))
     assert flag.dedup_key == f"se.metabolic_weight:patient:{patient.pk}:start:2026-06-01"
 

@@ -210,6 +210,40 @@ def young_adult_due_dates(anchor: dt.date) -> list[dt.date]:
     return [anchor + dt.timedelta(weeks=w) for w in weeks]
 
 
+def metabolic_schedule_text(start_date: dt.date, today: dt.date) -> str:
+    """What §5 antipsychotic_metabolic asks for from ``today`` on, by schedule: "Due: weight on 12 Jan 2027 …".
+
+    Pure: the due dates of the course's own schedules (tracker.monitoring), the next one of each
+    on or after today, whether or not it is already recorded (the caseload's "next measurement
+    due" and the monitor.overdue flag know that).
+    """
+    from tracker import monitoring
+    from tracker.selectors.monitoring import measure_label
+
+    parts = []
+    for schedule in monitoring.schedules().values():
+        if "sga" not in schedule.classes:
+            continue
+        horizon = today + dt.timedelta(weeks=(schedule.then_every_weeks or 0) + 13)
+        # After today: a weighing on the flag's own day is what raised it.
+        upcoming = [d for d in monitoring.due_dates(schedule, start_date=start_date, until=horizon) if d > today]
+        if upcoming:
+            labels = [measure_label(m) for m in schedule.measures]
+            lipids = set(schedule.measures) == LIPID_PANEL
+            what = "lipid panel" if lipids else " and ".join(_in_sentence(label) for label in labels)
+            parts.append(f"{what} on {upcoming[0]:%d %b %Y}")
+    return ("Due next (§5): " + "; ".join(parts) + ".") if parts else ""
+
+
+LIPID_PANEL = {"total_cholesterol", "ldl", "hdl", "triglycerides"}  # named as one item in a sentence
+
+
+def _in_sentence(label: str) -> str:
+    """'Fasting glucose' -> 'fasting glucose' mid-sentence; acronyms such as 'BP' stay as they are."""
+    first = label.split()[0]
+    return label if first.isupper() else label[0].lower() + label[1:]
+
+
 def metabolic_weight_flags(patient: Patient, active: list[Course], weights: Sequence[Weight]) -> list[NewFlag]:
     """§0 se.metabolic_weight: ≥ 5 % weight gain from the course's baseline on an antipsychotic (warning).
 
@@ -232,6 +266,7 @@ def metabolic_weight_flags(patient: Patient, active: list[Course], weights: Sequ
         if gain < threshold:
             continue
         drug = course.current.drug_display
+        latest_day = latest.measured_at.astimezone(zone).date()
         flags.append(
             build_flag(
                 patient=patient.pk,
@@ -247,7 +282,7 @@ def metabolic_weight_flags(patient: Patient, active: list[Course], weights: Sequ
                 action=(
                     "Review weight, glucose and lipids with the patient; consider the options in the "
                     "clinical reference (§5 antipsychotic_metabolic), such as switching to an antipsychotic "
-                    "with less weight gain."
+                    f"with less weight gain. {metabolic_schedule_text(course.start_date, latest_day)}"
                 ),
                 raised_at=latest.measured_at,
                 subject_type=ContentType.objects.get_for_model(WeightMeasurement),
