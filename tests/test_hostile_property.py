@@ -304,3 +304,189 @@ def test_hostile_values_at_api_writes(world: World, op: Op, persona: str, edit) 
         response = getattr(client, method)(url, encode(body), content_type="application/json")
         assert_answer(response, set(fields), f"{method.upper()} {url} as {persona} ({sorted(mutated)})")
         transaction.set_rollback(True)
+
+
+# --- the admin's service forms and the portal's forms -------------------------------------------
+
+# Form posts are URL-encoded bytes, so a lone surrogate arrives as the bytes UTF-8 forbids for one.
+SURROGATE_BYTES = b"\xed\xa0\x80"
+HOSTILE_FORM = st.one_of(
+    long_text.map(str.encode),
+    nul_text.map(str.encode),
+    st.just(SURROGATE_BYTES),
+    st.sampled_from(
+        ["1e999", "-1e999", "NaN", "inf", "99999999999999999999999", "-1", "0", "2026-13-45", "25:99", " "]
+    ).map(str.encode),
+    st.just(b""),
+    st.text(max_size=30).map(lambda s: s.encode("utf-8", "surrogatepass")),
+)
+
+
+def form_fields(response) -> tuple[object | None, dict[str, str]]:
+    """The page's form and its fields' initial values, as a browser would post them unchanged."""
+    context = response.context
+    form = context.get("form") or getattr(context.get("adminform"), "form", None)
+    if form is None:
+        return None, {}
+    values = {}
+    for name in form.fields:
+        value = form[name].value()
+        if isinstance(value, list | tuple):
+            value = value[0] if value else ""
+        values[form.add_prefix(name)] = "" if value is None else str(value)
+    return form, values
+
+
+def form_errors(response) -> list:
+    """Every error on the page's forms and formsets."""
+    context = response.context
+    errors = []
+    for key in ("form", "failed_form", "adminform", "errors", "formset"):
+        value = context.get(key) if context else None
+        if value is None:
+            continue
+        form = getattr(value, "form", value)
+        if hasattr(form, "errors") and form.errors:
+            errors.append(form.errors)
+    return errors
+
+
+# (name, who, URL from the world, extra valid values the page's initial values lack)
+Form = tuple[str, str, Callable[[World], str], Callable[[World], dict[str, str]]]
+
+
+def admin(name: str, model: str, *args_of: Callable[[World], object], query: Callable[[World], str] = lambda w: ""):
+    from tests.test_admin_scoping import admin_url
+
+    return lambda w: admin_url(name, model, *(a(w) for a in args_of)) + query(w)
+
+
+def reverse_of(name: str, *args_of: Callable[[World], object]) -> Callable[[World], str]:
+    from django.urls import reverse
+
+    return lambda w: reverse(name, args=[a(w) for a in args_of])
+
+
+FORMS: list[Form] = [
+    (
+        "prescribe",
+        "clinician",
+        admin("prescribe", "prescription", lambda w: w.patient_a.pk),
+        lambda w: {"drug": str(w.rx.drug_id), "dose": "50", "start_date": today(), "times_of_day": "09:00"},
+    ),
+    (
+        "change dose",
+        "clinician",
+        admin("change_dose", "prescription", lambda w: w.rx.pk),
+        lambda w: {"new_dose": "100", "effective_date": today(), "reason": "Titration"},
+    ),
+    (
+        "reschedule",
+        "clinician",
+        admin("reschedule", "prescription", lambda w: w.rx.pk),
+        lambda w: {"reason": "Evening suits", "times_of_day": "21:00"},
+    ),
+    (
+        "record a score",
+        "clinician",
+        reverse_of("admin:tracker_patient_record_score", lambda w: w.patient_a.pk, lambda w: "phq9"),
+        lambda w: {f"item_{i}": "1" for i in range(1, 10)},
+    ),
+    (
+        "record a dose",
+        "clinician",
+        reverse_of("admin:tracker_patient_record_dose", lambda w: w.patient_a.pk),
+        lambda w: {"prescription": str(w.rx.pk)},
+    ),
+    (
+        "add a weight",
+        "clinician",
+        admin("add", "weightmeasurement", query=lambda w: f"?patient={w.patient_a.pk}"),
+        lambda w: {"patient": str(w.patient_a.pk), "weight_kg": "71.0"},
+    ),
+    (
+        "add a measurement",
+        "clinician",
+        admin("add", "clinicalmeasurement", query=lambda w: f"?patient={w.patient_a.pk}"),
+        lambda w: {"patient": str(w.patient_a.pk), "kind": "hdl", "value": "52"},
+    ),
+    (
+        "add an in-clinic session",
+        "clinician",
+        admin("add", "inclinicsession"),
+        lambda w: {
+            "prescription": str(w.esketamine.pk),
+            "care_setting": "outpatient",
+            "bp_before_systolic": "126",
+            "bp_before_diastolic": "80",
+        },
+    ),
+    (
+        "portal: log a dose",
+        "patient_a",
+        reverse_of("portal:log_dose", lambda w: w.open_planned.pk),
+        lambda w: {
+            "action": "taken",
+            "skip_choice": "",
+            "skip_reason": "",
+            "taken_at": "",
+            "extra_dose": "",
+            "client_key": "",
+        },
+    ),
+    (
+        "portal: PHQ-9",
+        "patient_a",
+        reverse_of("portal:questionnaire", lambda w: "phq9"),
+        lambda w: {f"q{i}": "1" for i in range(1, 10)},
+    ),
+    ("portal: weekly check-in", "patient_a", reverse_of("portal:checkin"), lambda w: {}),
+    (
+        "portal: outside-clinic report",
+        "patient_a",
+        reverse_of("portal:outside_clinic", lambda w: w.esketamine.pk),
+        lambda w: {"note": "At home"},
+    ),
+]
+
+
+# Posted from the portal's today page; the fields are the form's own (tracker/portal/forms.py).
+POST_ONLY = {"portal: log a dose"}
+
+
+@pytest.mark.parametrize("form_case", FORMS, ids=[f[0] for f in FORMS])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    edit=st.tuples(
+        st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=3),
+        st.lists(HOSTILE_FORM, min_size=3, max_size=3),
+    )
+)
+def test_hostile_values_at_forms(client, world: World, form_case: Form, edit) -> None:
+    from urllib.parse import urlencode
+
+    name, persona, url_of, extra_of = form_case
+    url = url_of(world)
+    client.force_login(world.users[persona])
+    values = extra_of(world)
+    if name not in POST_ONLY:
+        page = client.get(url)
+        assert page.status_code == 200, (name, page.status_code)
+        form, values = form_fields(page)
+        assert form is not None, name
+        values.update(extra_of(world))
+    fields = sorted(values)
+    picks, hostile = edit
+    body: dict[str, bytes | str] = dict(values)
+    for pick, value in zip(picks, hostile, strict=False):
+        body[fields[pick % len(fields)]] = value
+    with transaction.atomic():
+        response = client.post(url, urlencode(body), content_type="application/x-www-form-urlencoded")
+        assert response.status_code < 500, (name, response.status_code)
+        if response.status_code in (200, 400):
+            assert form_errors(response), (name, "a form came back without an error beside a field")
+        transaction.set_rollback(True)
