@@ -200,3 +200,40 @@ def test_a_nasal_session_shows_only_its_routes_fields(nurse, two_patients):
     form = nurse.get(reverse("admin:tracker_inclinicsession_change", args=[session.pk])).context["adminform"].form
     assert "devices" in form.fields
     assert not {"dose_mg_per_kg", "infusion_minutes"} & set(form.fields)  # IV ketamine's, not esketamine's
+
+
+def test_the_next_session_carries_over_the_devices_and_shows_the_concomitant_medicines(nurse, two_patients, clinician):
+    """What carries over from the last session (§1): the devices, pre-filled for the nurse to confirm."""
+    from tracker.services.sessions import record_dosing, start_session
+
+    ann_rx, _ = two_patients
+    ann = ann_rx.patient
+    member = factories.ClinicianFactory._meta.model.objects.get(user__username="nurse-north")
+    first = start_session(
+        prescription=ann_rx,
+        administered_by=member,
+        bp_before_systolic=128,
+        bp_before_diastolic=80,
+        now=NOW - dt.timedelta(days=4),
+    ).session
+    record_dosing(
+        session=first,
+        first_device_at=NOW - dt.timedelta(days=4),
+        devices=3,
+        lot_number="L1",
+        now=NOW - dt.timedelta(days=4),
+    )
+    prescribe(
+        patient=ann,
+        drug=factories.drug("lorazepam"),
+        dose=Decimal("1"),
+        start_date=dt.date(2026, 3, 1),
+        prescriber=clinician,
+        now=dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC),
+    )
+    second = start_session(prescription=ann_rx, administered_by=member, now=NOW).session
+    response = nurse.get(reverse("admin:tracker_inclinicsession_change", args=[second.pk]))
+    assert response.context["adminform"].form.initial["devices"] == 3
+    content = response.content.decode()
+    assert "3 at the last session, carried over: confirm or change it." in content
+    assert "Concomitant medicines today (REMS form): Benzodiazepines: Lorazepam" in content

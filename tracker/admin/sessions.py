@@ -59,6 +59,17 @@ ROUTE_FIELDS = {"nasal": {"devices"}, "iv": {"dose_mg_per_kg", "weight_kg", "inf
 ROUTE_ONLY_FIELDS = {"devices", "dose_mg_per_kg", "weight_kg", "infusion_minutes"}
 
 
+def concomitant_text(patient: Any) -> str:
+    """The patient's medicines active today that the REMS form asks about (§1), for the nurse to confirm."""
+    from tracker.admin.rems_export import CONCOMITANT_LABELS, concomitant
+
+    today = timezone.now().astimezone(patient.zone).date()
+    prescriptions = Prescription.objects.current().filter(patient=patient).select_related("drug")
+    found = concomitant(prescriptions, today)
+    named = [f"{CONCOMITANT_LABELS[key]}: {', '.join(drugs)}" for key, drugs in found.items() if drugs]
+    return "; ".join(named) or "none of the classes the REMS form asks about"
+
+
 def _without(fields: list, hidden: set[str]) -> list:
     """A fieldset's field list without ``hidden`` (rows given as tuples keep their other fields)."""
     kept = []
@@ -408,7 +419,25 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
             context.update(
                 session_patient=patient,
                 session_patient_age=patient.age_on(timezone.now().astimezone(patient.zone).date()),
+                session_concomitant=concomitant_text(patient),
             )
+        if obj is not None and obj.devices is None and obj.route == "nasal" and not obj.is_entered_in_error:
+            # What carries over from the last session (§1 devices); the nurse confirms it by saving.
+            last = (
+                InClinicSession.objects.current()
+                .filter(patient=obj.patient, devices__isnull=False)
+                .exclude(pk=obj.pk)
+                .order_by("-created_at")
+                .values_list("devices", flat=True)
+                .first()
+            )
+            form = context["adminform"].form
+            if last is not None and "devices" in form.fields and not form.is_bound:
+                form.initial["devices"] = last
+                devices = form.fields["devices"]
+                devices.help_text = (
+                    f"{last} at the last session, carried over: confirm or change it. {devices.help_text}"
+                )
         context["time_zone_name"] = timezone.get_current_timezone_name()
         # For the "Now" buttons: the clinic's wall clock at render time (the browser's may differ).
         context["clinic_now"] = timezone.localtime().strftime(session_start.ISO_MINUTES)
