@@ -93,9 +93,6 @@ DEFAULTS: dict[str, Any] = {
     # middle patient sits at its top by week 6 and near its bottom by week 12. Nothing before
     # week 6: §4 gives no rate for weeks 0–5 (early_improvement is a predictor, not a rate).
     "TRAJECTORY_CHECKPOINTS": [[6, 0.50, 0.32], [12, 0.68, 0.49]],
-    # [P] §4 time_course is about *severe* depression: the band is drawn only for a course whose
-    # PHQ-9 baseline is in the severe band (PHQ9_SEVERE_FROM); below it §4 gives no expected course.
-    "TRAJECTORY_MIN_BASELINE": 20,
     # [P] "Not on track" on the caseload: §4 not_improving (rules.symptoms.not_improving_flags,
     # NOT_IMPROVING_CHECKPOINTS, read as it is) once the course has run this many days, never
     # earlier: §4 time_course "do not switch at week 2", and its first rates are "by week 6".
@@ -213,6 +210,8 @@ DEFAULTS: dict[str, Any] = {
     # systolic > 140 or diastolic > 90 mmHg (strictly greater).
     "BP_THRESHOLD_SYSTOLIC": 140,
     "BP_THRESHOLD_DIASTOLIC": 90,
+    # §1 bp_schedule: BP "~40 min after" the first device (the peak of the rise).
+    "BP_40MIN_TARGET_MINUTES": 40,
     # §1 bp_40min_window: the "40-minute" reading counts if taken 30–60 min after the first device.
     "BP_40MIN_WINDOW_MINUTES": [30, 60],
     # §1 min_observation / discharge_rule: ≥ 120 min from the first device to discharge,

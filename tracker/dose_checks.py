@@ -156,7 +156,7 @@ def review_dose(
             )
             review.warnings.append(
                 f"{_amount(dose)} mg/kg{weight} is above the {_amount(ceiling)} mg/kg studied for depression "
-                "(clinical-reference §2); 0.5 mg/kg is the usual dose."
+                f"(clinical-reference §2); {_amount(drug.usual_min)} mg/kg is the usual dose."
             )
     else:
         # §6: above the usual range saves with a warning.

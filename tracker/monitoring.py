@@ -109,6 +109,11 @@ class DueItem:
         return self.due_date < today
 
 
+def due_horizon(schedule: Schedule, today: dt.date) -> dt.date:
+    """Far enough ahead of ``today`` to hold the schedule's next due date whatever its phase."""
+    return today + dt.timedelta(weeks=(schedule.then_every_weeks or 0) + max(schedule.weeks) + 1)
+
+
 def next_due(
     schedule: Schedule,
     measure: str,
@@ -125,8 +130,9 @@ def next_due(
     following date has also come is not asked for twice: the later one stands for both.
     """
     early = dt.timedelta(days=clinical.get("MONITORING_EARLY_DAYS"))
-    horizon = today + dt.timedelta(weeks=(schedule.then_every_weeks or 0) + max(schedule.weeks) + 1)
-    dates = due_dates(schedule, start_date=start_date, dose_increases=dose_increases, until=horizon)
+    dates = due_dates(
+        schedule, start_date=start_date, dose_increases=dose_increases, until=due_horizon(schedule, today)
+    )
     for i, due in enumerate(dates):
         opens = due - early
         closes = dates[i + 1] - early if i + 1 < len(dates) else dt.date.max

@@ -37,7 +37,7 @@ def next_step(session: InClinicSession, now: dt.datetime, zone: dt.tzinfo) -> Ne
     low, high = clinical.get("BP_40MIN_WINDOW_MINUTES")
     if session.bp_40min_systolic is None:
         opens, closes = first + dt.timedelta(minutes=low), first + dt.timedelta(minutes=high)
-        target = first + dt.timedelta(minutes=40)
+        target = first + dt.timedelta(minutes=clinical.get("BP_40MIN_TARGET_MINUTES"))
         if now < opens:
             return NextStep(f"40-minute BP due in {_minutes(target - now)} min", target)
         if now <= closes:

@@ -390,7 +390,7 @@ def expected_courses(timeline: Timeline) -> tuple[list[Band], str]:
         if not checkpoints:
             missing.append(
                 f" No expected-course band for {drug}: §4's time course is for severe depression "
-                f"(baseline {clinical.get('TRAJECTORY_MIN_BASELINE')} or more), this baseline is {base}."
+                f"(baseline {clinical.get('PHQ9_SEVERE_FROM')} or more), this baseline is {base}."
             )
             continue
         offset = (course.start_date - timeline.origin).days / 7

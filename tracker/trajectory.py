@@ -26,7 +26,7 @@ which is drawing, not data.
 (early_improvement, "≥ 20 % reduction by week 2 predicts response", is a predictor, and a
 third of early non-improvers still respond by week 6); any spread of scores (no percentile
 band); anything after week 12; anything for a baseline below the severe band
-([P] TRAJECTORY_MIN_BASELINE).
+(PHQ9_SEVERE_FROM: §4 time_course is about *severe* depression).
 
 **Not on track** (``not_on_track``) is §4 not_improving exactly as the sweep judges it
 (``rules.symptoms.not_improving_flags``), shown only once the course has run
@@ -61,7 +61,7 @@ def expected_band(baseline_total: int) -> list[Checkpoint]:
 
     Empty when §4 gives no expected course for it: a baseline below the severe band.
     """
-    if baseline_total < clinical.get("TRAJECTORY_MIN_BASELINE"):
+    if baseline_total < clinical.get("PHQ9_SEVERE_FROM"):
         return []
     low = clinical.get("REMISSION_BELOW")["phq9"] - 1
     high = baseline_total * (1 - clinical.get("RESPONSE_REDUCTION"))

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from tracker import scheduling
+from tracker import clinical, scheduling
 from tracker.admin.scoping import restrict_to_clinic
 from tracker.dose_checks import dose_guidance, suggested_indications
 from tracker.models import Clinician, Drug, Patient, Route
@@ -94,7 +94,11 @@ class RegimenFields(forms.Form):
         help_text="§1: the least frequent schedule that keeps the response.",
     )
     infusions = forms.IntegerField(
-        min_value=1, max_value=24, required=False, initial=6, label="Ketamine infusions in the series"
+        min_value=1,
+        max_value=24,
+        required=False,
+        initial=lambda: clinical.get("KETAMINE_SERIES_INFUSIONS"),  # §2 course
+        label="Ketamine infusions in the series",
     )
 
     def clean_times_of_day(self) -> list[str]:
@@ -179,11 +183,6 @@ def can_prescribe(request: Any) -> bool:
         return False
     membership = clinician_for(request)
     return request.user.is_superuser or (membership is not None and membership.can_prescribe)
-
-
-def local_today(patient: Patient, now: dt.datetime | None = None) -> dt.date:
-    """Today in the patient's zone: a late-evening prescription in New York is still today there."""
-    return (now or timezone.now()).astimezone(patient.zone).date()
 
 
 def preview_doses(

@@ -23,7 +23,6 @@ from tracker.admin.prescribing import (
     ChangeDoseForm,
     PrescribeForm,
     RescheduleForm,
-    local_today,
     preview_doses,
     show_service_error,
     warn,
@@ -39,6 +38,7 @@ from tracker.admin.scoping import (
 from tracker.dose_checks import dose_guidance
 from tracker.esketamine import trd_shortfall_for_patient
 from tracker.models import Clinician, DoseSchedule, Patient, Prescription
+from tracker.portal.selectors import local_today
 from tracker.regimens import RegimenKind
 from tracker.services.prescriptions import change_dose, prescribe, reschedule
 

@@ -81,7 +81,8 @@ class RemsForm:
         if amount is None:
             return ""
         mg = int(amount)
-        return str(mg) if mg in (56, 84) else f"other: {mg} mg"
+        # The form's boxes: the label's two session doses (§1 dosing by phase), else "other".
+        return str(mg) if mg in set(clinical.get("ESK_DAY1_DOSE_MG").values()) else f"other: {mg} mg"
 
     @property
     def sedation(self) -> bool | None:

@@ -286,7 +286,7 @@ class InClinicSessionAdmin(ScopedHistoryAdmin):
     def addenda_list(self, obj: InClinicSession) -> str:
         items = [
             (
-                f"{a.created_at.astimezone(timezone.get_current_timezone()):%d %b %Y %H:%M}",
+                f"{(t := a.created_at.astimezone(timezone.get_current_timezone())):%d %b %Y %H:%M} {t.tzname()}",
                 a.recorded_by or "—",
                 ", ".join(a.changed_fields),
                 a.reason,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
@@ -37,8 +38,9 @@ DEFAULT_CRISIS_GUIDANCE = (
 )
 
 
-def local_today(patient: Patient, now: dt.datetime) -> dt.date:
-    return now.astimezone(patient.zone).date()
+def local_today(patient: Patient, now: dt.datetime | None = None) -> dt.date:
+    """Today in the patient's zone: a late evening in New York is still today there."""
+    return (now or timezone.now()).astimezone(patient.zone).date()
 
 
 # A phone number written in running text: 3 or more digits, spaces allowed inside, an optional +.

@@ -224,9 +224,14 @@ def metabolic_schedule_text(start_date: dt.date, today: dt.date) -> str:
     for schedule in monitoring.schedules().values():
         if "sga" not in schedule.classes:
             continue
-        horizon = today + dt.timedelta(weeks=(schedule.then_every_weeks or 0) + 13)
         # After today: a weighing on the flag's own day is what raised it.
-        upcoming = [d for d in monitoring.due_dates(schedule, start_date=start_date, until=horizon) if d > today]
+        upcoming = [
+            d
+            for d in monitoring.due_dates(
+                schedule, start_date=start_date, until=monitoring.due_horizon(schedule, today)
+            )
+            if d > today
+        ]
         if upcoming:
             labels = [measure_label(m) for m in schedule.measures]
             lipids = set(schedule.measures) == LIPID_PANEL
