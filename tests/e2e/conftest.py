@@ -56,3 +56,16 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
             "--disable-sync",
         ],
     }
+
+
+# --- Shared by the browser tests ----------------------------------------------------------
+
+PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory
+
+
+@pytest.fixture
+def shots(output_path: str) -> Path:
+    """Where screenshots go: pytest-playwright's output folder (test-results/ unless --output)."""
+    folder = Path(output_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

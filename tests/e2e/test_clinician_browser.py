@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.dosing import at
 from tests.e2e.a11y import blocking_violations
+from tests.e2e.conftest import PASSWORD
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
 from tests.factories import drug as drug_named
 from tests.test_timeline import build_course
@@ -21,15 +22,6 @@ from tracker import clinical
 from tracker.models import Flag, FlagKind, Severity
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory
-
-
-@pytest.fixture
-def shots(output_path: str) -> Path:
-    folder = Path(output_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def flag(patient, severity: int, kind: str, when: str, title: str = "") -> Flag:

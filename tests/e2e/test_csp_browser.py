@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import PASSWORD
 from tests.factories import ClinicFactory, ClinicianFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory
 
 
 def test_swagger_ui_renders_for_staff_under_the_csp_without_a_violation(page: Page, live_server) -> None:

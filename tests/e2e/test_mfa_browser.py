@@ -15,19 +15,11 @@ from django_otp.oath import totp
 from playwright.sync_api import Page, expect
 
 from tests.e2e.a11y import blocking_violations
+from tests.e2e.conftest import PASSWORD
 from tests.factories import ClinicFactory, ClinicianFactory
 from tracker.accounts.views import WRONG_CODE, WRONG_SETUP_CODE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-PASSWORD = "correct-horse-battery-staple"  # tests.factories.UserFactory
-
-
-@pytest.fixture
-def shots(output_path: str) -> Path:
-    folder = Path(output_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def sign_in_with_password(page: Page, base: str, username: str) -> None:

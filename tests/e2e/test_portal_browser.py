@@ -32,13 +32,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
 
 
 @pytest.fixture
-def shots(output_path: str) -> Path:
-    folder = Path(output_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
 def people():
     clinic = ClinicFactory(name="Northside Clinic", slug="northside")
     clinician = ClinicianFactory(clinic=clinic, user__username="dr-north")
