@@ -9,12 +9,13 @@ from tracker.models.drugs import DoseBasis, DoseUnit, Drug, DrugClass, Route
 from tracker.models.flags import Flag, FlagFact, FlagKind, Severity
 from tracker.models.measurements import ClinicalMeasurement, WeightMeasurement
 from tracker.models.notifications import DigestDelivery
-from tracker.models.patients import Patient, validate_timezone
+from tracker.models.patients import AdministrativeGender, Patient, PortalLanguage, validate_timezone
 from tracker.models.prescriptions import DoseSchedule, Prescription
-from tracker.models.reminders import DoseReminder, PrescriptionReminder, ReminderSettings
+from tracker.models.reminders import DoseReminder, PrescriptionReminder, PushSubscription, ReminderSettings
 from tracker.models.sessions import InClinicSession, SessionAddendum
 
 __all__ = [
+    "AdministrativeGender",
     "Assessment",
     "Clinic",
     "ClinicalDeletionError",
@@ -38,8 +39,10 @@ __all__ = [
     "Patient",
     "PatientAccess",
     "PlannedDose",
+    "PortalLanguage",
     "Prescription",
     "PrescriptionReminder",
+    "PushSubscription",
     "ReminderSettings",
     "Route",
     "SessionAddendum",

@@ -14,6 +14,25 @@ from tracker.models.base import ClinicalRecord
 from tracker.models.clinics import Clinic, Clinician, validate_timezone  # re-exported: migrations name it here
 
 
+class AdministrativeGender(models.TextChoices):
+    """FHIR R4 AdministrativeGender: the gender used for administration, as the record holds it.
+
+    Not sex assigned at birth and not gender identity; US Core asks for exactly this value set.
+    """
+
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class PortalLanguage(models.TextChoices):
+    """The languages the patient portal is translated into (docs/i18n.md says how to add one)."""
+
+    ENGLISH = "en", "English"
+    SPANISH = "es", "Español"
+
+
 class Patient(ClinicalRecord):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     record_number = models.CharField(
@@ -41,6 +60,19 @@ class Patient(ClinicalRecord):
         verbose_name="Spravato REMS enrolment date",
         help_text="§1 setting: an outpatient esketamine patient is enrolled in the REMS before the first session.",
     )
+    gender = models.CharField(
+        max_length=8,
+        choices=AdministrativeGender.choices,
+        default=AdministrativeGender.UNKNOWN,
+        help_text="Administrative gender as the clinic records it (FHIR AdministrativeGender).",
+    )
+    language = models.CharField(
+        max_length=8,
+        choices=PortalLanguage.choices,
+        default=PortalLanguage.ENGLISH,
+        verbose_name="portal language",
+        help_text="The language the patient portal and the patient's reminders use.",
+    )
     email = models.EmailField(blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -66,6 +98,14 @@ class Patient(ClinicalRecord):
             models.CheckConstraint(
                 condition=models.Q(weight_kg__isnull=True) | models.Q(weight_kg__gt=0),
                 name="tracker_patient_weight_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gender__in=AdministrativeGender.values),
+                name="tracker_patient_gender_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(language__in=PortalLanguage.values),
+                name="tracker_patient_language_valid",
             ),
         ]
 

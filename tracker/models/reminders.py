@@ -82,6 +82,11 @@ class DoseReminder(models.Model):
     send_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     sent_at = models.DateTimeField(null=True, blank=True)
+    channels = models.CharField(
+        max_length=24,
+        blank=True,
+        help_text="How a sent reminder reached the patient: 'email', 'push' or 'email+push'.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -103,3 +108,39 @@ class DoseReminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder for planned dose {self.planned_dose_id} ({self.status})"
+
+
+class PushSubscription(models.Model):
+    """One browser's Web Push subscription (RFC 8030/8291), made by the patient in the portal.
+
+    The endpoint and keys come from the browser's ``PushManager.subscribe``. A subscription the
+    patient turns off, or that the push service reports gone (404/410), is ended rather than
+    deleted, so what was delivered where stays answerable.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000)
+    p256dh = models.CharField(max_length=200, help_text="The browser's P-256 public key (base64url).")
+    auth = models.CharField(max_length=64, help_text="The browser's authentication secret (base64url).")
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=100, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint"],
+                condition=models.Q(ended_at__isnull=True),
+                name="tracker_pushsubscription_endpoint_live_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["patient"], condition=models.Q(ended_at__isnull=True), name="tracker_push_live_by_patient"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Push subscription {self.pk} of patient {self.patient_id}"
