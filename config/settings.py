@@ -263,6 +263,13 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
 # The public address of the site, for links in emails (e.g. https://tracker.example.org).
 TRACKER_SITE_URL = env_str("TRACKER_SITE_URL", "")
 
+# --- Web Push dose reminders (issue 15): off unless all three are set ----------------------
+# Generate a pair with py-vapid (`vapid --gen`, then `vapid --applicationServerKey`); see
+# docs/reminders.md. The private key is the PEM file's text or its raw base64url form.
+VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")  # the applicationServerKey, base64url
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT")  # mailto:someone@clinic.example, for the push services
+
 # --- Celery: Redis in production, an embedded filesystem broker by default -------------
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
