@@ -58,6 +58,8 @@ class PatientSerializer(serializers.ModelSerializer):
             "given_name",
             "family_name",
             "date_of_birth",
+            "gender",
+            "language",
             "timezone",
             "weight_kg",
             "email",
