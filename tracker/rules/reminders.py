@@ -1,4 +1,4 @@
-"""The dose-reminder sweep: email the patient before a planned dose, as they chose (issue 15).
+"""The dose-reminder sweep: email and Web Push the patient before a planned dose, as they chose (issue 15).
 
 Steps, each run (from ``run_all_sweeps`` every minute):
 1. Plan: one query reads the pending planned doses of reminded prescriptions that are
@@ -7,12 +7,15 @@ Steps, each run (from ``run_all_sweeps`` every minute):
    hours when it falls inside them (on the patient's wall clock, so across a daylight-saving
    change too). One bulk insert writes the rows whose time has come; the unique planned
    dose drops any row another run wrote first. A dose whose quiet hours last past its due
-   time is recorded as "quiet" and never emailed.
+   time is recorded as "quiet" and never sent.
 2. Send: the owed rows, oldest first, each in its own transaction that (a) locks the row,
-   skipping rows another worker holds, (b) marks it settled with a conditional UPDATE,
-   (c) emails, (d) commits, as the flag outbox does (services.notifications). A failed
-   send rolls the mark back and the next run tries again; nothing is queued on the broker,
-   so a broker outage only delays the sweep, and the rows wait in the database.
+   skipping rows another worker holds, (b) reads the patient's settings again, since they
+   may have changed after the row was queued (reminder turned off: the row goes; quiet
+   hours or minutes changed: silenced, or put back to its new time), (c) marks it settled
+   with a conditional UPDATE, (d) emails and pushes (services.push), (e) commits, as the
+   flag outbox does (services.notifications). Delivered by neither channel after a failure
+   that may pass, the mark rolls back and the next run tries again; nothing is queued on
+   the broker, so a broker outage only delays the sweep, and the rows wait in the database.
    A dose logged (taken or skipped) before its reminder goes out is never reminded; one
    past its deadline (missed) is not either: the missed-dose flow takes over.
 """
@@ -28,10 +31,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from tracker.models import DoseReminder, PlannedDose
 from tracker.models.reminders import MINUTES_BEFORE_MAX
 from tracker.rules.base import SweepResult
+from tracker.services import push
 
 logger = logging.getLogger(__name__)
 
@@ -133,46 +138,142 @@ def _settle(reminder_id: int, status: str, now: dt.datetime) -> bool:
     )
 
 
-def _send_one(reminder_id: int, now: dt.datetime) -> bool:
-    """Email one owed reminder inside the transaction that marks it sent; False if not emailed."""
-    with transaction.atomic():
-        reminder = (
-            DoseReminder.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("planned_dose__prescription__drug", "patient__user")
-            .filter(pk=reminder_id, status=Status.PENDING)
-            .first()
-        )
-        if reminder is None:
-            return False  # settled meanwhile, or another worker holds it
-        dose, patient = reminder.planned_dose, reminder.patient
-        if dose.status in (PlannedDose.Status.TAKEN, PlannedDose.Status.SKIPPED):
-            _settle(reminder_id, Status.LOGGED, now)
-            return False
-        if dose.status != PlannedDose.Status.PENDING or dose.deadline < now:
-            _settle(reminder_id, Status.EXPIRED, now)
-            return False
-        address = patient.email or (patient.user.email if patient.user else "")
-        if not address:
-            logger.warning("reminder %s: patient %s has no email address", reminder_id, patient.pk)
-            _settle(reminder_id, Status.NO_ADDRESS, now)
-            return False
-        if not _settle(reminder_id, Status.SENT, now):
-            return False
-        local_due = dose.due_at.astimezone(patient.zone)
-        context = {
-            "patient": patient,
-            "drug": dose.prescription.drug,
-            "prescription": dose.prescription,
-            "due": local_due,
-            "zone": patient.timezone,
-            # Straight to the dose's card on Today, where "Taken" is one tap.
-            "url": _absolute(reverse("portal:today")) + f"#dose-{dose.pk}",
-            "settings_url": _absolute(reverse("portal:reminders")),
-        }
+class NotDelivered(Exception):
+    """No channel took the reminder and at least one failure may pass: roll back, retry."""
+
+
+def _recheck(reminder: DoseReminder, now: dt.datetime) -> str | dt.datetime | None:
+    """The patient's settings as they are now, inside the claim (they may have changed since
+    the reminder was queued): "off" when the medicine's reminder was turned off, QUIET when
+    quiet hours now silence it, a later time when it should wait (quiet hours now end later,
+    or fewer minutes before), else None: send."""
+    dose, patient = reminder.planned_dose, reminder.patient
+    choice = getattr(dose.prescription, "reminder", None)
+    if choice is None or not choice.enabled or dose.prescription.drug.in_clinic_only:
+        return "off"
+    quiet = getattr(patient, "reminder_settings", None)
+    send_at, silenced = send_time(
+        dose.due_at,
+        choice.minutes_before,
+        patient.zone,
+        quiet.quiet_from if quiet else None,
+        quiet.quiet_until if quiet else None,
+    )
+    if silenced:
+        return Status.QUIET
+    return send_at if send_at > now else None
+
+
+def _message(reminder: DoseReminder, now: dt.datetime) -> tuple[str, str, str]:
+    """(subject, email body, push payload) in the patient's portal language."""
+    dose, patient = reminder.planned_dose, reminder.patient
+    local_due = dose.due_at.astimezone(patient.zone)
+    path = reverse("portal:today") + f"#dose-{dose.pk}"  # the dose's card on Today: "Taken" is one tap
+    context = {
+        "patient": patient,
+        "drug": dose.prescription.drug,
+        "prescription": dose.prescription,
+        "due": local_due,
+        "zone": patient.timezone,
+        "url": _absolute(path),
+        "settings_url": _absolute(reverse("portal:reminders")),
+    }
+    with translation.override(patient.language or settings.LANGUAGE_CODE):
         subject = render_to_string("portal/email/dose_reminder_subject.txt", context).strip()
         body = render_to_string("portal/email/dose_reminder.txt", context)
-        send_mail(subject, body, None, [address])  # raising rolls the mark back: the next run retries
-        return True
+        payload = push.reminder_payload(due_local=local_due, zone=patient.timezone, url=path, tag=f"dose-{dose.pk}")
+    return subject, body, payload
+
+
+def _deliver(
+    reminder: DoseReminder, address: str, subscriptions: list, push_config: push.PushConfig | None, now: dt.datetime
+) -> tuple[list[str], list[push.Delivery], bool]:
+    """Email (if an address) and push to every live subscription: (channels, pushes, any failure that may pass)."""
+    subject, body, payload = _message(reminder, now)
+    channels, failed = [], False
+    if address:
+        try:
+            send_mail(subject, body, None, [address])
+            channels.append("email")
+        except Exception:
+            failed = True
+            logger.exception("reminder %s: email failed", reminder.pk)
+    deliveries = []
+    if push_config is not None:
+        ttl = int((reminder.planned_dose.deadline - now).total_seconds())
+        deliveries = [push.deliver(sub, payload, ttl=ttl, push=push_config) for sub in subscriptions]
+    if any(d.outcome is push.Outcome.DELIVERED for d in deliveries):
+        channels.append("push")
+    failed = failed or any(d.outcome is push.Outcome.FAILED for d in deliveries)
+    return channels, deliveries, failed
+
+
+def _send_one(reminder_id: int, now: dt.datetime) -> bool:
+    """Send one owed reminder inside the transaction that marks it sent; False if not sent.
+
+    Sent by email (if the patient has an address) and by push to each live subscription.
+    Delivered by either, it is sent, and ``channels`` says how; a channel that failed is not
+    tried again, which would repeat the other. Delivered by neither with a failure that may
+    pass (SMTP down, a push service's 5xx), everything rolls back and the next run tries again.
+    A push service's 404/410 ends that subscription, kept even when the reminder rolls back.
+    """
+    deliveries: list[push.Delivery] = []
+    try:
+        with transaction.atomic():
+            reminder = (
+                DoseReminder.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related(
+                    "planned_dose__prescription__drug",
+                    "planned_dose__prescription__reminder",
+                    "patient__user",
+                    "patient__reminder_settings",
+                )
+                .filter(pk=reminder_id, status=Status.PENDING)
+                .first()
+            )
+            if reminder is None:
+                return False  # settled meanwhile, or another worker holds it
+            dose, patient = reminder.planned_dose, reminder.patient
+            if dose.status in (PlannedDose.Status.TAKEN, PlannedDose.Status.SKIPPED):
+                _settle(reminder_id, Status.LOGGED, now)
+                return False
+            if dose.status != PlannedDose.Status.PENDING or dose.deadline < now:
+                _settle(reminder_id, Status.EXPIRED, now)
+                return False
+            changed = _recheck(reminder, now)
+            if changed == "off":
+                # Turned off since it was queued: the owed row goes, so turning the reminder
+                # back on before the dose plans it again. Nothing was sent; nothing clinical.
+                DoseReminder.objects.filter(pk=reminder_id, status=Status.PENDING).delete()
+                return False
+            if changed == Status.QUIET:
+                _settle(reminder_id, Status.QUIET, now)
+                return False
+            if isinstance(changed, dt.datetime):
+                DoseReminder.objects.filter(pk=reminder_id, status=Status.PENDING).update(send_at=changed)
+                return False
+            address = patient.email or (patient.user.email if patient.user else "")
+            push_config = push.config()
+            subscriptions = push.live_subscriptions(patient.pk) if push_config else []
+            if not address and not subscriptions:
+                logger.warning(
+                    "reminder %s: patient %s has no email address or push subscription", reminder_id, patient.pk
+                )
+                _settle(reminder_id, Status.NO_ADDRESS, now)
+                return False
+            if not _settle(reminder_id, Status.SENT, now):
+                return False
+            channels, deliveries, failed = _deliver(reminder, address, subscriptions, push_config, now)
+            if not channels:
+                if failed:
+                    raise NotDelivered(reminder_id)  # rolls the mark back: owed, the next run retries
+                # No address, and every subscription gone: nowhere left to send it.
+                DoseReminder.objects.filter(pk=reminder_id).update(status=Status.NO_ADDRESS, sent_at=None)
+                return False
+            DoseReminder.objects.filter(pk=reminder_id).update(channels="+".join(channels))
+            return True
+    finally:
+        push.record(deliveries, now)
 
 
 def send_owed(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> tuple[int, int]:
@@ -186,9 +287,12 @@ def send_owed(*, now: dt.datetime, batch_size: int = BATCH_SIZE) -> tuple[int, i
     for reminder_id in owed:
         try:
             sent += _send_one(reminder_id, now)
-        except Exception:  # one bad address or an SMTP hiccup must not hold up the others
+        except NotDelivered:
             failed += 1
-            logger.exception("reminder %s: email failed; the next run tries again", reminder_id)
+            logger.warning("reminder %s: not delivered; the next run tries again", reminder_id)
+        except Exception:  # one bad row must not hold up the others
+            failed += 1
+            logger.exception("reminder %s: failed; the next run tries again", reminder_id)
     return sent, failed
 
 
