@@ -8,10 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.dosing import at, daily_course
 from tests.symptoms import answers_for
 from tests.test_portal_support import clinic_only, course, give_login, local_today, signed_in
 from tracker.models import PlannedDose
 from tracker.portal import charts, selectors
+from tracker.selectors import adherence
 from tracker.services.assessments import submit_assessment
 from tracker.services.doses import record_dose
 from tracker.services.prescriptions import change_dose
@@ -170,3 +172,89 @@ def test_the_next_esketamine_session_says_what_to_do_before_it(portal, patient, 
     assert "Do not eat for 2 hours before your session" in html
     assert "Do not drink anything for 30 minutes before your session." in html
     assert html.count("Do not drive or use machinery until the next day") == 1  # said once, in the advice
+
+
+# --- The streak (tracker/selectors/adherence.py) ---------------------------------------------
+
+
+def _tally(day: int, planned: int = 2, broken: int = 0, open_: int = 0) -> adherence.DayTally:
+    return adherence.DayTally(dt.date(2026, 6, day), planned, broken, open_)
+
+
+def test_streak_counts_back_from_today_and_days_without_doses_neither_break_nor_extend():
+    today = dt.date(2026, 6, 10)
+    # Newest first: today done, 8 and 9 had no doses (rows absent), 7 done, 6 skipped.
+    days = [_tally(10), _tally(7), _tally(6, broken=1), _tally(5)]
+    assert adherence.streak_from_days(days, today) == adherence.Streak(days=2, today_open=False)
+    # A day with planned doses all cancelled comes as planned=0: neutral too.
+    assert adherence.streak_from_days([_tally(10), _tally(9, planned=0), _tally(8)], today).days == 2
+
+
+def test_an_unfinished_today_neither_counts_nor_breaks_yesterdays_streak():
+    today = dt.date(2026, 6, 10)
+    days = [_tally(10, open_=1), _tally(9), _tally(8)]
+    assert adherence.streak_from_days(days, today) == adherence.Streak(days=2, today_open=True)
+    # ...but a miss today (or a dose past its deadline) breaks it at once.
+    assert adherence.streak_from_days([_tally(10, broken=1, open_=1), _tally(9)], today).days == 0
+    # Nothing ever taken: no streak, and nothing in the future counts.
+    assert adherence.streak_from_days([_tally(11), _tally(10, broken=2)], today).days == 0
+    assert adherence.streak_from_days([], today) == adherence.Streak(days=0, today_open=False)
+
+
+@pytest.fixture
+def new_yorker(patient):
+    patient.timezone = "America/New_York"
+    patient.save(update_fields=["timezone"])
+    return patient
+
+
+def _dst_course(patient, clinician):
+    """08:00 and 22:30 in New York from 5 March 2026, every dose of the 5th to the 9th taken;
+    clocks go forward on Sunday 8 March.
+
+    22:30 EDT is 02:30 UTC the next day, so a streak judged on UTC days would move that dose.
+    """
+    rx = daily_course(patient, clinician, times=("08:00", "22:30"), start="2026-03-05")
+    doses = {(d.local_date, d.due_at.astimezone(patient.zone).hour): d for d in rx.planned_doses.all()}
+    for day in range(5, 10):
+        for hour in (8, 22):
+            _set(doses, day, hour, PlannedDose.Status.TAKEN)
+    return doses
+
+
+def _set(doses, day: int, hour: int, status: str) -> None:
+    PlannedDose.objects.filter(pk=doses[(dt.date(2026, 3, day), hour)].pk).update(status=status)
+
+
+def test_streak_across_the_daylight_saving_change_is_counted_in_local_days(new_yorker, clinician):
+    doses = _dst_course(new_yorker, clinician)
+    assert dt.date(2026, 3, 8) in {d for d, _ in doses}  # the 23-hour day is planned like any other
+    late_evening = at("2026-03-10T03:00")  # 23:00 EDT on Monday 9 March: today is the 9th
+    assert adherence.dose_streak(new_yorker, late_evening) == adherence.Streak(days=5, today_open=False)
+    # The DST day's 22:30 dose (02:30 UTC on the 9th) missed: the 9th alone remains.
+    _set(doses, 8, 22, PlannedDose.Status.MISSED)
+    assert adherence.dose_streak(new_yorker, late_evening).days == 1
+
+
+def test_a_late_dose_still_in_its_grace_period_holds_the_streak_open_and_past_it_breaks(new_yorker, clinician):
+    doses = _dst_course(new_yorker, clinician)
+    _set(doses, 9, 22, PlannedDose.Status.PENDING)  # Monday 22:30 not logged yet
+    after_midnight = at("2026-03-10T04:30")  # 00:30 EDT Tuesday, within Monday 22:30's grace
+    assert doses[(dt.date(2026, 3, 9), 22)].deadline > after_midnight
+    # Tuesday's doses are still to come (open) and Monday's late dose may still be logged.
+    assert adherence.dose_streak(new_yorker, after_midnight) == adherence.Streak(days=4, today_open=True)
+    past_deadline = doses[(dt.date(2026, 3, 9), 22)].deadline + dt.timedelta(minutes=1)
+    assert adherence.dose_streak(new_yorker, past_deadline).days == 0  # not logged in time: broken
+
+
+def test_cancelled_doses_and_entered_in_error_plans_are_no_doses(new_yorker, clinician):
+    doses = _dst_course(new_yorker, clinician)
+    _set(doses, 7, 8, PlannedDose.Status.CANCELLED)
+    _set(doses, 7, 22, PlannedDose.Status.CANCELLED)
+    assert adherence.dose_streak(new_yorker, at("2026-03-10T03:00")).days == 4  # the 7th: nothing planned
+    other = daily_course(new_yorker, clinician, name="quetiapine", dose="150", times=("21:00",), start="2026-03-05")
+    PlannedDose.objects.filter(prescription=other).update(status=PlannedDose.Status.MISSED)
+    assert adherence.dose_streak(new_yorker, at("2026-03-10T03:00")).days == 0
+    other.entered_in_error_at = at("2026-03-10T00:00")
+    other.save(update_fields=["entered_in_error_at"])
+    assert adherence.dose_streak(new_yorker, at("2026-03-10T03:00")).days == 4
