@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tracker.portal import views
+from tracker.portal import push_views, views
 
 app_name = "portal"
 
@@ -24,4 +24,6 @@ urlpatterns = [
     path("answers/<int:assessment_id>/", views.result, name="result"),
     path("progress/", views.progress, name="progress"),
     path("reminders/", views.reminders, name="reminders"),
+    path("reminders/push/", push_views.push_subscribe, name="push_subscribe"),
+    path("reminders/push/off/", push_views.push_unsubscribe, name="push_unsubscribe"),
 ]
