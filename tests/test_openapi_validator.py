@@ -79,3 +79,26 @@ def test_a_dose_with_blank_optional_texts_is_accepted_and_a_skip_lists_in_the_en
     assert DoseEvent.objects.get(pk=skipped.json()["id"]).skip_reason == "Felt sick"
     timing = document["components"]["schemas"]["DoseEvent"]["properties"]["timing"]
     assert blank_allowed(document, timing)
+
+
+def operations(document: dict) -> list[tuple[str, dict]]:
+    """(``METHOD path``, operation) for every operation in the document."""
+    return [
+        (f"{method.upper()} {path}", operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def test_every_operation_has_its_own_description(document: dict) -> None:
+    """No empty description, and none shared: a viewset's or mixin's docstring no longer stands in for several."""
+    described = operations(document)
+    assert len(described) >= 48
+    empty = [name for name, operation in described if not operation.get("description", "").strip()]
+    assert empty == []
+    by_text: dict[str, list[str]] = {}
+    for name, operation in described:
+        by_text.setdefault(operation["description"], []).append(name)
+    shared = {text[:60]: names for text, names in by_text.items() if len(names) > 1}
+    assert shared == {}

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from tracker import fhir, scheduling
 from tracker.api import filters
 from tracker.api import serializers as s
+from tracker.api.descriptions import described
 from tracker.api.errors import call_service
 from tracker.api.permissions import (
     Actor,
@@ -239,6 +240,7 @@ class FHIRContentNegotiation(BaseContentNegotiation):
 # --- Patients, drugs, plans ----------------------------------------------------------------
 
 
+@described
 class PatientViewSet(ReadOnlyScopedViewSet):
     read_serializer = s.PatientSerializer
     patient_path = ""
@@ -311,6 +313,7 @@ class PatientViewSet(ReadOnlyScopedViewSet):
         return Response(data) if page is None else self.get_paginated_response(data)
 
 
+@described
 class DrugViewSet(viewsets.ReadOnlyModelViewSet):
     """The clinic-independent drug catalogue, to find a drug's id for prescribing."""
 
@@ -322,6 +325,7 @@ class DrugViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ("name",)
 
 
+@described
 class DoseScheduleViewSet(ReadOnlyScopedViewSet):
     read_serializer = s.DoseScheduleSerializer
     patient_path = "prescription__patient"
@@ -333,6 +337,7 @@ class DoseScheduleViewSet(ReadOnlyScopedViewSet):
         return DoseSchedule.objects.all()
 
 
+@described
 class PlannedDoseViewSet(ReadOnlyScopedViewSet):
     read_serializer = s.PlannedDoseSerializer
     filterset_class = filters.PlannedDoseFilter
@@ -343,6 +348,7 @@ class PlannedDoseViewSet(ReadOnlyScopedViewSet):
         return PlannedDose.objects.all()
 
 
+@described
 @clinical_record_schema(s.PrescriptionSerializer, s.PrescribeSerializer)
 class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     """Prescriptions as versions: ``replaces`` / ``replaced_by`` link a dose change's chain."""
@@ -475,6 +481,7 @@ class PrescriptionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
 # --- What patients report --------------------------------------------------------------------
 
 
+@described
 @clinical_record_schema(s.DoseEventSerializer, s.DoseEventCreateSerializer)
 class DoseEventViewSet(EnteredInErrorMixin, CreateScopedViewSet):
     read_serializer = s.DoseEventSerializer
@@ -518,6 +525,7 @@ class DoseEventViewSet(EnteredInErrorMixin, CreateScopedViewSet):
         return self.respond(event, status.HTTP_201_CREATED)
 
 
+@described
 @clinical_record_schema(s.AssessmentSerializer, s.AssessmentCreateSerializer)
 class AssessmentViewSet(EnteredInErrorMixin, CreateScopedViewSet):
     read_serializer = s.AssessmentSerializer
@@ -540,6 +548,7 @@ class AssessmentViewSet(EnteredInErrorMixin, CreateScopedViewSet):
         return submitted.assessment
 
 
+@described
 @clinical_record_schema(s.SideEffectReportSerializer, s.SideEffectCreateSerializer)
 class SideEffectReportViewSet(EnteredInErrorMixin, CreateScopedViewSet):
     read_serializer = s.SideEffectReportSerializer
@@ -589,6 +598,7 @@ def session_changes(session: InClinicSession, data: dict[str, Any]) -> dict[str,
 SESSION_WRITE = (IsAuthenticated, ClinicianOnly)
 
 
+@described
 @clinical_record_schema(s.InClinicSessionSerializer)
 class InClinicSessionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     """Sessions as the admin records them, by the same services: start, record each step, sign off.
@@ -666,6 +676,7 @@ class InClinicSessionViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
         return self.respond_result(session_service.SessionResult(signed))
 
 
+@described
 @clinical_record_schema(s.WeightMeasurementSerializer, s.WeightCreateSerializer)
 class WeightMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     """Weights: clinicians record them; a patient reads their own. The latest is the current weight."""
@@ -686,6 +697,7 @@ class WeightMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
         return self.respond(measurement, status.HTTP_201_CREATED)
 
 
+@described
 @clinical_record_schema(s.ClinicalMeasurementSerializer, s.ClinicalMeasurementCreateSerializer)
 class ClinicalMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
     """Height, BP, pulse and blood tests: clinicians record them; a patient reads their own."""
@@ -709,6 +721,7 @@ class ClinicalMeasurementViewSet(EnteredInErrorMixin, ReadOnlyScopedViewSet):
 # --- Flags: the clinicians' worklist -----------------------------------------------------------
 
 
+@described
 class FlagViewSet(ReadOnlyScopedViewSet):
     read_serializer = s.FlagSerializer
     input_serializers = {"resolve": s.ResolveFlagSerializer}
