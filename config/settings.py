@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Portal pages in the language cookie's or the browser's language (the patient's own once signed in).
+    "tracker.portal.language.PortalLanguageMiddleware",
     # request.user.is_verified(): whether this session passed a second factor (django-otp).
     "django_otp.middleware.OTPMiddleware",
     # Staff without one are sent to set it up or type a code (TRACKER_REQUIRE_STAFF_MFA).
@@ -93,6 +95,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The portal's language switcher: the languages it offers (PortalLanguage).
+                "tracker.portal.language.languages",
             ],
         },
     },
@@ -118,6 +122,10 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-gb"
 USE_I18N = True
+# The patient portal's languages (tracker.models.PortalLanguage; docs/i18n.md). The clinician
+# admin and the API stay in LANGUAGE_CODE; the catalogues are compiled at install, run and test.
+LANGUAGES = [("en-gb", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- Auth ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils import dateformat
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from tracker import scales
 
 WIDTH, HEIGHT = 320, 180
@@ -60,17 +64,47 @@ def _x(day: dt.date, first: dt.date, last: dt.date) -> float:
     return LEFT + (WIDTH - LEFT - RIGHT) * (day - first).days / span
 
 
+def _day(day: dt.date) -> str:
+    """ "01 June" in English, "1 de junio" in Spanish: the format is translated with the words."""
+    return dateformat.format(day, _("d F"))
+
+
 def _describe(name: str, maximum: int, series: list[tuple[dt.date, int]]) -> str:
     if not series:
-        return f"No {name} answers yet."
+        return _("No %(name)s answers yet.") % {"name": name}
     (first_day, first), (last_day, last) = series[0], series[-1]
     if len(series) == 1:
-        return f"One {name} score: {last} out of {maximum} on {last_day:%d %B}."
-    trend = "down" if last < first else "up" if last > first else "level"
-    return (
-        f"{len(series)} {name} scores from {first_day:%d %B} to {last_day:%d %B}: "
-        f"{first} to {last} out of {maximum} (lower is better; the line went {trend})."
-    )
+        return _("One %(name)s score: %(last)s out of %(maximum)s on %(day)s.") % {
+            "name": name,
+            "last": last,
+            "maximum": maximum,
+            "day": _day(last_day),
+        }
+    values = {
+        "count": len(series),
+        "name": name,
+        "from": _day(first_day),
+        "to": _day(last_day),
+        "first": first,
+        "last": last,
+        "maximum": maximum,
+    }
+    if last < first:
+        text = _(
+            "%(count)s %(name)s scores from %(from)s to %(to)s: %(first)s to %(last)s out of %(maximum)s "
+            "(lower is better; the line went down)."
+        )
+    elif last > first:
+        text = _(
+            "%(count)s %(name)s scores from %(from)s to %(to)s: %(first)s to %(last)s out of %(maximum)s "
+            "(lower is better; the line went up)."
+        )
+    else:
+        text = _(
+            "%(count)s %(name)s scores from %(from)s to %(to)s: %(first)s to %(last)s out of %(maximum)s "
+            "(lower is better; the line went level)."
+        )
+    return text % values
 
 
 def line_chart(code: str, series: list[tuple[dt.date, int]], first: dt.date, last: dt.date) -> LineChart:
@@ -89,14 +123,17 @@ def line_chart(code: str, series: list[tuple[dt.date, int]], first: dt.date, las
     x_ticks = tuple(
         Tick(
             at=_x(day, first, last),
-            label=f"{day:%d %b}",
+            label=dateformat.format(day, "d M"),
             anchor="start" if day == first else "end" if day == days[-1] else "middle",
         )
         for day in days
     )
     return LineChart(
         code=code,
-        title=f"{scale.name} scores over the last {weeks} weeks",
+        title=ngettext(
+            "%(name)s scores over the last %(count)s week", "%(name)s scores over the last %(count)s weeks", weeks
+        )
+        % {"name": scale.name, "count": weeks},
         description=_describe(scale.name, maximum, series),
         maximum=maximum,
         points=points,

@@ -13,9 +13,14 @@ from collections.abc import Mapping
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from tracker import scales, side_effect_catalogue
-from tracker.models import DoseEvent, Prescription, PrescriptionReminder, SideEffectReport
+from tracker.models import DoseEvent, PortalLanguage, Prescription, PrescriptionReminder, SideEffectReport
+from tracker.portal import instruments
+from tracker.portal.selectors import SEVERITY_LABELS
 from tracker.services.assessments import EffectReport
 from tracker.services.errors import ServiceError
 from tracker.services.reminders import MINUTES_BEFORE_CHOICES, ReminderChoice
@@ -39,8 +44,8 @@ def local_datetime_field(label: str, required: bool = False) -> forms.DateTimeFi
         input_formats=[LOCAL_DATETIME_FORMAT, "%Y-%m-%d %H:%M"],
         widget=LocalDateTimeInput(),
         error_messages={
-            "required": "Enter the date and time you took it.",
-            "invalid": "Enter a date and a time, for example 2026-06-01 08:30.",
+            "required": gettext_lazy("Enter the date and time you took it."),
+            "invalid": gettext_lazy("Enter a date and a time, for example 2026-06-01 08:30."),
         },
     )
 
@@ -76,25 +81,35 @@ class DoseLogForm(forms.Form):
         NON_FIELD_ERRORS: NON_FIELD_ERRORS,
     }
 
-    action = forms.ChoiceField(choices=[(TAKEN, "Taken"), (SKIPPED, "Skipped"), (OTHER_TIME, "Taken at another time")])
+    action = forms.ChoiceField(
+        choices=[
+            (TAKEN, gettext_lazy("Taken")),
+            (SKIPPED, gettext_lazy("Skipped")),
+            (OTHER_TIME, gettext_lazy("Taken at another time")),
+        ],
+        error_messages={
+            "required": gettext_lazy("Please choose taken, skipped or taken at another time."),
+            "invalid_choice": gettext_lazy("Please choose taken, skipped or taken at another time."),
+        },
+    )
     skip_choice = forms.ChoiceField(
-        label="Why did you skip it?",
-        choices=DoseEvent.SkipChoice.choices,
+        label=gettext_lazy("Why did you skip it?"),
+        choices=lambda: skip_choices(),
         required=False,
         widget=forms.RadioSelect,
-        error_messages={"invalid_choice": "Choose one of the reasons in the list."},
+        error_messages={"invalid_choice": gettext_lazy("Choose one of the reasons in the list.")},
     )
-    skip_reason = forms.CharField(label="In your own words", required=False, max_length=200)
-    taken_at = local_datetime_field("When did you take it?")
+    skip_reason = forms.CharField(label=gettext_lazy("In your own words"), required=False, max_length=200)
+    taken_at = local_datetime_field(gettext_lazy("When did you take it?"))
     # The second submit after a time outside the dose's window: "Yes, log it as an extra dose".
     extra_dose = forms.BooleanField(required=False)
     # Made by the page's script for each form it shows, so a double tap or a resend is one dose.
-    client_key = forms.UUIDField(required=False, error_messages={"invalid": "Please tap again."})
+    client_key = forms.UUIDField(required=False, error_messages={"invalid": gettext_lazy("Please tap again.")})
 
     def clean(self) -> dict:
         data = super().clean()
         if data.get("action") == self.OTHER_TIME and not data.get("taken_at") and "taken_at" not in self.errors:
-            self.add_error("taken_at", "Enter the date and time you took it.")
+            self.add_error("taken_at", _("Enter the date and time you took it."))
         return data
 
     def service_arguments(self, now: dt.datetime) -> dict:
@@ -118,8 +133,8 @@ class PhoneTimeField(forms.DateTimeField):
     """An instant from the phone's clock, as JavaScript's toISOString() writes it, with its offset."""
 
     default_error_messages = {
-        "required": "The phone did not say when the dose was tapped.",
-        "invalid": "The phone sent a time that could not be read, or one without its time zone.",
+        "required": gettext_lazy("The phone did not say when the dose was tapped."),
+        "invalid": gettext_lazy("The phone sent a time that could not be read, or one without its time zone."),
     }
 
     def to_python(self, value: object) -> dt.datetime | None:
@@ -150,10 +165,13 @@ class OfflineTapForm(forms.Form):
     }
 
     client_key = forms.UUIDField(
-        error_messages={"required": "The tap has no key.", "invalid": "The tap's key is not valid."}
+        error_messages={
+            "required": gettext_lazy("The tap has no key."),
+            "invalid": gettext_lazy("The tap's key is not valid."),
+        }
     )
-    tapped_at = PhoneTimeField(label="When the dose was tapped")
-    sent_at = PhoneTimeField(label="When the phone sent it")
+    tapped_at = PhoneTimeField(label=gettext_lazy("When the dose was tapped"))
+    sent_at = PhoneTimeField(label=gettext_lazy("When the phone sent it"))
 
     def service_arguments(self, now: dt.datetime) -> dict:
         """record_dose's outcome, time and key: taken, the wait before sending taken off ``now``."""
@@ -170,9 +188,9 @@ class TakenNowOrAtForm(forms.Form):
 
     SERVICE_FIELDS = {"occurred_at": "taken_at", "note": "note"}
 
-    taken_at = local_datetime_field("When did you take it? Leave empty for now.")
+    taken_at = local_datetime_field(gettext_lazy("When did you take it? Leave empty for now."))
     note = forms.CharField(
-        label="Anything you want your care team to know (optional)",
+        label=gettext_lazy("Anything you want your care team to know (optional)"),
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -188,11 +206,18 @@ def _question(number: int, total: int, text: str, options: tuple[tuple[int, str]
         choices=[(value, label) for value, label in options],
         coerce=int,
         widget=forms.RadioSelect,
-        error_messages={"required": f"Please answer question {number} of {total}: “{text}”."},
+        error_messages={
+            "required": _("Please answer question %(number)s of %(total)s: “%(text)s”.")
+            % {"number": number, "total": total, "text": text},
+            "invalid_choice": _("Please answer question %(number)s of %(total)s with one of its answers: “%(text)s”.")
+            % {"number": number, "total": total, "text": text},
+        },
     )
 
 
 # The anchors printed on the FIBSER form at 0, 2, 4 and 6 (Wisniewski 2006, cited in clinical-reference §5).
+# Instrument wording: shown in English in every language until an official translation is
+# added to tracker.portal.instruments (the check-in page says so to a non-English patient).
 FIBSER_ANCHORS: tuple[dict[int, str], ...] = (
     {0: "no side effects", 2: "10–25% of the time", 4: "50–75% of the time", 6: "all of the time"},
     {0: "no side effects", 2: "trivial", 4: "moderate", 6: "intolerable"},
@@ -208,21 +233,30 @@ def _fibser_options(item: int) -> tuple[tuple[int, str], ...]:
 
 
 class QuestionnaireForm(forms.Form):
-    """A whole questionnaire on one page: one group of radio buttons per question."""
+    """A whole questionnaire on one page: one group of radio buttons per question.
+
+    The words are the instrument's official ones in the portal's language, or English marked
+    untranslated (tracker.portal.instruments); the values, and so the score, never change.
+    """
 
     def __init__(self, *args, scale: scales.Scale, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scale = scale
+        self.wording = instruments.wording(scale)
         total = len(scale.items)
-        for index, text in enumerate(scale.items):
-            self.fields[f"q{index + 1}"] = _question(index + 1, total, text, scale.options_for(index))
+        for index, text in enumerate(self.wording.items):
+            self.fields[f"q{index + 1}"] = _question(index + 1, total, text, self.wording.options_for(index))
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"q{n}"] for n in range(1, len(self.scale.items) + 1)]
 
 
 NO_EFFECT = ""
-SEVERITY_CHOICES = [(NO_EFFECT, "No"), *SideEffectReport.Severity.choices]
+# The model's severity labels, in the portal's words (selectors.SEVERITY_LABELS; the model stays English).
+SEVERITY_CHOICES = [
+    (NO_EFFECT, gettext_lazy("No")),
+    *((value, SEVERITY_LABELS.get(value, label)) for value, label in SideEffectReport.Severity.choices),
+]
 
 
 class CheckinForm(forms.Form):
@@ -244,13 +278,13 @@ class CheckinForm(forms.Form):
                 label=label, choices=SEVERITY_CHOICES, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
             )
         self.fields["other_description"] = forms.CharField(
-            label="Something else? Describe it in your own words (optional)",
+            label=gettext_lazy("Something else? Describe it in your own words (optional)"),
             required=False,
             max_length=1000,
             widget=forms.Textarea(attrs={"rows": 3}),
         )
         self.fields["other_severity"] = forms.ChoiceField(
-            label="How strong is it?", choices=SEVERITY_CHOICES, required=False, widget=forms.RadioSelect
+            label=gettext_lazy("How strong is it?"), choices=SEVERITY_CHOICES, required=False, widget=forms.RadioSelect
         )
 
     @property
@@ -264,9 +298,9 @@ class CheckinForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         if data.get("other_description", "").strip() and not data.get("other_severity"):
-            self.add_error("other_severity", "Say how strong the side effect you described is.")
+            self.add_error("other_severity", _("Say how strong the side effect you described is."))
         if data.get("other_severity") and not data.get("other_description", "").strip():
-            self.add_error("other_description", "Please describe the side effect in your own words.")
+            self.add_error("other_description", _("Please describe the side effect in your own words."))
         return data
 
     def fibser_answers(self) -> list[int]:
@@ -291,11 +325,11 @@ class CheckinForm(forms.Form):
 
 def _minutes_label(minutes: int) -> str:
     if minutes == 0:
-        return "At the time it is due"
+        return _("At the time it is due")
     if minutes % 60 == 0:
         hours = minutes // 60
-        return f"{hours} hour{'s' if hours > 1 else ''} before"
-    return f"{minutes} minutes before"
+        return ngettext("%(count)s hour before", "%(count)s hours before", hours) % {"count": hours}
+    return ngettext("%(count)s minute before", "%(count)s minutes before", minutes) % {"count": minutes}
 
 
 def _local_time_field(label: str) -> forms.TimeField:
@@ -304,7 +338,7 @@ def _local_time_field(label: str) -> forms.TimeField:
         required=False,
         input_formats=["%H:%M"],
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        error_messages={"invalid": "Enter a time like 22:00."},
+        error_messages={"invalid": gettext_lazy("Enter a time like 22:00.")},
     )
 
 
@@ -314,8 +348,8 @@ class ReminderSettingsForm(forms.Form):
     DEFAULT_MINUTES = 15
     SERVICE_FIELDS = {"quiet_from": "quiet_from", "quiet_until": "quiet_until", NON_FIELD_ERRORS: NON_FIELD_ERRORS}
 
-    quiet_from = _local_time_field("Quiet from")
-    quiet_until = _local_time_field("Quiet until")
+    quiet_from = _local_time_field(gettext_lazy("Quiet from"))
+    quiet_until = _local_time_field(gettext_lazy("Quiet until"))
 
     def __init__(self, *args, medicines: list[tuple[Prescription, PrescriptionReminder | None]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -324,16 +358,16 @@ class ReminderSettingsForm(forms.Form):
         for rx, current in medicines:
             name = rx.drug.display_name
             self.fields[f"on_{rx.pk}"] = forms.BooleanField(
-                label=f"Email me before each dose of {name}",
+                label=_("Email me before each dose of %(medicine)s") % {"medicine": name},
                 required=False,
                 initial=bool(current and current.enabled),
             )
             self.fields[f"minutes_{rx.pk}"] = forms.TypedChoiceField(
-                label=f"When, for {name}",
+                label=_("When, for %(medicine)s") % {"medicine": name},
                 choices=minutes,
                 coerce=int,
                 initial=current.minutes_before if current else self.DEFAULT_MINUTES,
-                error_messages={"invalid_choice": "Choose one of the times in the list."},
+                error_messages={"invalid_choice": _("Choose one of the times in the list.")},
             )
             self.SERVICE_FIELDS = {**self.SERVICE_FIELDS, f"minutes_{rx.pk}": f"minutes_{rx.pk}"}
 
@@ -348,3 +382,41 @@ class ReminderSettingsForm(forms.Form):
             )
             for rx, _ in self.medicines
         }
+
+
+# The preset skip reasons' labels, in the portal's words (DoseEvent.SkipChoice stays English for clinicians).
+SKIP_LABELS = {
+    DoseEvent.SkipChoice.FORGOT: gettext_lazy("Forgot"),
+    DoseEvent.SkipChoice.SIDE_EFFECTS: gettext_lazy("Side effects"),
+    DoseEvent.SkipChoice.RAN_OUT: gettext_lazy("Ran out"),
+    DoseEvent.SkipChoice.FELT_BETTER: gettext_lazy("Felt better"),
+    DoseEvent.SkipChoice.OTHER: gettext_lazy("Other reason"),
+}
+
+
+def skip_choices() -> list[tuple[str, str]]:
+    """DoseEvent.SkipChoice for the patient, each label in the active language."""
+    return [(value, str(SKIP_LABELS.get(value, label))) for value, label in DoseEvent.SkipChoice.choices]
+
+
+class LanguageForm(forms.Form):
+    """The portal's language switcher: one of PortalLanguage, and the page to go back to."""
+
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        choices=PortalLanguage.choices,
+        error_messages={
+            "required": gettext_lazy("Choose one of the languages in the list."),
+            "invalid_choice": gettext_lazy("Choose one of the languages in the list."),
+        },
+    )
+    next = forms.CharField(required=False, max_length=2000)
+
+    def next_url(self, request) -> str:
+        """Back to the page the switcher was on, if it is on this site; else Today."""
+        target = self.cleaned_data.get("next") or ""
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+        return "/"

@@ -15,8 +15,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from tracker import clinical, scales, side_effect_catalogue
+from tracker.portal import instruments
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
 from tracker.models.drugs import Route
 from tracker.models.reminders import PrescriptionReminder
@@ -29,7 +32,8 @@ WEEKLY = ("phq9", "gad7", "fibser")
 BY_COURSE = {"asex": "ASEX_INTERVAL_DAYS", "pcl5": "PCL5_INTERVAL_DAYS"}
 OPEN_STATUSES = (PlannedDose.Status.PENDING, PlannedDose.Status.MISSED)
 
-DEFAULT_CRISIS_GUIDANCE = (
+# Translated like the rest of the portal; every translation keeps the same numbers (each becomes a tel: link).
+DEFAULT_CRISIS_GUIDANCE = gettext_lazy(
     "If you might act on these thoughts, or you are not safe right now, call your local emergency "
     "number (999 in the UK, 112 in Europe, 911 in the US and Canada) or go to the nearest emergency department.\n"
     "You can talk to someone at any time, day or night: in the UK and Ireland call Samaritans on 116 123; "
@@ -69,7 +73,7 @@ def _linked(line: str) -> list[tuple[str, str]]:
 def crisis_guidance(clinic: Clinic) -> list[list[tuple[str, str]]]:
     """The clinic's own crisis text if it wrote one, else a general default; as paragraphs of
     (text, tel) pieces, so a number typed in the text is a tel: link as well."""
-    text = clinic.crisis_guidance.strip() or DEFAULT_CRISIS_GUIDANCE
+    text = clinic.crisis_guidance.strip() or str(DEFAULT_CRISIS_GUIDANCE)
     return [_linked(line.strip()) for line in text.splitlines() if line.strip()]
 
 
@@ -85,7 +89,8 @@ class CrisisNumber:
 
 def crisis_numbers(clinic: Clinic) -> list[CrisisNumber]:
     """The clinic's own phone, then its crisis contacts (duty line, national lines) in order (1 query)."""
-    numbers = [CrisisNumber(f"Your clinic, {clinic.name}", clinic.phone)] if clinic.phone.strip() else []
+    own = _("Your clinic, %(name)s") % {"name": clinic.name}
+    numbers = [CrisisNumber(own, clinic.phone)] if clinic.phone.strip() else []
     numbers += [CrisisNumber(c.label, c.number) for c in clinic.crisis_contacts.all()]
     return numbers
 
@@ -236,13 +241,18 @@ class Due:
     def is_due(self) -> bool:
         return self.due_date is None or self.due_date <= self.today
 
+    @property
+    def untranslated(self) -> bool:
+        """Shown in English to this patient: no official translation in the active language."""
+        return not instruments.wording(scales.get_scale(self.instrument)).translated
+
 
 INSTRUMENT_NAMES = {
-    "phq9": "Mood questionnaire (PHQ-9)",
-    "gad7": "Anxiety questionnaire (GAD-7)",
-    "fibser": "Weekly side-effect check-in",
-    "asex": "Sex life and medicines (ASEX)",
-    "pcl5": "Stress after a very stressful experience (PCL-5)",
+    "phq9": gettext_lazy("Mood questionnaire (PHQ-9)"),
+    "gad7": gettext_lazy("Anxiety questionnaire (GAD-7)"),
+    "fibser": gettext_lazy("Weekly side-effect check-in"),
+    "asex": gettext_lazy("Sex life and medicines (ASEX)"),
+    "pcl5": gettext_lazy("Stress after a very stressful experience (PCL-5)"),
 }
 
 
@@ -358,6 +368,18 @@ def today_for_patient(patient: Patient, now: dt.datetime) -> Today:
 # --- Before a clinic session (issue 16) -----------------------------------------------------
 
 
+# The default wording of clinical.ESK_BEFORE_SESSION_ADVICE, marked for the catalogue: the page
+# translates each line as it shows it (_before_session.html). A clinic's own wording has no
+# translation and is shown as the clinic wrote it.
+BEFORE_SESSION_ADVICE_MESSAGES = (
+    gettext_noop("Do not eat for 2 hours before your session: the medicine can make you feel sick."),
+    gettext_noop("Do not drink anything for 30 minutes before your session."),
+    gettext_noop(
+        "Arrange for someone to take you home. Do not drive or use machinery until the next day, after a restful sleep."
+    ),
+)
+
+
 def before_session_advice(prescription: Prescription) -> list[str]:
     """The label's preparation advice (clinical.ESK_BEFORE_SESSION_ADVICE) before an esketamine session.
 
@@ -390,6 +412,14 @@ def todays_session_advice(today: Today, now: dt.datetime) -> tuple[PlannedDose, 
 # --- Questionnaire results -----------------------------------------------------------------
 
 
+# The side-effect severities in the patient's words and language (the model's labels stay English).
+SEVERITY_LABELS = {
+    "mild": gettext_lazy("Mild: noticeable, not in the way"),
+    "moderate": gettext_lazy("Moderate: gets in the way of daily life"),
+    "severe": gettext_lazy("Severe: stops me doing things"),
+}
+
+
 @dataclass(frozen=True)
 class Result:
     assessment: Assessment
@@ -414,7 +444,7 @@ def own_result(patient: Patient, assessment_id: int) -> Result:
         effects = [
             (
                 r.description if r.effect == side_effect_catalogue.OTHER else side_effect_catalogue.label(r.effect),
-                r.get_severity_display(),
+                str(SEVERITY_LABELS.get(r.severity, r.get_severity_display())),
             )
             for r in assessment.side_effects.current()
         ]
@@ -468,14 +498,15 @@ class Day:
     @property
     def summary(self) -> str:
         if self.in_future:
-            return "Not yet"
+            return _("Not yet")
         if not self.planned:
-            return "No doses planned"
-        parts = [f"{self.counts.get('taken', 0)} of {self.planned} taken"]
-        pending = "not logged" if self.is_past else "still due"
-        for status, word in (("skipped", "skipped"), ("missed", "missed"), ("pending", pending)):
+            return _("No doses planned")
+        parts = [_("%(taken)s of %(planned)s taken") % {"taken": self.counts.get("taken", 0), "planned": self.planned}]
+        pending = _("%(count)s not logged") if self.is_past else _("%(count)s still due")
+        words_for = (("skipped", _("%(count)s skipped")), ("missed", _("%(count)s missed")), ("pending", pending))
+        for status, words in words_for:
             if self.counts.get(status):
-                parts.append(f"{self.counts[status]} {word}")
+                parts.append(words % {"count": self.counts[status]})
         return ", ".join(parts)
 
 

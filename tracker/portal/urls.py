@@ -24,6 +24,7 @@ urlpatterns = [
     path("answers/<int:assessment_id>/", views.result, name="result"),
     path("progress/", views.progress, name="progress"),
     path("reminders/", views.reminders, name="reminders"),
+    path("language/", views.change_language, name="language"),
     path("reminders/push/", push_views.push_subscribe, name="push_subscribe"),
     path("reminders/push/off/", push_views.push_unsubscribe, name="push_unsubscribe"),
 ]

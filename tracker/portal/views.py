@@ -15,15 +15,18 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, DoseEvent, Patient, PlannedDose, Prescription
 from tracker.portal import charts, forms, selectors
+from tracker.portal import language as portal_language
 from tracker.selectors import caseload
 from tracker.services import assessments as assessment_service
 from tracker.services import doses as dose_service
+from tracker.services import languages as language_service
 from tracker.services import reminders as reminder_service
 from tracker.services.errors import ServiceError
 
@@ -46,11 +49,21 @@ def patient_required(view: PatientView) -> PatientView:
         )  # the patient and their clinic in one query
         if patient is None:
             return render(request, "portal/not_a_patient.html", status=403)
-        # Dates and times on the page, and times typed into forms, are the patient's own.
-        with timezone.override(patient.zone):
-            return view(request, patient, *args, **kwargs)
+        # Dates and times on the page, and times typed into forms, are the patient's own;
+        # so is the language (Patient.language), whatever the browser asks for.
+        with timezone.override(patient.zone), translation.override(language_of(patient)):
+            response = view(request, patient, *args, **kwargs)
+        language = language_of(patient)  # again: the language switcher may just have changed it
+        response.headers["Content-Language"] = language
+        portal_language.remember(response, request, language)
+        return response
 
     return wrapper
+
+
+def language_of(patient: Patient) -> str:
+    """The Django language for the patient's portal (Patient.language)."""
+    return portal_language.django_language(patient.language)
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -85,7 +98,7 @@ def _today_page(
             "now": now,
             "recent_logs": selectors.undoable_logs(patient, now),
             "undo_minutes": clinical.get("PATIENT_UNDO_MINUTES"),
-            "skip_choices": DoseEvent.SkipChoice.choices,
+            "skip_choices": forms.skip_choices(),
             "failed_dose_id": failed_dose_id,
             "failed_form": failed_form,
             "confirm_extra": confirm_extra,
@@ -155,12 +168,17 @@ def undo_log(request: HttpRequest, patient: Patient, event_id: int) -> HttpRespo
         dose_service.undo_patient_log(event=event, by=request.user, now=now)
     except ServiceError as error:
         return _today_page(request, patient, now, undo_error=" ".join(error.messages), status=400)
-    what = "skipped" if event.outcome == DoseEvent.Outcome.SKIPPED else "taken"
-    messages.success(
-        request,
-        f"Undone: {event.prescription.drug} is no longer recorded as {what} at "
-        f"{timezone.localtime(event.occurred_at):%H:%M on %d %B}. It stays in your history, marked as a mistake.",
-    )
+    if event.outcome == DoseEvent.Outcome.SKIPPED:
+        text = _(
+            "Undone: %(medicine)s is no longer recorded as skipped at %(when)s. "
+            "It stays in your history, marked as a mistake."
+        )
+    else:
+        text = _(
+            "Undone: %(medicine)s is no longer recorded as taken at %(when)s. "
+            "It stays in your history, marked as a mistake."
+        )
+    messages.success(request, text % {"medicine": event.prescription.drug, "when": _when(event.occurred_at)})
     return redirect("portal:today")
 
 
@@ -178,7 +196,7 @@ def send_offline_tap(request: HttpRequest, patient: Patient, planned_dose_id: in
     try:
         planned = selectors.own_planned_dose(patient, planned_dose_id)
     except Http404:
-        return _offline_refusal(request, ["That dose is no longer in your plan, so it was not saved."], status=404)
+        return _offline_refusal(request, [_("That dose is no longer in your plan, so it was not saved.")], status=404)
     form = forms.OfflineTapForm(request.POST)
     if form.is_valid():
         try:
@@ -191,7 +209,11 @@ def send_offline_tap(request: HttpRequest, patient: Patient, planned_dose_id: in
             return JsonResponse({"saved": True, "event": event.pk, "message": message})
     errors = [message for field_errors in form.errors.values() for message in field_errors]
     drug = planned.prescription.drug
-    return _offline_refusal(request, [f"{drug} was not saved: {message}" for message in errors], status=400)
+    return _offline_refusal(
+        request,
+        [_("%(medicine)s was not saved: %(reason)s") % {"medicine": drug, "reason": message} for message in errors],
+        status=400,
+    )
 
 
 def _offline_refusal(request: HttpRequest, errors: list[str], *, status: int) -> JsonResponse:
@@ -200,12 +222,20 @@ def _offline_refusal(request: HttpRequest, errors: list[str], *, status: int) ->
     return JsonResponse({"saved": False, "errors": errors}, status=status)
 
 
+def _when(moment: dt.datetime) -> str:
+    """ "08:30 on 7 December" in the patient's zone and language (the day's format is translated)."""
+    local = timezone.localtime(moment)
+    return _("%(time)s on %(day)s") % {"time": f"{local:%H:%M}", "day": dateformat.format(local, _("j F"))}
+
+
 def _saved_message(event: DoseEvent) -> str:
     drug = event.prescription.drug
     if event.outcome == DoseEvent.Outcome.SKIPPED:
-        return f"Saved: you skipped {drug}. Thank you for letting us know."
-    extra = " as an extra dose" if event.planned_dose_id is None and event.timing == DoseEvent.Timing.UNPLANNED else ""
-    return f"Saved: {drug} taken at {timezone.localtime(event.occurred_at):%H:%M on %d %B}{extra}."
+        return _("Saved: you skipped %(medicine)s. Thank you for letting us know.") % {"medicine": drug}
+    values = {"medicine": drug, "when": _when(event.occurred_at)}
+    if event.planned_dose_id is None and event.timing == DoseEvent.Timing.UNPLANNED:
+        return _("Saved: %(medicine)s taken at %(when)s as an extra dose.") % values
+    return _("Saved: %(medicine)s taken at %(when)s.") % values
 
 
 def _when_and_note(
@@ -398,7 +428,7 @@ def reminders(request: HttpRequest, patient: Patient) -> HttpResponse:
         except ServiceError as error:
             forms.add_service_error(form, error, form.SERVICE_FIELDS)
         else:
-            messages.success(request, "Saved: your reminder settings.")
+            messages.success(request, _("Saved: your reminder settings."))
             return redirect("portal:reminders")
     return _form_page(
         request,
@@ -407,3 +437,21 @@ def reminders(request: HttpRequest, patient: Patient) -> HttpResponse:
         patient=patient,
         address=patient.email or getattr(patient.user, "email", ""),
     )
+
+
+@patient_required
+@require_POST
+def change_language(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """The portal's language switcher: stores Patient.language (with its history) and goes back.
+
+    The page the patient came from is opened again, now in the chosen language; an address
+    that is not this site's is ignored for Today.
+    """
+    form = forms.LanguageForm(request.POST)
+    if form.is_valid():
+        language_service.set_portal_language(patient=patient, language=form.cleaned_data["language"])
+        with translation.override(language_of(patient)):
+            messages.success(request, _("Saved: the portal now shows in English."))
+        return redirect(form.next_url(request))
+    messages.error(request, " ".join(form.errors.get("language", [])))
+    return redirect("portal:today")

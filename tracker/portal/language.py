@@ -1,0 +1,79 @@
+"""The portal's language: the patient's own choice once signed in, the browser's before.
+
+The clinician admin and the API stay in English (settings.LANGUAGE_CODE): only the
+patient's pages are translated, so this middleware leaves every other path alone.
+docs/i18n.md describes the whole machinery and how a clinic adds a language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+
+from tracker.models import PortalLanguage
+
+# Paths that are not the patient's: the clinicians' workspace, the API, probes and files.
+NOT_PORTAL = ("/admin/", "/api/", "/health/", "/static/")
+
+
+def django_language(portal_language: str) -> str:
+    """The Django language code for a Patient.language value ("en" is the site's en-gb)."""
+    try:
+        return translation.get_supported_language_variant(portal_language)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def is_portal_path(path: str) -> bool:
+    return not path.startswith(NOT_PORTAL)
+
+
+def remember(response: HttpResponse, request: HttpRequest, language: str) -> None:
+    """Keep the patient's language in the language cookie, so the sign-in page after
+    signing out, or a password page, stays in it too (no query needed there)."""
+    if request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+
+
+def languages(request: HttpRequest) -> dict:
+    """Template context: the languages the portal's switcher offers (PortalLanguage), portal pages only."""
+    if not is_portal_path(request.path_info):
+        return {}
+    return {"portal_languages": PortalLanguage.choices}
+
+
+class PortalLanguageMiddleware:
+    """Portal pages in the language the request asks for: the language cookie, else Accept-Language.
+
+    A signed-in patient's own ``Patient.language`` is applied by the portal's
+    ``patient_required`` (it has the patient row already, so no extra query here); this
+    covers the pages before sign-in and the password pages. The language is active only
+    while the response is made (``translation.override``), so it never leaks into the
+    next request the thread serves, nor into the admin.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_portal_path(request.path_info):
+            return self.get_response(request)
+        language = translation.get_language_from_request(request)
+        request.LANGUAGE_CODE = language
+        with translation.override(language):
+            response = self.get_response(request)
+            response.headers.setdefault("Content-Language", translation.get_language())
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        return response
