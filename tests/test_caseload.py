@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from tests import factories
 from tests.dosing import at, daily_course
-from tracker import scheduling
+from tracker import clinical, scheduling
 from tracker.esketamine import esketamine_phases
-from tracker.models import Assessment, PlannedDose, Severity
+from tracker.models import Assessment, PlannedDose, Prescription, Severity
 from tracker.selectors import caseload
 from tracker.selectors.caseload import CaseloadFilters, Sort, Status
 from tracker.services.assessments import submit_assessment
@@ -66,6 +66,18 @@ def fibser(patient, when: str) -> Assessment:
         patient=patient,
         instrument="fibser",
         answers=[1, 1, 1],
+        source=Assessment.Source.PATIENT,
+        completed_at=at(when),
+        now=NOW,
+    ).assessment
+
+
+def scale(patient, instrument: str, when: str, values: list[int]) -> Assessment:
+    """An ASEX or a PCL-5 with these item answers."""
+    return submit_assessment(
+        patient=patient,
+        instrument=instrument,
+        answers=values,
         source=Assessment.Source.PATIENT,
         completed_at=at(when),
         now=NOW,
@@ -529,6 +541,8 @@ def build_patients(clinic, clinician, count: int, scores: int) -> None:
         for k in range(scores):
             phq9(patient, f"2026-02-{1 + 3 * k:02d}T10:00", 15 - k)
             gad7(patient, f"2026-02-{1 + 3 * k:02d}T11:00", 12 - k)
+            scale(patient, "asex", f"2026-02-{1 + 3 * k:02d}T12:00", [4, 4, 4, 2, 2])
+            scale(patient, "pcl5", f"2026-02-{1 + 3 * k:02d}T12:00", [2] * 20)
         take(rx, "2026-03-01")
         esketamine_course(patient, clinician) if i == 0 else None
     scheduling.extend_horizon(now=NOW)
@@ -540,7 +554,7 @@ def test_query_count_does_not_grow_with_patients_or_scores(
     north, clinic, clinician, django_assert_num_queries, patients, scores, params
 ):
     build_patients(clinic, clinician, patients, scores)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         # 1. the session
         # 2. the logged-in user
         # 3. the user's clinic membership (clinician_for, once per request)
@@ -553,8 +567,74 @@ def test_query_count_does_not_grow_with_patients_or_scores(
         # 10. the page's planned doses of the adherence window, counted by status
         # 11. the page's next clinic sessions
         # 12. the page's open flags, counted
+        # 13. the page's latest ASEX and PCL-5, and whether each patient has a PTSD course
         response = north.get(URL, params)
     assert response.status_code == 200
+
+
+# --- ASEX and PCL-5 under the status (issue 15) -------------------------------------------
+
+
+def ptsd_course(patient, clinician, indication: str = "Post-traumatic stress disorder (PTSD)"):
+    start = dt.date(2026, 2, 2)
+    return prescribe(
+        patient=patient,
+        drug=factories.drug("sertraline"),
+        dose=Decimal("50"),
+        start_date=start,
+        prescriber=clinician,
+        indication=indication,
+        now=at("2026-02-01T00:00"),
+    )
+
+
+def screens_cell(html: str, patient) -> str:
+    row = html.split(f'data-patient="{patient.pk}"', 1)[1].split("</tr>", 1)[0]
+    return row.split('data-col="status"', 1)[1].split("</td>", 1)[0]
+
+
+class TestScreens:
+    def test_the_latest_asex_is_shown_and_a_positive_screen_is_marked_in_words(self, north, world, clinician):
+        ann, dan = world["ann"], world["dan"]
+        scale(ann, "asex", "2026-02-10T10:00", [2, 2, 2, 2, 2])  # older, negative
+        scale(ann, "asex", "2026-02-27T10:00", [2, 2, 2, 5, 2])  # total 13 but one item at 5: positive
+        scale(dan, "asex", "2026-02-10T10:00", [6, 6, 6, 6, 6])  # older, positive
+        scale(dan, "asex", "2026-02-27T10:00", [3, 3, 3, 3, 3])  # total 15, no item >= 4: negative
+        html = north.get(URL).content.decode()
+        assert (
+            '<div class="sub screen screen-positive" data-screen="asex">ASEX 13 <strong>positive screen</strong>, '
+            "Fri 27 Feb</div>" in screens_cell(html, ann)
+        )
+        assert '<div class="sub screen" data-screen="asex">ASEX 15 negative screen, Fri 27 Feb</div>' in (
+            screens_cell(html, dan)
+        )
+        assert "data-screen" not in screens_cell(html, world["cara"])  # no ASEX, nothing shown
+
+    def test_pcl5_against_its_cut_off_for_a_ptsd_course(self, north, world, clinic, clinician):
+        assert clinical.get("PCL5_PROBABLE_PTSD_MIN") == 33
+        fay = factories.PatientFactory(clinic=clinic, given_name="Fay", family_name="Fox", record_number="N-6")
+        gus = factories.PatientFactory(clinic=clinic, given_name="Gus", family_name="Gray", record_number="N-7")
+        hal = factories.PatientFactory(clinic=clinic, given_name="Hal", family_name="Hill", record_number="N-8")
+        for person in (fay, gus, hal):
+            ptsd_course(person, clinician)
+        scale(fay, "pcl5", "2026-02-27T10:00", [2] * 16 + [1] + [0] * 3)  # 33: at the cut-off
+        scale(gus, "pcl5", "2026-02-27T10:00", [2] * 16 + [0] * 4)  # 32: below
+        html = north.get(URL).content.decode()
+        assert "PCL-5 33 <strong>≥ 33: probable PTSD</strong>, Fri 27 Feb" in screens_cell(html, fay)
+        assert "PCL-5 32 below the cut-off of 33, Fri 27 Feb" in screens_cell(html, gus)
+        assert "PCL-5 none yet (cut-off 33)" in screens_cell(html, hal)
+        assert "PCL-5" not in screens_cell(html, world["ann"])  # not a PTSD course, no PCL-5
+
+    def test_an_entered_in_error_screen_and_a_stopped_ptsd_course_leave_the_row(self, world, clinic, clinician):
+        ann = world["ann"]
+        wrong = scale(ann, "asex", "2026-02-27T10:00", [6, 6, 6, 6, 6])
+        mark_entered_in_error(record=wrong, by=clinician.user, reason="Wrong patient")
+        ptsd = ptsd_course(ann, clinician, indication="PTSD")
+        row = next(r for r in page_rows(northside(clinic)) if r.patient == ann)
+        assert row.screens == caseload.Screens(asex=None, pcl5=None, ptsd_course=True)
+        Prescription.objects.filter(pk=ptsd.pk).update(status=Prescription.Status.STOPPED)
+        row = next(r for r in page_rows(northside(clinic)) if r.patient == ann)
+        assert row.screens == caseload.Screens()
 
 
 # --- Not on track (§4 not_improving after six weeks; tracker.trajectory) --------------------

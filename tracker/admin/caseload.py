@@ -181,6 +181,33 @@ def local_day(value: Any) -> str:
     return f"{value:%a} {value.day} {value:%b}"
 
 
+@dataclass(frozen=True)
+class ScreenLine:
+    """One questionnaire under the row's status: "ASEX 21", "positive screen", "Fri 4 Dec"."""
+
+    code: str
+    score: str
+    finding: str
+    positive: bool
+    on: str = ""
+
+
+def screen_lines(screens: caseload.Screens) -> list[ScreenLine]:
+    """ASEX and, for a PTSD course, PCL-5 in a few words each, shown under the row's status: no new
+    column, so the table does not widen at 768 px. A positive screen says so in words, not colour only."""
+    lines = []
+    if asex := screens.asex:
+        finding = "positive screen" if asex.positive else "negative screen"
+        lines.append(ScreenLine("asex", f"ASEX {asex.total}", finding, asex.positive, local_day(asex.on)))
+    cutoff = screens.pcl5_cutoff
+    if pcl5 := screens.pcl5:
+        finding = f"≥ {cutoff}: probable PTSD" if pcl5.positive else f"below the cut-off of {cutoff}"
+        lines.append(ScreenLine("pcl5", f"PCL-5 {pcl5.total}", finding, pcl5.positive, local_day(pcl5.on)))
+    elif screens.ptsd_course:
+        lines.append(ScreenLine("pcl5", "PCL-5", f"none yet (cut-off {cutoff})", False))
+    return lines
+
+
 def _display(row: caseload.CaseloadRow) -> dict[str, Any]:
     """Strings the template shows for one row (formatting only; the selector decided)."""
     zone = row.patient.timezone
@@ -202,6 +229,7 @@ def _display(row: caseload.CaseloadRow) -> dict[str, Any]:
         ),
         "course_starts": (local_day(row.course.start_date) if row.course and row.course.start_date > row.today else ""),
         "top_severity": Severity(row.flags.top_severity).label if row.flags.top_severity else "",
+        "screens": screen_lines(row.screens),
     }
 
 

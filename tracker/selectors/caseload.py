@@ -56,10 +56,12 @@ from django.db import NotSupportedError
 from django.db.models import (
     Case,
     Count,
+    Exists,
     ExpressionWrapper,
     F,
     FloatField,
     IntegerField,
+    JSONField,
     Max,
     OuterRef,
     Q,
@@ -640,6 +642,29 @@ class OpenFlags:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """The latest ASEX or PCL-5 of a patient, judged on today's thresholds (clinical.py)."""
+
+    instrument: str
+    total: int
+    positive: bool  # ASEX: §5 positive screen for sexual dysfunction; PCL-5: at or above the cut-off
+    on: dt.date  # the patient's local day
+
+
+@dataclass(frozen=True)
+class Screens:
+    """The course-bound questionnaires of issue 15: ASEX (SSRIs/SNRIs) and, for PTSD, PCL-5."""
+
+    asex: Screen | None = None
+    pcl5: Screen | None = None
+    ptsd_course: bool = False  # an active prescription whose indication names PTSD
+
+    @property
+    def pcl5_cutoff(self) -> int:
+        return clinical.get("PCL5_PROBABLE_PTSD_MIN")
+
+
+@dataclass(frozen=True)
 class CaseloadRow:
     patient: Patient
     zone: ZoneInfo
@@ -655,6 +680,7 @@ class CaseloadRow:
     next_due: Due | None
     next_session: Session | None
     flags: OpenFlags
+    screens: Screens = field(default_factory=Screens)
     # §4 not_improving after six weeks ([P] TRAJECTORY_NOT_ON_TRACK_FROM_DAY): why the followed
     # course is not on track, empty when it is; shown as decision support, not a decision.
     not_on_track: tuple[str, ...] = ()
@@ -779,6 +805,46 @@ def _open_flags(patient_ids: Collection[int]) -> dict[int, OpenFlags]:
     return {r["patient_id"]: OpenFlags(r["n"], r["top"]) for r in rows}
 
 
+SCREEN_INSTRUMENTS = ("asex", "pcl5")
+
+
+def screens(patients: Sequence[Patient]) -> dict[int, Screens]:
+    """Each patient's latest ASEX and PCL-5 and whether a PTSD course is active (1 query).
+
+    One row per patient: each latest score is a backward probe of ``tracker_as_patient_instr``.
+    An ASEX is judged from its answers by ``scales.asex_dysfunction`` (the rule that raises
+    se.sexual_dysfunction), a PCL-5 against clinical.PCL5_PROBABLE_PTSD_MIN, both as they stand
+    today. A PTSD course is one whose indication names PTSD, as the portal decides to offer PCL-5.
+    """
+    latest = {
+        f"{code}_{column}": Subquery(_latest(code).values(column)[:1], output_field=output)
+        for code in SCREEN_INSTRUMENTS
+        for column, output in (("answers", JSONField()), ("total", IntegerField()), ("completed_at", None))
+    }
+    names_ptsd = reduce(or_, (Q(indication__icontains=word) for word in clinical.get("PCL5_INDICATION_WORDS")))
+    ptsd = Prescription.objects.current().filter(
+        names_ptsd, patient_id=OuterRef("pk"), status=Prescription.Status.ACTIVE
+    )
+    rows = Patient.objects.filter(pk__in=[p.pk for p in patients]).annotate(ptsd=Exists(ptsd), **latest)
+    zones = {p.pk: p.zone for p in patients}
+    found = {}
+    for row in rows.values("pk", "ptsd", *latest):
+        pk = row["pk"]
+        judged = {}
+        for code in SCREEN_INSTRUMENTS:
+            if row[f"{code}_completed_at"] is None:
+                continue
+            total = row[f"{code}_total"]
+            positive = (
+                scales.asex_dysfunction(row[f"{code}_answers"])
+                if code == "asex"
+                else scales.pcl5_band(total) == scales.PCL5_PROBABLE
+            )
+            judged[code] = Screen(code, total, positive, row[f"{code}_completed_at"].astimezone(zones[pk]).date())
+        found[pk] = Screens(asex=judged.get("asex"), pcl5=judged.get("pcl5"), ptsd_course=row["ptsd"])
+    return found
+
+
 def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[CaseloadRow]:
     """The details of ``patients`` (annotated with ``course_root`` by ``caseload``): 5 queries, and a
     sixth for the measurements when a patient of the page is under a §5 monitoring schedule."""
@@ -790,6 +856,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
     shares = adherence(ids, now)
     sessions = next_sessions(ids, now)
     flags = _open_flags(ids)
+    questionnaires = screens(patients)
     # §5 schedules: one query more, only when a patient of the page is under a measured schedule.
     zones = {p.pk: p.zone for p in patients}
     monitoring = dues_by_patient(zones, patient_courses, now=now, fibser_scores=scores)
@@ -820,6 +887,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
                 next_due=next_due(DueContext(patient, own, own_scores, today, monitoring.get(patient.pk, ()))),
                 next_session=Session(session[0], session[1].astimezone(zone)) if session else None,
                 flags=flags.get(patient.pk, OpenFlags(0, None)),
+                screens=questionnaires.get(patient.pk, Screens()),
                 not_on_track=tuple(trajectory.not_on_track(course, phq9, today, zone)),
             )
         )
