@@ -14,6 +14,7 @@ from tracker import tasks
 from tracker.models import DoseReminder, PlannedDose, PrescriptionReminder, ReminderSettings
 from tracker.rules import reminders
 from tracker.services.doses import record_dose
+from tracker.services.reminders import ReminderChoice, save_reminder_settings
 
 pytestmark = pytest.mark.django_db
 ADDRESS = "alex@example.org"
@@ -21,6 +22,10 @@ ADDRESS = "alex@example.org"
 
 @pytest.fixture
 def reminded(patient, clinician):
+    return remind_daily(patient, clinician)
+
+
+def remind_daily(patient, clinician):
     """A 07:10 daily course from 27 March 2026, reminded 15 minutes before, to the patient's address."""
     patient.email = ADDRESS
     patient.save(update_fields=["email"])
@@ -130,6 +135,53 @@ def test_reminders_off_or_a_clinic_only_medicine_send_nothing(reminded, patient,
     PrescriptionReminder.objects.filter(prescription=reminded).update(enabled=False)
     reminders.sweep(now=at("2026-03-27T06:55"))
     assert mail.outbox == [] and not DoseReminder.objects.exists()
+
+
+# --- The settings race: the patient changes their mind after a reminder was queued ----------
+
+
+def change_settings(patient, rx, *, enabled=True, quiet=(None, None)):
+    """What the portal's reminders page saves (services.reminders), as the patient would."""
+    save_reminder_settings(
+        patient=patient,
+        quiet_from=quiet[0],
+        quiet_until=quiet[1],
+        choices={rx.pk: ReminderChoice(enabled=enabled, minutes_before=15)},
+        now=at("2026-03-27T06:55"),
+    )
+
+
+def test_a_queued_reminder_for_a_medicine_turned_off_since_is_not_sent(reminded, patient):
+    assert reminders.plan(now=at("2026-03-27T06:55")) == 1  # queued, owed
+    change_settings(patient, reminded, enabled=False)
+    reminders.send_owed(now=at("2026-03-27T06:55"))
+    reminders.sweep(now=at("2026-03-27T07:00"))
+    assert mail.outbox == []
+    assert not DoseReminder.objects.exists()  # the owed row went: nothing was sent
+
+    change_settings(patient, reminded, enabled=True)  # back on before the next dose: reminded again
+    reminders.sweep(now=at("2026-03-28T06:55"))
+    assert len(mail.outbox) == 1
+
+
+def test_quiet_hours_set_after_queuing_silence_or_postpone_the_owed_reminder(reminded, patient):
+    first, second = dose_on(reminded, "2026-03-27"), dose_on(reminded, "2026-03-28")
+    reminders.plan(now=at("2026-03-27T06:55"))
+    change_settings(patient, reminded, quiet=(dt.time(22), dt.time(7, 30)))  # past the 07:10 dose
+    reminders.send_owed(now=at("2026-03-27T06:55"))
+    assert mail.outbox == [] and DoseReminder.objects.get(planned_dose=first).status == DoseReminder.Status.QUIET
+
+    change_settings(patient, reminded)  # no quiet hours when the next day's is queued
+    reminders.plan(now=at("2026-03-28T06:55"))
+    change_settings(patient, reminded, quiet=(dt.time(22), dt.time(7)))  # ends before the dose: wait till 07:00
+    reminders.send_owed(now=at("2026-03-28T06:55"))
+    owed = DoseReminder.objects.get(planned_dose=second)
+    assert mail.outbox == [] and owed.status == DoseReminder.Status.PENDING and owed.send_at == at("2026-03-28T07:00")
+    reminders.sweep(now=at("2026-03-28T06:59"))
+    assert mail.outbox == []
+    reminders.sweep(now=at("2026-03-28T07:00"))
+    reminders.sweep(now=at("2026-03-28T07:01"))
+    assert len(mail.outbox) == 1 and DoseReminder.objects.get(planned_dose=second).status == DoseReminder.Status.SENT
 
 
 def test_run_all_sweeps_sends_the_reminders(reminded):
