@@ -167,7 +167,14 @@ def test_every_resource_has_a_narrative_and_vital_signs_declare_their_profile(wo
     profiles = {
         o["code"]["coding"][0]["code"]: o["meta"]["profile"] for o in resources(bundle, "Observation") if "meta" in o
     }
-    assert profiles["85354-9"] == ["http://hl7.org/fhir/StructureDefinition/bp"]
-    assert profiles["29463-7"] == ["http://hl7.org/fhir/StructureDefinition/bodyweight"]
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/{}|6.1.0"
+    assert profiles["85354-9"] == [
+        "http://hl7.org/fhir/StructureDefinition/bp",
+        us_core.format("us-core-blood-pressure"),
+    ]
+    assert profiles["29463-7"] == [
+        "http://hl7.org/fhir/StructureDefinition/bodyweight",
+        us_core.format("us-core-body-weight"),
+    ]
     score = {r["id"]: r for r in resources(bundle, "Observation")}[f"score-{world.assessment.pk}"]
     assert "9" in score["text"]["div"] and "<script" not in bundle["entry"][0]["resource"]["text"]["div"]

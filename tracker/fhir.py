@@ -23,6 +23,15 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from tracker import scales
+from tracker.fhir_codes import (
+    BP_COMPONENTS,
+    RXNORM_SYSTEM,
+    US_CORE_MEDICATION_REQUEST,
+    US_CORE_PATIENT,
+    US_CORE_SCREENING_ASSESSMENT,
+    VITAL_SIGN_PROFILES,
+    rxnorm_coding,
+)
 from tracker.models import (
     Assessment,
     Clinic,
@@ -42,7 +51,7 @@ from tracker.models import (
 
 Json = dict[str, Any]
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+RXNORM = RXNORM_SYSTEM  # codes and their sources: tracker/fhir_codes.py
 ATC = "http://www.whocc.no/atc"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -97,8 +106,6 @@ ENCOUNTER_CLASS = {
 # DetectedIssue for an interaction (§8): ActCode DRG, and the tracker's severity mapped
 # critical/urgent -> high, warning -> moderate, info -> low [P].
 DETECTED_ISSUE_SEVERITY = {40: "high", 30: "high", 20: "moderate", 10: "low"}
-# FHIR R4 core vital-signs profiles the vital-sign Observations conform to (no US Core: see docs/fhir.md).
-VITALS_PROFILE = "http://hl7.org/fhir/StructureDefinition/{}"
 XHTML = "http://www.w3.org/1999/xhtml"
 # Body weight as a vital sign (FHIR R4 vital-signs profile: LOINC 29463-7, UCUM kg).
 BODY_WEIGHT = ("29463-7", "Body weight")
@@ -177,6 +184,7 @@ class Exporter:
             "identifier": [{"system": f"urn:tracker:clinic:{p.clinic.slug}:mrn", "value": p.record_number}],
             "active": p.is_active and not p.is_entered_in_error,
             "name": [{"family": p.family_name, "given": [p.given_name]}],
+            "gender": p.gender,  # FHIR AdministrativeGender as the clinic records it ("unknown" by default)
             "birthDate": p.date_of_birth.isoformat(),
         }
         if p.email:
@@ -231,9 +239,8 @@ class Exporter:
 
     def medication(self, rx: Prescription) -> Json:
         drug = rx.drug
-        coding = []
-        if drug.rxnorm_code:
-            coding.append({"system": RXNORM, "code": drug.rxnorm_code, "display": drug.name})
+        rxnorm = rxnorm_coding(drug.name, drug.rxnorm_code)  # verified codes only (tracker/fhir_codes.py)
+        coding = [rxnorm] if rxnorm else []
         if drug.atc_code:
             coding.append({"system": ATC, "code": drug.atc_code, "display": drug.name})
         concept: Json = {"text": drug.display_name}
@@ -450,7 +457,6 @@ class Exporter:
             if systolic is None or diastolic is None:
                 continue
             resource = observation(key, (BP_PANEL,), at)
-            resource["meta"] = {"profile": [VITALS_PROFILE.format("bp")]}
             resource["component"] = [
                 {
                     "code": {"coding": [{"system": LOINC, "code": SYSTOLIC[0], "display": SYSTOLIC[1]}]},
@@ -465,7 +471,6 @@ class Exporter:
             out.append((key, session.pk, resource))
         if session.spo2_lowest is not None:
             resource = observation("spo2", SPO2_CODES, None)
-            resource["meta"] = {"profile": [VITALS_PROFILE.format("oxygensat")]}
             resource["valueQuantity"] = {"value": session.spo2_lowest, "unit": "%", "system": UCUM, "code": "%"}
             resource["note"] = [{"text": "Lowest SpO2 during the observation."}]
             out.append(("spo2", session.pk, resource))
@@ -586,7 +591,6 @@ class Exporter:
             "subject": self.subject,
             "effectiveDateTime": self.instant(measurement.measured_at),
             "valueQuantity": self.quantity(measurement.weight_kg, "kg"),
-            "meta": {"profile": [VITALS_PROFILE.format("bodyweight")]},
         }
         if measurement.note:
             resource["note"] = [{"text": measurement.note}]
@@ -743,7 +747,7 @@ class Exporter:
             "type": "collection",
             "timestamp": self.instant(timezone.now()),
             "entry": [
-                {"fullUrl": full_url(kind, pk), "resource": with_narrative(resource)}
+                {"fullUrl": full_url(kind, pk), "resource": with_narrative(with_profiles(resource))}
                 for kind, pk, resource in resources
             ],
         }
@@ -789,6 +793,73 @@ def _summary(resource: Json) -> list[str]:
     if "birthDate" in resource:
         parts.append(f"born {resource['birthDate']}")
     return [p for p in parts if p]
+
+
+def _codes(concept: Json | None, system: str = LOINC) -> set[str]:
+    return {c.get("code") for c in (concept or {}).get("coding", []) if c.get("system") == system}
+
+
+def _ucum(quantity: Json | None, units: frozenset[str]) -> bool:
+    """A value US Core's vital signs accept: a number with UCUM system, code and a unit label."""
+    q = quantity or {}
+    return q.get("system") == UCUM and q.get("code") in units and "value" in q and bool(q.get("unit"))
+
+
+def _category(resource: Json) -> set[str]:
+    return {code for concept in resource.get("category", []) for code in _codes(concept, OBSERVATION_CATEGORY)}
+
+
+def profiles_for(resource: Json) -> list[str]:
+    """The profiles a resource meets, checked element by element here rather than assumed, so a
+    record that lacks a required element is exported without the claim (docs/fhir.md lists them).
+
+    - us-core-patient: identifier (system and value), a name with family or given, gender.
+    - us-core-medicationrequest: status, intent, subject, requester (us-core-21 for an order) and
+      an RxNorm coding (the medication binding is extensible: without one, no claim).
+    - us-core-observation-screening-assessment: category survey, a LOINC code, subject, a value.
+    - vital signs (R4 core and US Core): category vital-signs, the profile's LOINC code, subject,
+      effective[x], the value in one of the profile's UCUM units (BP: both components in mm[Hg]).
+    """
+    kind = resource.get("resourceType")
+    if kind == "Patient":
+        ids = [i for i in resource.get("identifier", []) if i.get("system") and i.get("value")]
+        names = [n for n in resource.get("name", []) if n.get("family") or n.get("given")]
+        return [US_CORE_PATIENT] if ids and names and resource.get("gender") else []
+    if kind == "MedicationRequest":
+        required = all(resource.get(k) for k in ("status", "intent", "subject", "requester"))
+        coded = bool(_codes(resource.get("medicationCodeableConcept"), RXNORM))
+        return [US_CORE_MEDICATION_REQUEST] if required and coded else []
+    if kind != "Observation" or not resource.get("subject") or not resource.get("status"):
+        return []
+    codes = _codes(resource.get("code"))
+    if "survey" in _category(resource) and codes & {code for code, _ in SCORE_CODES.values()}:
+        has_value = "valueInteger" in resource or "component" in resource
+        return [US_CORE_SCREENING_ASSESSMENT] if has_value else []
+    matched = [code for code in VITAL_SIGN_PROFILES if code in codes]
+    if "vital-signs" not in _category(resource) or len(matched) != 1:
+        return []
+    base, us_core, units = VITAL_SIGN_PROFILES[matched[0]]
+    if not ("effectiveDateTime" in resource or "effectivePeriod" in resource):
+        return []
+    if matched[0] == BP_PANEL[0]:
+        parts = {c: comp for comp in resource.get("component", []) for c in _codes(comp.get("code"))}
+        valued = all(c in parts and _ucum(parts[c].get("valueQuantity"), units) for c in BP_COMPONENTS)
+    else:
+        valued = _ucum(resource.get("valueQuantity"), units)
+    if not valued:
+        return []
+    # US Core pulse oximetry needs 59408-5 beside 2708-6; the R4 oxygensat profile only 2708-6.
+    if matched[0] == SPO2_CODES[0][0] and SPO2_CODES[1][0] not in codes:
+        return [base]
+    return [base, us_core]
+
+
+def with_profiles(resource: Json) -> Json:
+    """Declare in ``meta.profile`` the profiles the resource meets (and only those)."""
+    profiles = profiles_for(resource)
+    if profiles:
+        resource["meta"] = {**resource.get("meta", {}), "profile": profiles}
+    return resource
 
 
 def with_narrative(resource: Json) -> Json:
