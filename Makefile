@@ -5,15 +5,17 @@ PY := $(VENV)/bin/python
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-n 2 -k seed"
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check install
+.PHONY: run test lint check install messages
 
-## install: create .venv and install the development requirements (no-op when current)
+## install: create .venv and install the development requirements (no-op when current); compile the portal's translations
 install:
 	@scripts/ensure-venv dev
+	@$(PY) -m tracker.portal.catalogues
 
 ## run: migrate, seed the demo and start web + Celery worker + beat on SQLite (Ctrl-C stops all)
 run:
 	@scripts/ensure-venv runtime
+	@$(PY) -m tracker.portal.catalogues
 	@scripts/run-demo
 
 ## test: the suite; DATABASE_URL / REDIS_URL from the environment choose PostgreSQL and Redis
@@ -29,6 +31,15 @@ lint: install
 check: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py check
 	DEBUG=$${DEBUG:-1} $(PY) manage.py makemigrations --check --dry-run
+
+## messages: refresh the portal's catalogues (locale/*/LC_MESSAGES/django.po) from its templates and code; docs/i18n.md
+# Portal only: the clinician admin, the API, tests and benchmarks stay English and are left out.
+MESSAGE_LANGUAGES ?= es
+messages: install
+	DEBUG=1 $(PY) manage.py makemessages $(addprefix -l ,$(MESSAGE_LANGUAGES)) --add-location file \
+		-i "node_modules/*" -i "tracker/admin/*" -i "tracker/api/*" -i "templates/admin/*" \
+		-i "bench/*" -i "tests/*" -i "var/*" -i "staticfiles/*"
+	$(PY) -m tracker.portal.catalogues
 
 # --- Benchmarks (issue 10): PostgreSQL only; databases named tracker_bench* are dropped and rebuilt ---
 BENCH_DB ?= postgres://postgres@127.0.0.1:5432/tracker_bench

@@ -73,6 +73,13 @@ def other_patient(other_clinic, other_clinician):
     return factories.PatientFactory(clinic=other_clinic, responsible_clinician=other_clinician, record_number="S-0001")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The portal's compiled translations (locale/*/django.mo) are not committed: build them once."""
+    from tracker.portal.catalogues import compile_catalogues
+
+    compile_catalogues()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Name the database and broker in the log, so a CI run shows it really ran on PostgreSQL."""
     from urllib.parse import urlsplit
