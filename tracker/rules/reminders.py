@@ -31,7 +31,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from tracker.models import DoseReminder, PlannedDose
 from tracker.models.reminders import MINUTES_BEFORE_MAX
@@ -178,7 +178,9 @@ def _message(reminder: DoseReminder, now: dt.datetime) -> tuple[str, str, str]:
         "url": _absolute(path),
         "settings_url": _absolute(reverse("portal:reminders")),
     }
-    with translation.override(patient.language or settings.LANGUAGE_CODE):
+    # Templates show aware times in the current zone (the date filter converts them), so the
+    # patient's zone is made current: otherwise a BST due time reads an hour early, in UTC.
+    with translation.override(patient.language or settings.LANGUAGE_CODE), timezone.override(patient.zone):
         subject = render_to_string("portal/email/dose_reminder_subject.txt", context).strip()
         body = render_to_string("portal/email/dose_reminder.txt", context)
         payload = push.reminder_payload(due_local=local_due, zone=patient.timezone, url=path, tag=f"dose-{dose.pk}")
