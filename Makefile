@@ -62,7 +62,7 @@ bench: install
 BENCH_DB_10K30 ?= postgres://postgres@127.0.0.1:5432/tracker_bench_10k30
 BENCH_DB_100K ?= postgres://postgres@127.0.0.1:5432/tracker_bench_100k
 
-.PHONY: bench-web bench-pages bench-rules bench-monitoring bench-memory bench-all
+.PHONY: bench-web bench-pages bench-rules bench-monitoring bench-reminders bench-memory bench-all
 
 ## bench-web: "today" page and dose-log POST under gunicorn, 16 wrk clients, beside a trivial view (apt-get install wrk)
 bench-web: install
@@ -79,6 +79,10 @@ bench-rules: install
 ## bench-monitoring: the overdue-monitoring sweep (issue 18) at 10,000 patients beside its SQL lower bound
 bench-monitoring: install
 	$(BENCH_ENV) $(PY) -m bench.monitoring --database-url $(BENCH_DB)
+
+## bench-reminders: the dose-reminder sweep (issue 15; plan + send, email to locmem) at 10,000 patients beside its SQL lower bound
+bench-reminders: install
+	$(BENCH_ENV) $(PY) -m bench.reminders --database-url $(BENCH_DB)
 
 ## bench-memory: build 10,000- and 100,000-patient clinics (30 days) and measure each sweep's peak memory
 bench-memory: install
