@@ -421,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
 PATIENT_COLUMNS = [
     "id", "created_at", "updated_at", "entered_in_error_reason", "clinic_id", "record_number", "given_name",
     "family_name", "date_of_birth", "timezone", "weight_kg", "email", "responsible_clinician_id", "is_active",
+    "gender", "language",  # migration 0037: NOT NULL, no database default
 ]  # fmt: skip
 RX_COLUMNS = [
     "id", "created_at", "updated_at", "entered_in_error_reason", "patient_id", "drug_id", "dose", "dose_unit",
@@ -456,7 +457,7 @@ def load_small_tables(cur, gen: Generator, patients: list[PatientPlan], rxs: lis
         for p in patients:
             dob = dt.date(rng.randint(1945, 2006), rng.randint(1, 12), rng.randint(1, 28))
             yield (p.id, now, now, "", gen.clinic_id, f"MRN{p.id:07d}", rng.choice(GIVEN), rng.choice(FAMILY),
-                   dob.isoformat(), p.zone, None, "", p.clinician_id, "t")  # fmt: skip
+                   dob.isoformat(), p.zone, None, "", p.clinician_id, "t", "unknown", "en")  # fmt: skip
 
     def rx_rows():
         for rx in rxs:
