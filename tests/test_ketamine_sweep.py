@@ -20,7 +20,7 @@ from tests.test_ketamine_sessions import (
     esketamine_course,
     planned,
 )
-from tracker.models import Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Severity
+from tracker.models import Drug, Flag, FlagKind, InClinicSession, PlannedDose, Prescription, Severity
 from tracker.rules import ketamine, missed_doses
 from tracker.services.sessions import complete_session, start_session
 
@@ -503,3 +503,18 @@ def test_an_outpatient_esketamine_session_needs_a_rems_certified_clinic(patient,
         start_session(prescription=rx, administered_by=clinician, planned_dose=planned(rx), now=at("2026-06-01T08:55"))
     assert "no Spravato REMS certification on record" in refused.value.message_dict["care_setting"][0]
     assert not InClinicSession.objects.exists()
+
+
+def test_the_rems_check_applies_however_the_catalogue_capitalises_esketamine(patient, clinician):
+    """The REMS rule and the dose checks share one esketamine test (Drug.is_esketamine), case-insensitive."""
+    from tracker.services.errors import ServiceError
+
+    rx = esketamine_course(patient, clinician)
+    Drug.objects.filter(pk=rx.drug_id).update(name="Esketamine")
+    rx.refresh_from_db()
+    clinic = patient.clinic
+    clinic.rems_certification = ""
+    clinic.save()
+    with pytest.raises(ServiceError) as refused:
+        start_session(prescription=rx, administered_by=clinician, planned_dose=planned(rx), now=at("2026-06-01T08:55"))
+    assert "no Spravato REMS certification on record" in refused.value.message_dict["care_setting"][0]

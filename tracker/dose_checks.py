@@ -98,13 +98,9 @@ def esketamine_indication(indication: str) -> str | None:
     return None
 
 
-def _is_esketamine(drug: Drug) -> bool:
-    return drug.name.lower() == "esketamine"
-
-
 def suggested_indications(drug: Drug) -> list[str]:
     """The label indications to offer beside the free-text indication field (§1 esketamine), else none."""
-    return list(clinical.get("ESK_INDICATIONS").values()) if _is_esketamine(drug) else []
+    return list(clinical.get("ESK_INDICATIONS").values()) if drug.is_esketamine else []
 
 
 def review_dose(
@@ -173,7 +169,7 @@ def review_dose(
                 "(clinical-reference §6)."
             )
 
-    if _is_esketamine(drug):
+    if drug.is_esketamine:
         _esketamine_indication_checks(review, drug=drug, dose=dose, indication=indication, first_course=first_course)
     return review
 
@@ -228,7 +224,7 @@ def dose_guidance(drug: Drug, patient: Patient | None = None, on: dt.date | None
         rule = clinical.age_adjusted_rule(drug.name)
         if rule is not None and maximum != drug.maximum:
             text += f" (over {rule[0]})"
-    if _is_esketamine(drug):
+    if drug.is_esketamine:
         day1 = clinical.get("ESK_DAY1_DOSE_MG")
         text += f"; day 1: {day1['trd']} {unit} (TRD), {day1['mdd_si']} {unit} (MDD with suicidal ideation)"
     return text

@@ -105,6 +105,14 @@ class Drug(models.Model):
     def is_antidepressant(self) -> bool:
         return self.drug_class in DrugClass.antidepressants()
 
+    @property
+    def is_esketamine(self) -> bool:
+        """Esketamine (Spravato), whose §1 rules (REMS, label indications, day-1 doses) apply by name.
+
+        Case-insensitive, so a catalogue row typed "Esketamine" is not silently exempt.
+        """
+        return self.name.lower() == "esketamine"
+
     def describe_limit(self, maximum: Decimal | None = None) -> str:
         """'200 mg per local calendar day', for messages that name the limit."""
         value = self.maximum if maximum is None else maximum

@@ -191,7 +191,7 @@ def last_care_setting(patient: Patient) -> str:
 
 def _check_rems_enrolment(prescription: Prescription, care_setting: str, now: dt.datetime) -> None:
     """§1 setting: esketamine outpatients are enrolled in the Spravato REMS before their first session."""
-    if care_setting != InClinicSession.CareSetting.OUTPATIENT or prescription.drug.name != "esketamine":
+    if care_setting != InClinicSession.CareSetting.OUTPATIENT or not prescription.drug.is_esketamine:
         return
     patient = prescription.patient
     if not patient.clinic.rems_certification.strip():
