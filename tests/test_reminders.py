@@ -184,6 +184,33 @@ def test_quiet_hours_set_after_queuing_silence_or_postpone_the_owed_reminder(rem
     assert len(mail.outbox) == 1 and DoseReminder.objects.get(planned_dose=second).status == DoseReminder.Status.SENT
 
 
+def test_the_plan_is_two_statements_and_sending_a_fixed_number_per_reminder(
+    patient, clinician, django_assert_num_queries
+):
+    """Planning does not grow with patients (one read, one insert); sending is per reminder."""
+    from tests.factories import PatientFactory
+
+    remind_daily(patient, clinician)
+    with django_assert_num_queries(2):
+        assert reminders.plan(now=at("2026-03-27T06:55")) == 1
+    with django_assert_num_queries(1 + PER_REMINDER):
+        assert reminders.send_owed(now=at("2026-03-27T06:55")) == (1, 0)
+
+    for _ in range(2):
+        other = PatientFactory(clinic=patient.clinic, email="other@example.org")
+        remind_daily(other, clinician)
+    with django_assert_num_queries(2):
+        assert reminders.plan(now=at("2026-03-28T06:55")) == 3
+    with django_assert_num_queries(1 + 3 * PER_REMINDER):
+        assert reminders.send_owed(now=at("2026-03-28T06:55")) == (3, 0)
+
+
+# Per reminder sent: the savepoint and its release (a transaction of its own outside tests), the
+# locked read with the dose, prescription, choice, patient and settings, the claim, the channels.
+# With push on, one more: the patient's live subscriptions.
+PER_REMINDER = 5
+
+
 def test_run_all_sweeps_sends_the_reminders(reminded):
     outcome = tasks.run_all_sweeps_task(at("2026-03-27T06:56").isoformat())
     assert "reminders" in outcome and len(mail.outbox) == 1
