@@ -109,10 +109,11 @@ def test_medicines_show_the_version_in_force_after_a_dose_change(portal, patient
 
 def test_progress_query_count_is_fixed(portal, patient, clinician, django_assert_num_queries):
     course(patient, clinician, days_ago=60)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         # 1 session, 2 user, 3 patient with clinic, 4 and 5 the 7- and 30-day taken shares,
         # 6 the next clinic session, 7 PHQ-9/GAD-7 totals of the last 12 weeks,
-        # 8 dose counts per local day and status (GROUP BY), 9 schedules in force with drugs.
+        # 8 dose counts per local day and status (GROUP BY), 9 schedules in force with drugs,
+        # 10 the streak's planned doses per local day (GROUP BY).
         portal.get(reverse("portal:progress"))
 
 
@@ -164,7 +165,7 @@ def test_the_next_esketamine_session_says_what_to_do_before_it(portal, patient, 
     from tracker import clinical
 
     clinic_only(patient, clinician)
-    with django_assert_num_queries(9):  # the advice comes from the medicines already loaded: no query more
+    with django_assert_num_queries(10):  # the advice comes from the medicines already loaded: no query more
         html = portal.get(reverse("portal:progress")).content.decode()
     assert "Your next clinic session" in html and "Before your session" in html
     for line in clinical.get("ESK_BEFORE_SESSION_ADVICE"):
@@ -258,3 +259,34 @@ def test_cancelled_doses_and_entered_in_error_plans_are_no_doses(new_yorker, cli
     other.entered_in_error_at = at("2026-03-10T00:00")
     other.save(update_fields=["entered_in_error_at"])
     assert adherence.dose_streak(new_yorker, at("2026-03-10T03:00")).days == 4
+
+
+def _take_days(rx, patient, outcomes: dict[int, str]) -> None:
+    """Set the status of each dose ``days_ago`` local days back."""
+    today = local_today(patient)
+    for days_ago, status in outcomes.items():
+        PlannedDose.objects.filter(prescription=rx, local_date=today - dt.timedelta(days=days_ago)).update(
+            status=status
+        )
+
+
+def test_my_progress_shows_the_streak_in_words_singular_and_plural_and_raises_no_flag(portal, patient, clinician):
+    from tracker.models import Flag
+
+    rx = course(patient, clinician, days_ago=5, times=("00:00",))  # each day's status is set below
+    taken, skipped = PlannedDose.Status.TAKEN, PlannedDose.Status.SKIPPED
+    _take_days(rx, patient, {5: taken, 4: skipped, 3: taken, 2: taken, 1: taken, 0: taken})
+    html = portal.get(reverse("portal:progress")).content.decode()
+    assert '<strong class="streak-days">4</strong> days in a row with every dose taken' in html
+    assert "Today joins it" not in html
+    _take_days(rx, patient, {1: skipped})
+    html = portal.get(reverse("portal:progress")).content.decode()
+    assert '<strong class="streak-days">1</strong> day in a row with every dose taken' in html
+    assert not Flag.objects.exists()  # good news is not work for the clinician
+
+
+def test_no_streak_shows_nothing_rather_than_zero(portal, patient, clinician):
+    rx = course(patient, clinician, days_ago=2, times=("00:00",))
+    _take_days(rx, patient, {2: PlannedDose.Status.TAKEN, 1: PlannedDose.Status.MISSED, 0: PlannedDose.Status.SKIPPED})
+    html = portal.get(reverse("portal:progress")).content.decode()
+    assert "in a row" not in html and "streak-days" not in html

@@ -54,5 +54,12 @@ def choices_for(drug_classes: set[str] | None = None) -> list[tuple[str, str]]:
     return [(e.code, e.label) for e in first + rest] + [(OTHER, "Something else (describe it)")]
 
 
+def common_codes(drug_classes: set[str] | None = None) -> set[str]:
+    """The effects common to these drug classes: the check-in asks about them first, the rest
+    only behind "Something else?"."""
+    classes = drug_classes or set()
+    return {e.code for e in EFFECTS if e.classes & classes}
+
+
 def label(code: str) -> str:
     return BY_CODE[code].label if code in BY_CODE else "Other side effect"

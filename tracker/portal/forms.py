@@ -8,7 +8,7 @@ the field they concern, in the services' own plain words.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -252,20 +252,31 @@ class QuestionnaireForm(forms.Form):
 
 
 NO_EFFECT = ""
-# The model's severity labels, in the portal's words (selectors.SEVERITY_LABELS; the model stays English).
-SEVERITY_CHOICES = [
+# One word per severity for the check-in's compact choices; the page explains each word once
+# with the portal's words for it (selectors.SEVERITY_LABELS), so four choices fit a 390 px
+# phone on one line.
+SEVERITY_CHIPS = [
     (NO_EFFECT, gettext_lazy("No")),
-    *((value, SEVERITY_LABELS.get(value, label)) for value, label in SideEffectReport.Severity.choices),
+    (SideEffectReport.Severity.MILD, gettext_lazy("Mild")),
+    (SideEffectReport.Severity.MODERATE, gettext_lazy("Moderate")),
+    (SideEffectReport.Severity.SEVERE, gettext_lazy("Severe")),
 ]
 
 
 class CheckinForm(forms.Form):
-    """The weekly check-in: FIBSER's three questions, then which side effects, and how strong."""
+    """The weekly check-in: FIBSER's three questions, then which side effects, and how strong.
+
+    The effects common to the patient's medicines (``common``) are asked first; the rest wait
+    behind "Something else?" with the patient's own words. The fields, values and scoring are
+    the same whichever group an effect is in.
+    """
 
     SERVICE_FIELDS = {"description": "other_description", "answers": NON_FIELD_ERRORS}
 
-    def __init__(self, *args, effect_choices: list[tuple[str, str]], **kwargs) -> None:
+    def __init__(self, *args, effect_choices: list[tuple[str, str]], common: Collection[str] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.common = set(common)
+        self.wording = instruments.wording(scales.FIBSER)
         for index, text in enumerate(scales.FIBSER.items):
             self.fields[f"q{index + 1}"] = _question(
                 index + 1, len(scales.FIBSER.items), text.split(" (")[0], _fibser_options(index)
@@ -275,7 +286,7 @@ class CheckinForm(forms.Form):
             if code == side_effect_catalogue.OTHER:
                 continue
             self.fields[f"effect_{code}"] = forms.ChoiceField(
-                label=label, choices=SEVERITY_CHOICES, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
+                label=label, choices=SEVERITY_CHIPS, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
             )
         self.fields["other_description"] = forms.CharField(
             label=gettext_lazy("Something else? Describe it in your own words (optional)"),
@@ -284,7 +295,7 @@ class CheckinForm(forms.Form):
             widget=forms.Textarea(attrs={"rows": 3}),
         )
         self.fields["other_severity"] = forms.ChoiceField(
-            label=gettext_lazy("How strong is it?"), choices=SEVERITY_CHOICES, required=False, widget=forms.RadioSelect
+            label=gettext_lazy("How strong is it?"), choices=SEVERITY_CHIPS, required=False, widget=forms.RadioSelect
         )
 
     @property
@@ -294,6 +305,28 @@ class CheckinForm(forms.Form):
     @property
     def effect_fields(self) -> list[forms.BoundField]:
         return [self[f"effect_{code}"] for code in self.effect_codes]
+
+    @property
+    def common_fields(self) -> list[forms.BoundField]:
+        return [self[f"effect_{code}"] for code in self.effect_codes if code in self.common]
+
+    @property
+    def more_fields(self) -> list[forms.BoundField]:
+        return [self[f"effect_{code}"] for code in self.effect_codes if code not in self.common]
+
+    @property
+    def more_open(self) -> bool:
+        """Whether "Something else?" starts open: nothing common to ask first, or an answer or
+        an error inside it that the patient must see again."""
+        if not self.common_fields:
+            return True
+        inside = [*self.more_fields, self["other_description"], self["other_severity"]]
+        return any(field.errors or (self.is_bound and field.value()) for field in inside)
+
+    @property
+    def severity_key(self) -> list[str]:
+        """What each severity word means, said once above the effects."""
+        return [str(SEVERITY_LABELS[value]) for value, _word in SEVERITY_CHIPS if value in SEVERITY_LABELS]
 
     def clean(self) -> dict:
         data = super().clean()

@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
 from tracker import clinical, scales, side_effect_catalogue
-from tracker.portal import instruments
 from tracker.models import Assessment, Clinic, DoseEvent, DoseSchedule, Flag, Patient, PlannedDose, Prescription
 from tracker.models.drugs import Route
 from tracker.models.reminders import PrescriptionReminder
+from tracker.portal import instruments
 from tracker.services.assessments import item9_positive, suicidality_key
 
 # Weekly questionnaires the patient fills in, in the order they are offered.
@@ -457,16 +457,29 @@ def own_result(patient: Patient, assessment_id: int) -> Result:
     )
 
 
-def patient_drug_classes(patient: Patient, now: dt.datetime) -> set[str]:
-    """Drug classes of the medicines in force now, to put their common side effects first (1 query)."""
+@dataclass(frozen=True)
+class CheckinDrugs:
+    """The medicines in force now, for the weekly check-in: their classes put the side effects
+    common to them first; their generic names go into the question ("while taking sertraline…")."""
+
+    names: list[str]
+    classes: set[str]
+
+
+def checkin_drugs(patient: Patient, now: dt.datetime) -> CheckinDrugs:
+    """Generic names (a dose change's versions once each, in name order) and classes (1 query)."""
     today = local_today(patient, now)
-    return set(
+    rows = (
         Prescription.objects.current()
         .filter(patient=patient, start_date__lte=today)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .exclude(status=Prescription.Status.STOPPED)
-        .values_list("drug__drug_class", flat=True)
+        .order_by("drug__name")
+        .values_list("drug__name", "drug__drug_class")
+        .distinct()
     )
+    pairs = list(rows)
+    return CheckinDrugs(names=list(dict.fromkeys(name for name, _ in pairs)), classes={c for _, c in pairs})
 
 
 # --- Progress --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import dateformat, timezone, translation
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -23,7 +24,7 @@ from tracker import clinical, scales, side_effect_catalogue
 from tracker.models import Assessment, DoseEvent, Patient, PlannedDose, Prescription
 from tracker.portal import charts, forms, selectors
 from tracker.portal import language as portal_language
-from tracker.selectors import caseload
+from tracker.selectors import adherence, caseload
 from tracker.services import assessments as assessment_service
 from tracker.services import doses as dose_service
 from tracker.services import languages as language_service
@@ -341,10 +342,14 @@ def questionnaire(request: HttpRequest, patient: Patient, instrument: str) -> Ht
 @patient_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def checkin(request: HttpRequest, patient: Patient) -> HttpResponse:
-    """The weekly side-effect check-in, with the effects common to the patient's medicines first."""
+    """The weekly side-effect check-in: the effects common to the patient's medicines first, by name."""
     now = timezone.now()
-    choices = side_effect_catalogue.choices_for(selectors.patient_drug_classes(patient, now))
-    form = forms.CheckinForm(_posted(request), effect_choices=choices)
+    drugs = selectors.checkin_drugs(patient, now)
+    form = forms.CheckinForm(
+        _posted(request),
+        effect_choices=side_effect_catalogue.choices_for(drugs.classes),
+        common=side_effect_catalogue.common_codes(drugs.classes),
+    )
     if form.is_valid():
         try:
             assessment, _ = assessment_service.submit_checkin(
@@ -358,7 +363,9 @@ def checkin(request: HttpRequest, patient: Patient) -> HttpResponse:
             forms.add_service_error(form, error, forms.CheckinForm.SERVICE_FIELDS)
         else:
             return redirect("portal:result", assessment_id=assessment.pk)
-    return _form_page(request, "portal/checkin_form.html", form, patient=patient)
+    # The view's "_" is taken by submit_checkin's second value, hence translation.gettext.
+    medicines = get_text_list(drugs.names, translation.gettext("and"))
+    return _form_page(request, "portal/checkin_form.html", form, patient=patient, medicines=medicines)
 
 
 @patient_required
@@ -403,6 +410,7 @@ def progress(request: HttpRequest, patient: Patient) -> HttpResponse:
             "charts": [charts.line_chart(code, series, first, today) for code, series in history.items()],
             "medicines": medicines,
             "before_session": selectors.next_session_advice(session[0], medicines) if session else [],
+            "streak": adherence.dose_streak(patient, now),
         },
     )
 
