@@ -109,9 +109,72 @@ class DueItem:
         return self.due_date < today
 
 
+@dataclass(frozen=True)
+class DueWindow:
+    """One due date and the local days that belong to it.
+
+    ``opens`` is the first day a measurement counts for this date and ``closes`` the first day
+    of the next date's window (``date.max`` for the last date): a measurement in
+    ``[opens, closes)`` fulfils this date and not the next. ``last_day`` is the last day to
+    record it before it is overdue. Windows never overlap, so a date can be judged missed
+    while the next one is already open.
+    """
+
+    due: dt.date
+    opens: dt.date
+    closes: dt.date
+    last_day: dt.date
+
+    def fulfilled_by(self, days: Sequence[dt.date]) -> bool:
+        return any(self.opens <= d < self.closes for d in days)
+
+    def missed(self, days: Sequence[dt.date], today: dt.date) -> bool:
+        """Its last day has passed and nothing has been measured since its window opened.
+
+        A later measurement (in a later date's window) catches a missed date up: its value
+        cannot be had any more, and the schedule is current again.
+        """
+        return self.last_day < today and not any(d >= self.opens for d in days)
+
+
+def due_windows(dates: Sequence[dt.date]) -> list[DueWindow]:
+    """The windows of ``dates`` (sorted, distinct): each owns its days, none overlaps the next.
+
+    A measurement up to ``MONITORING_EARLY_DAYS`` before a date is for that date, so the
+    previous date's grace (``MONITORING_OVERDUE_GRACE_DAYS``) ends the day before the next
+    date's early days begin: its last day is ``min(due + grace, next due − early − 1)``, and
+    never before its own due date (a cadence tighter than the early margin keeps its due day,
+    and the next window then opens the day after). Without the cut, FIBSER's weeks 2, 4 and 6
+    (14 days apart, 7 early, 7 grace) had a grace that outlived their window and were never
+    flagged, and a weekly date's own due day counted for the week after.
+    """
+    early = dt.timedelta(days=clinical.get("MONITORING_EARLY_DAYS"))
+    grace = dt.timedelta(days=clinical.get("MONITORING_OVERDUE_GRACE_DAYS"))
+    one = dt.timedelta(days=1)
+    lasts = [
+        max(due, min(due + grace, dates[i + 1] - early - one)) if i + 1 < len(dates) else due + grace
+        for i, due in enumerate(dates)
+    ]
+    opens = [due - early if i == 0 else max(due - early, lasts[i - 1] + one) for i, due in enumerate(dates)]
+    return [
+        DueWindow(due, opens[i], opens[i + 1] if i + 1 < len(dates) else dt.date.max, lasts[i])
+        for i, due in enumerate(dates)
+    ]
+
+
 def due_horizon(schedule: Schedule, today: dt.date) -> dt.date:
     """Far enough ahead of ``today`` to hold the schedule's next due date whatever its phase."""
     return today + dt.timedelta(weeks=(schedule.then_every_weeks or 0) + max(schedule.weeks) + 1)
+
+
+def schedule_windows(
+    schedule: Schedule, *, start_date: dt.date, dose_increases: Sequence[dt.date] = (), today: dt.date
+) -> list[DueWindow]:
+    """The windows of the schedule's dates up to the one after ``today``."""
+    dates = due_dates(
+        schedule, start_date=start_date, dose_increases=dose_increases, until=due_horizon(schedule, today)
+    )
+    return due_windows(dates)
 
 
 def next_due(
@@ -125,20 +188,26 @@ def next_due(
 ) -> DueItem | None:
     """What of ``measure`` is due next: the current window's date if nothing fulfilled it, else the next.
 
-    Each due date owns the days from ``MONITORING_EARLY_DAYS`` before it to the same margin
-    before the following one; a measurement in that window fulfils it. A missed date whose
-    following date has also come is not asked for twice: the later one stands for both.
+    A date whose window has closed is not asked for again: the next one is what is due, and
+    the closed one, if missed, is the overdue sweep's (``missed_dates``).
     """
-    early = dt.timedelta(days=clinical.get("MONITORING_EARLY_DAYS"))
-    dates = due_dates(
-        schedule, start_date=start_date, dose_increases=dose_increases, until=due_horizon(schedule, today)
-    )
-    for i, due in enumerate(dates):
-        opens = due - early
-        closes = dates[i + 1] - early if i + 1 < len(dates) else dt.date.max
-        if closes <= today:
+    for window in schedule_windows(schedule, start_date=start_date, dose_increases=dose_increases, today=today):
+        if window.closes <= today:
             continue  # a later date stands for this one
-        if any(opens <= m < closes for m in measured_dates):
+        if window.fulfilled_by(measured_dates):
             continue  # fulfilled: the next one is what is due
-        return DueItem(schedule.name, measure, due)
+        return DueItem(schedule.name, measure, window.due)
     return None
+
+
+def missed_dates(
+    schedule: Schedule,
+    *,
+    start_date: dt.date,
+    dose_increases: Sequence[dt.date] = (),
+    measured_dates: Sequence[dt.date],
+    today: dt.date,
+) -> list[DueWindow]:
+    """The windows of ``measure``'s dates that are overdue today (``DueWindow.missed``), oldest first."""
+    windows = schedule_windows(schedule, start_date=start_date, dose_increases=dose_increases, today=today)
+    return [w for w in windows if w.missed(measured_dates, today)]

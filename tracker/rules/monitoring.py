@@ -2,30 +2,37 @@
 
 Each missed due date is a fact of that problem (``monitor:<schedule>:<date>``), so a patient
 who misses week 4 and then week 8 of their antipsychotic weights has one flag with two facts,
-not two flags. A measurement that fulfils the schedule answers the facts it covers and
-resolves the flag (``services.measurements.answer_monitoring``).
+not two flags. A date is missed when its own window has closed with a measure of the
+schedule still owed (``tracker.monitoring.DueWindow``): FIBSER's week 2 is flagged when week
+2's window closes, not skipped because week 4's has opened. A measurement that fulfils the
+schedule answers the facts it covers and resolves the flag
+(``services.measurements.answer_monitoring``).
 
 The sweep is set-based: per chunk of patients with an active course, the courses (one
 query), the measurements of those under a schedule (one), the facts already raised (one),
-then one ``raise_flags``. A fact raised once is never raised again, even after a clinician
-closed its flag: the sweep runs twice a day and would otherwise reopen a closed problem.
+then one ``raise_flags``. A fact raised once and still unanswered is never raised again, even
+after a clinician closed its flag: the sweep runs twice a day and would otherwise reopen a
+closed problem. A fact that was answered and whose date is missed again (the measurement
+that answered it was entered in error) is owed again: reopened in its open flag, or raised
+anew when its flag was resolved.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tracker import clinical
-from tracker.models import FlagFact, FlagKind, Severity
+from tracker.models import Flag, FlagFact, FlagKind, Severity
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult
 from tracker.services.flags import NewFact, NewFlag, raise_flags
+from tracker.services.measurements import reopen_monitoring_facts
 
 if TYPE_CHECKING:
-    from tracker.selectors.monitoring import ScheduleDue
+    from tracker.selectors.monitoring import MissedDue
 
 
 def problem_key(patient_id: int, schedule: str) -> str:
@@ -41,68 +48,90 @@ def fact_prefix(schedule: str) -> str:
     return f"monitor:{schedule}:"
 
 
+@dataclass(frozen=True)
+class RaisedFact:
+    """A monitoring fact on record: its id, whether a measurement answered it, whether its flag is open."""
+
+    id: int
+    answered: bool
+    flag_open: bool
+
+
 def overdue_flags(
-    dues_by_patient: Mapping[int, Sequence[ScheduleDue]],
+    missed_by_patient: Mapping[int, Sequence[MissedDue]],
     zones: Mapping[int, ZoneInfo],
-    raised: set[tuple[str, str]],
-    today_of: Mapping[int, dt.date],
-) -> list[NewFlag]:
-    """A NewFlag per overdue due item past its grace, leaving out facts raised before."""
-    grace = dt.timedelta(days=clinical.get("MONITORING_OVERDUE_GRACE_DAYS"))
-    flags = []
-    for pid, dues in dues_by_patient.items():
-        today = today_of[pid]
-        for due in dues:
-            if not due.due_on + grace < today:
-                continue
+    raised: Mapping[tuple[str, str], Sequence[RaisedFact]],
+) -> tuple[list[NewFlag], list[int]]:
+    """A NewFlag per missed due date not raised before, and the ids of answered facts owed again.
+
+    A missed date with an unanswered fact on record is left alone (open, or closed by a
+    clinician). One whose facts were all answered has lost what answered it: its fact in an
+    open flag is reopened, and with none open it is raised anew.
+    """
+    flags: list[NewFlag] = []
+    reopen: list[int] = []
+    for pid, items in missed_by_patient.items():
+        for due in items:
             key, fkey = problem_key(pid, due.schedule), fact_key(due.schedule, due.due_on)
-            if (key, fkey) in raised:
+            on_record = raised.get((key, fkey), ())
+            if any(not fact.answered for fact in on_record):
                 continue
-            flagged_at = dt.datetime.combine(due.due_on + grace, dt.time(0), tzinfo=zones[pid])
-            message = (
-                f"{due.what} for {due.drug} was due on {due.due_on:%d %b %Y} (§5 monitoring) "
-                f"and nothing has been recorded {grace.days} days later."
-            )
-            flags.append(
-                NewFlag(
-                    patient_id=pid,
-                    kind=FlagKind.MONITOR_OVERDUE,
-                    severity=Severity.WARNING,
-                    dedup_key=key,
-                    message=message,
-                    action=f"Arrange the {due.what[0].lower()}{due.what[1:]} and record it on the patient page.",
-                    raised_at=flagged_at,
-                    title=f"{due.what} ({due.drug})",
-                    facts=(NewFact(fkey, message, flagged_at),),
-                )
-            )
-    return flags
+            if in_open := [fact.id for fact in on_record if fact.flag_open]:
+                reopen += in_open
+                continue
+            flags.append(overdue_flag(pid, due, zones[pid]))
+    return flags, reopen
 
 
-def _raised_facts(patient_ids: list[int]) -> set[tuple[str, str]]:
-    """(problem key, fact key) of every monitoring fact these patients ever had (one query)."""
-    if not patient_ids:
-        return set()
-    rows = FlagFact.objects.filter(flag__patient_id__in=patient_ids, flag__kind=FlagKind.MONITOR_OVERDUE).values_list(
-        "flag__dedup_key", "key"
+def overdue_flag(patient_id: int, due: MissedDue, zone: ZoneInfo) -> NewFlag:
+    """The problem and fact of one missed date, raised at the start of the day after its last day."""
+    flagged_at = dt.datetime.combine(due.last_day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    message = (
+        f"{due.what} for {due.drug} was due on {due.due_on:%d %b %Y} (§5 monitoring) "
+        f"and nothing had been recorded by {due.last_day:%d %b %Y}."
     )
-    return set(rows)
+    return NewFlag(
+        patient_id=patient_id,
+        kind=FlagKind.MONITOR_OVERDUE,
+        severity=Severity.WARNING,
+        dedup_key=problem_key(patient_id, due.schedule),
+        message=message,
+        action=f"Arrange the {due.what[0].lower()}{due.what[1:]} and record it on the patient page.",
+        raised_at=flagged_at,
+        title=f"{due.what} ({due.drug})",
+        facts=(NewFact(fact_key(due.schedule, due.due_on), message, flagged_at),),
+    )
+
+
+def _raised_facts(patient_ids: list[int]) -> dict[tuple[str, str], list[RaisedFact]]:
+    """Every monitoring fact these patients ever had, by (problem key, fact key): one query."""
+    found: dict[tuple[str, str], list[RaisedFact]] = {}
+    if not patient_ids:
+        return found
+    rows = FlagFact.objects.filter(flag__patient_id__in=patient_ids, flag__kind=FlagKind.MONITOR_OVERDUE).values_list(
+        "id", "flag__dedup_key", "key", "answered_at", "flag__status"
+    )
+    for pk, problem, key, answered_at, status in rows:
+        found.setdefault((problem, key), []).append(
+            RaisedFact(pk, answered_at is not None, status != Flag.Status.RESOLVED)
+        )
+    return found
 
 
 def sweep(*, now: dt.datetime) -> SweepResult:
-    """Flag the due items past their grace, for every patient with an active course."""
+    """Flag the due dates whose window closed with nothing recorded, for every patient with an active course."""
     # Imported here: tracker.selectors loads tracker.rules (its loaders) on import.
-    from tracker.selectors.monitoring import dues_by_patient
+    from tracker.selectors.monitoring import missed_by_patient
 
     examined = raised = 0
     for patient_ids in loaders.active_patient_ids_in_chunks():
         people = loaders.patients(patient_ids)
         zones = {pid: p.zone for pid, p in people.items()}
         courses = loaders.courses_by_patient(patient_ids)
-        dues = dues_by_patient(zones, {pid: courses.get(pid, []) for pid in people}, now=now)
-        today_of = {pid: now.astimezone(zones[pid]).date() for pid in dues}
-        grace = dt.timedelta(days=clinical.get("MONITORING_OVERDUE_GRACE_DAYS"))
-        late = [pid for pid, items in dues.items() if any(d.due_on + grace < today_of[pid] for d in items)]
+        missed = missed_by_patient(zones, {pid: courses.get(pid, []) for pid in people}, now=now)
+        flags, reopen = overdue_flags(missed, zones, _raised_facts(list(missed)))
         examined += len(people)
-        raised += raise_flags(overdue_flags(dues, zones, _raised_facts(late), today_of))
+        raised += raise_flags(flags)
+        if reopen:
+            reopen_monitoring_facts(reopen, now=now)
     return SweepResult(name="monitoring", examined=examined, flags_raised=raised)

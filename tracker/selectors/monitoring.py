@@ -20,7 +20,7 @@ from django.db.models import CharField, Value
 
 from tracker.courses import Course, Score
 from tracker.models import Assessment, ClinicalMeasurement, Patient, WeightMeasurement
-from tracker.monitoring import Schedule, next_due
+from tracker.monitoring import Schedule, missed_dates, next_due
 from tracker.monitoring import schedules as schedules_named
 
 FIBSER = "fibser"
@@ -129,6 +129,18 @@ def measured_dates(
     return {pid: dict(by_measure) for pid, by_measure in found.items()}
 
 
+def dose_increases(course: Course) -> list[dt.date]:
+    """The days the course's dose went up: where a restarting schedule starts again."""
+    return [after.start_date for _before, after in course.increases()]
+
+
+def owed_what(schedule: Schedule, measures: Sequence[str]) -> str:
+    """The schedule's title when all its measures are owed, else the owed ones by name."""
+    if set(measures) == set(schedule.measures):
+        return SCHEDULE_TITLES.get(schedule.name, schedule.name)
+    return " and ".join(measure_label(m) for m in measures)
+
+
 def schedule_dues(
     courses: Sequence[Course], measured: Mapping[str, Sequence[dt.date]], today: dt.date
 ) -> list[ScheduleDue]:
@@ -139,7 +151,7 @@ def schedule_dues(
     """
     by_schedule: dict[str, ScheduleDue] = {}
     for course in courses:
-        increases = [after.start_date for _before, after in course.increases()]
+        increases = dose_increases(course)
         for schedule in schedules_for(course):
             owed: dict[dt.date, list[str]] = defaultdict(list)
             for measure in schedule.measures:
@@ -160,18 +172,80 @@ def schedule_dues(
             if seen is not None and seen.due_on <= due_on:
                 continue
             measures = tuple(owed[due_on])
-            whole = set(measures) == set(schedule.measures)
             by_schedule[schedule.name] = ScheduleDue(
                 schedule=schedule.name,
-                what=SCHEDULE_TITLES.get(schedule.name, schedule.name)
-                if whole
-                else " and ".join(measure_label(m) for m in measures),
+                what=owed_what(schedule, measures),
                 due_on=due_on,
                 measures=measures,
                 drug=course.current.drug_display,
                 overdue=due_on < today,
             )
     return sorted(by_schedule.values(), key=lambda d: (d.due_on, d.schedule))
+
+
+@dataclass(frozen=True)
+class MissedDue:
+    """One due date of one schedule whose window has closed with a measure still owed.
+
+    ``last_day`` is the last day it could have been recorded (``tracker.monitoring.DueWindow``);
+    the overdue sweep raises one fact per missed date.
+    """
+
+    schedule: str
+    what: str
+    due_on: dt.date
+    last_day: dt.date
+    measures: tuple[str, ...]
+    drug: str
+
+
+def schedule_missed(
+    courses: Sequence[Course], measured: Mapping[str, Sequence[dt.date]], today: dt.date
+) -> list[MissedDue]:
+    """Every missed due date of one patient's schedules, oldest first.
+
+    A schedule followed by two courses at once follows the earlier-started one, so one
+    missed baseline is one fact, not two.
+    """
+    following: dict[str, tuple[Course, Schedule]] = {}
+    for course in sorted(courses, key=lambda c: c.start_date):
+        for schedule in schedules_for(course):
+            following.setdefault(schedule.name, (course, schedule))
+    missed: list[MissedDue] = []
+    for course, schedule in following.values():
+        owed: dict[dt.date, list[str]] = defaultdict(list)
+        last_day: dict[dt.date, dt.date] = {}
+        for measure in schedule.measures:
+            for window in missed_dates(
+                schedule,
+                start_date=course.start_date,
+                dose_increases=dose_increases(course),
+                measured_dates=measured.get(measure, ()),
+                today=today,
+            ):
+                owed[window.due].append(measure)
+                last_day[window.due] = window.last_day
+        missed += [
+            MissedDue(
+                schedule.name,
+                owed_what(schedule, owed[due]),
+                due,
+                last_day[due],
+                tuple(owed[due]),
+                course.current.drug_display,
+            )
+            for due in owed
+        ]
+    return sorted(missed, key=lambda m: (m.due_on, m.schedule))
+
+
+def _measured(
+    zones: Mapping[int, ZoneInfo],
+    courses: Mapping[int, Sequence[Course]],
+    fibser_scores: Mapping[int, Sequence[Score]] | None,
+) -> tuple[dict[int, set[str]], dict[int, dict[str, list[dt.date]]]]:
+    needed = {pid: measures_needed(own) for pid, own in courses.items()}
+    return needed, measured_dates(zones, needed, fibser_scores=fibser_scores)
 
 
 def dues_by_patient(
@@ -186,8 +260,7 @@ def dues_by_patient(
     At most one query (the measurements of the patients under a schedule), none when no
     patient is; with ``fibser_scores`` given, none for an antidepressant-only page either.
     """
-    needed = {pid: measures_needed(own) for pid, own in courses.items()}
-    measured = measured_dates(zones, needed, fibser_scores=fibser_scores)
+    needed, measured = _measured(zones, courses, fibser_scores)
     result: dict[int, list[ScheduleDue]] = {}
     for pid, own in courses.items():
         if not needed.get(pid):
@@ -195,6 +268,20 @@ def dues_by_patient(
         today = now.astimezone(zones[pid]).date()
         if dues := schedule_dues(own, measured.get(pid, {}), today):
             result[pid] = dues
+    return result
+
+
+def missed_by_patient(
+    zones: Mapping[int, ZoneInfo], courses: Mapping[int, Sequence[Course]], *, now: dt.datetime
+) -> dict[int, list[MissedDue]]:
+    """Set-based: every patient's missed due dates (current measurements only): at most one query."""
+    needed, measured = _measured(zones, courses, None)
+    result: dict[int, list[MissedDue]] = {}
+    for pid, own in courses.items():
+        if not needed.get(pid):
+            continue
+        if missed := schedule_missed(own, measured.get(pid, {}), now.astimezone(zones[pid]).date()):
+            result[pid] = missed
     return result
 
 

@@ -8,14 +8,17 @@ weight marked entered in error updates it in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from tracker import clinical
-from tracker.models import ClinicalMeasurement, FlagFact, FlagKind, Patient, WeightMeasurement
+from tracker.models import ClinicalMeasurement, Flag, FlagFact, FlagKind, Patient, WeightMeasurement
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
 
@@ -119,33 +122,31 @@ def record_measurement(
 def answer_monitoring(*, patient: Patient, measure: str, measured_at: dt.datetime, now: dt.datetime) -> int:
     """Answer the overdue-monitoring facts a new measurement fulfils; resolve a flag left with none.
 
-    The measurement is judged as the schedules judge it (``selectors.monitoring``): a fact (a
-    missed due date) is answered once every measure of its schedule has moved past that date,
-    so a BP without its glucose answers nothing, and a late weight that fulfils week 8 also
-    answers a week 4 it stood for. No open monitoring fact for this patient, two queries.
-    Returns how many flags were resolved.
+    The measurement is judged as the overdue sweep judges it (``selectors.monitoring``): an open
+    fact (a missed due date) is answered once its date is no longer missed, that is once every
+    measure of its schedule has been recorded since its window opened. So a BP without its
+    glucose answers nothing, a late weight that fulfils week 8 also answers the week 4 it
+    stands for, and a measurement dated before the window answers nothing. No open monitoring
+    fact for this patient, one query. Returns how many flags were resolved.
     """
     from tracker.rules import loaders  # imported here: tracker.rules loads the services on import
-    from tracker.rules.monitoring import fact_prefix
-    from tracker.selectors.monitoring import measure_label, patient_dues, schedules_named
+    from tracker.rules.monitoring import fact_key, fact_prefix
+    from tracker.selectors.monitoring import measure_label, missed_by_patient, schedules_named
 
-    prefixes = [fact_prefix(name) for name, s in schedules_named().items() if measure in s.measures]
+    prefixes = tuple(fact_prefix(name) for name, s in schedules_named().items() if measure in s.measures)
     open_keys = [
         key
         for key in FlagFact.objects.filter(
             flag__patient_id=patient.pk, flag__kind=FlagKind.MONITOR_OVERDUE, answered_at__isnull=True
         ).values_list("key", flat=True)
-        if key.startswith(tuple(prefixes))
+        if key.startswith(prefixes)
     ]
     if not open_keys:
         return 0
     courses = loaders.courses_by_patient([patient.pk]).get(patient.pk, [])
-    next_on = {due.schedule: due.due_on for due in patient_dues(patient, courses, now=now)}
-    answered = [
-        key
-        for key in open_keys
-        if dt.date.fromisoformat(key.rsplit(":", 1)[1]) < next_on.get(key.split(":")[1], dt.date.max)
-    ]
+    missed = missed_by_patient({patient.pk: patient.zone}, {patient.pk: courses}, now=now).get(patient.pk, [])
+    still_missed = {fact_key(m.schedule, m.due_on) for m in missed}
+    answered = [key for key in open_keys if key not in still_missed]
     if not answered:
         return 0
     local = measured_at.astimezone(patient.zone)
@@ -158,3 +159,35 @@ def answer_monitoring(*, patient: Patient, measure: str, measured_at: dt.datetim
         resolved_note=f"Resolved automatically: every overdue measurement behind this flag has been recorded. {note}",
         now=now,
     )
+
+
+@transaction.atomic
+def reopen_monitoring_facts(fact_ids: Sequence[int], *, now: dt.datetime) -> int:
+    """Owe again the answered monitoring facts whose date the sweep finds missed again.
+
+    That happens when the measurement that answered them was entered in error: the date has
+    nothing current in its window. The facts of open flags are unanswered (their answer
+    note kept, behind a line saying why) and each flag recounts its facts and says so in its
+    history. Resolved flags are not touched: the sweep raises their facts anew.
+    Returns how many facts were reopened.
+    """
+    flag_ids = set(FlagFact.objects.filter(pk__in=fact_ids).values_list("flag_id", flat=True))
+    flags = list(
+        Flag.objects.filter(pk__in=flag_ids, kind=FlagKind.MONITOR_OVERDUE)
+        .exclude(status=Flag.Status.RESOLVED)
+        .select_for_update()
+        .order_by("id")
+    )
+    local = timezone.localtime(now)
+    reopened = FlagFact.objects.filter(pk__in=fact_ids, flag__in=flags, answered_at__isnull=False).update(
+        answered_at=None,
+        answer_note=Concat(
+            Value(f"Owed again on {local:%d %b %Y %H:%M} ({local.tzname()}): what answered it was entered in error. "),
+            "answer_note",
+        ),
+    )
+    for flag in flags:
+        flag.occurrences = flag.facts.filter(answered_at__isnull=True).count()
+        flag._change_reason = "A monitoring fact is owed again: the measurement that answered it was entered in error"
+        flag.save(update_fields=["occurrences"])
+    return reopened
