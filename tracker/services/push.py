@@ -20,6 +20,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import hashlib
 import ipaddress
 import json
 import logging
@@ -143,6 +144,12 @@ def unsubscribe(*, patient: Patient, endpoint: str, now: dt.datetime) -> bool:
 
 def _end(ids: list[int], reason: str, now: dt.datetime) -> None:
     PushSubscription.objects.filter(pk__in=ids, ended_at__isnull=True).update(ended_at=now, ended_reason=reason[:100])
+
+
+def endpoint_digest(endpoint: str) -> str:
+    """SHA-256 of an endpoint, hex: the page tells the browser which subscriptions are this
+    patient's without writing the endpoints (capability URLs) into it."""
+    return hashlib.sha256(endpoint.encode()).hexdigest()
 
 
 def live_subscriptions(patient_id: int) -> list[PushSubscription]:
