@@ -431,6 +431,7 @@ RX_COLUMNS = [
 SCHEDULE_COLUMNS = [
     "id", "created_at", "updated_at", "entered_in_error_reason", "prescription_id", "kind", "times_of_day",
     "weekdays", "interval_days", "start_date", "end_date", "phase", "prn_max_doses_per_day", "planned_until",
+    "change_reason",  # NOT NULL, no database default
 ]  # fmt: skip
 PLANNED_COLUMNS = [
     "id", "patient_id", "prescription_id", "schedule_id", "due_at", "deadline", "local_date", "status",
@@ -487,7 +488,7 @@ def load_small_tables(cur, gen: Generator, patients: list[PatientPlan], rxs: lis
                 planned = None if s.kind == "prn" else until
                 row = (s.id, created, created, "", rx.id, s.kind, json.dumps(list(s.times)),
                        json.dumps(list(s.weekdays)), s.interval_days, rx.start_date.isoformat(), None, s.phase,
-                       s.prn_max, planned)  # fmt: skip
+                       s.prn_max, planned, "")  # fmt: skip
                 yield (*row, created, ends) if active_window else row
 
     # The active window columns arrived with migration 0004; older checkouts do not have them.
