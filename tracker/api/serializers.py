@@ -473,8 +473,10 @@ def request_specs(
 class SchedulesOrRegimenSerializer(serializers.Serializer):
     """When the doses are due: raw ``schedules`` or a ``regimen`` to build them from, exactly one."""
 
-    schedules = ScheduleSpecSerializer(
-        many=True,
+    # An explicit ListSerializer: ``many=True`` would pass allow_null to each item too, and a
+    # ``[null]`` reached the service (a 500); the list may be null, its items may not.
+    schedules = serializers.ListSerializer(
+        child=ScheduleSpecSerializer(),
         min_length=1,
         max_length=4,
         required=False,
