@@ -312,6 +312,17 @@ def test_a_second_patient_turning_on_in_the_same_browser_ends_the_firsts(client,
         ({"endpoint": "https://push.example/1", "keys": {"p256dh": "AAAA", "auth": "y"}}, "p256dh", "P-256"),
         ({"endpoint": "https://push.example/1", "keys": {"p256dh": None}}, "p256dh", "did not send"),
         ({"keys": {}}, "endpoint", "did not send"),
+        (
+            '{"endpoint": "https://push.example/\\ud800", "keys": {"p256dh": "x", "auth": "y"}}',
+            "endpoint",
+            "characters a URL cannot have",
+        ),
+        (
+            '{"endpoint": "https://push.example/\\u0000", "keys": {"p256dh": "x", "auth": "y"}}',
+            "endpoint",
+            "characters a URL cannot have",
+        ),
+        ("[" * 100_000, "body", "not JSON"),
     ],
 )
 def test_a_subscription_that_cannot_work_is_refused_by_name(portal, vapid, body, field, words):
@@ -320,6 +331,9 @@ def test_a_subscription_that_cannot_work_is_refused_by_name(portal, vapid, body,
     assert answer.status_code == 400
     assert words in " ".join(answer.json()["errors"][field])
     assert not PushSubscription.objects.exists()
+    if field != "p256dh":  # turning off reads the same body the same way
+        off = portal.post(reverse("portal:push_unsubscribe"), data, content_type="application/json")
+        assert off.status_code == 400 and field in off.json()["errors"]
 
 
 def test_without_vapid_keys_the_page_says_so_and_reminders_go_by_email_only(portal, patient, reminded):

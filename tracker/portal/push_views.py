@@ -25,7 +25,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     """The JSON object posted, or a ServiceError naming what is wrong with it."""
     try:
         data = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise ServiceError({"body": gettext("The browser sent something that is not JSON.")}) from None
     if not isinstance(data, dict):
         raise ServiceError({"body": gettext("The browser sent something that is not a subscription.")})
@@ -69,8 +69,7 @@ def push_unsubscribe(request: HttpRequest, patient: Patient) -> JsonResponse:
     """Turn notifications off for this browser: the subscription is ended, never deleted."""
     try:
         data = _body(request)
-        endpoint = _text("endpoint", data.get("endpoint"))
+        push.unsubscribe(patient=patient, endpoint=_text("endpoint", data.get("endpoint")), now=timezone.now())
     except ServiceError as error:
         return _refusal(error)
-    push.unsubscribe(patient=patient, endpoint=endpoint, now=timezone.now())
     return JsonResponse({"on": False, "message": gettext("Notifications are off on this device.")})

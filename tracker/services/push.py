@@ -77,6 +77,8 @@ def _check_endpoint(endpoint: str) -> None:
     """An https URL, as every browser's push service gives; plain http only to this machine
     (a local push service in development and in the tests). Anything else could make the
     server post to an address of the patient's choosing."""
+    if not all(33 <= ord(char) < 127 for char in endpoint):  # a URL from a browser is printable ASCII
+        raise ServiceError({"endpoint": gettext("The browser gave a push address with characters a URL cannot have.")})
     parts = urlsplit(endpoint)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -138,6 +140,7 @@ def subscribe(
 
 def unsubscribe(*, patient: Patient, endpoint: str, now: dt.datetime) -> bool:
     """End this patient's live subscription at ``endpoint``; False if they have none there."""
+    _check_endpoint(endpoint)
     own = PushSubscription.objects.filter(patient=patient, endpoint=endpoint, ended_at__isnull=True)
     return bool(own.update(ended_at=now, ended_reason=ENDED_BY_PATIENT))
 
