@@ -3,6 +3,7 @@ a complete catalogue, and questionnaires only in their official wording."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from django.utils import dateformat, timezone, translation
 from tests.test_portal_support import as_needed, clinic_only, course, give_login, signed_in
 from tracker import scales
 from tracker.models import Assessment, Patient, PortalLanguage
-from tracker.portal import instruments
+from tracker.portal import instruments, language
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +266,13 @@ def test_the_reminder_email_reads_in_spanish(spanish):
         body = render_to_string("portal/email/dose_reminder.txt", context)
     assert subject.startswith("Recordatorio: le toca una dosis a las")
     assert f"Hola, {spanish.given_name}:" in body and "El nombre del medicamento no aparece" in body
+
+
+def test_the_offline_scripts_words_are_embedded_in_the_pages_language(portal):
+    """offline.js speaks when there is no connection, so its words come with the page, not from a request."""
+    html = portal.get(reverse("portal:today")).content.decode()
+    data = html.split('<script id="offline-strings" type="application/json">', 1)[1].split("</script>", 1)[0]
+    words = json.loads(data)
+    assert words["waiting_one"] == "%(count)s dosis por enviar: se enviará cuando vuelva a tener conexión."
+    assert words["taken_waiting"] == "Tomado a las %(time)s: pendiente de enviar."
+    assert set(words) == set(language.OFFLINE_STRINGS)

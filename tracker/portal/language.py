@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from tracker.models import PortalLanguage
 
@@ -47,11 +48,35 @@ def remember(response: HttpResponse, request: HttpRequest, language: str) -> Non
         )
 
 
+def _waiting(count: int) -> str:
+    return ngettext_lazy(
+        "%(count)s dose waiting to send — it will be sent when you are back online.",
+        "%(count)s doses waiting to send — they will be sent when you are back online.",
+        count,
+    )
+
+
+# What static/portal/offline.js says, in the page's language. Embedded in the page as JSON
+# (base.html, json_script: data, not a script, so the CSP allows it) rather than fetched, so a
+# page opened with no connection still has its words. "%(name)s" is filled in by the script;
+# "waiting_many" is the plural form for a count of 2 or more (enough for English and Spanish).
+OFFLINE_STRINGS = {
+    "waiting_one": _waiting(1),
+    "waiting_many": _waiting(2),
+    "taken_waiting": gettext_lazy("Taken at %(time)s — waiting to send."),
+    "sign_in_again": gettext_lazy("Please sign in again to send the waiting dose; it is kept on this phone."),
+    "not_sent_yet": gettext_lazy(
+        "The waiting dose could not be sent yet; it is kept on this phone and will be tried again."
+    ),
+    "offline_post": gettext_lazy("You are offline, so this was not sent. Please try again when you are back online."),
+}
+
+
 def languages(request: HttpRequest) -> dict:
-    """Template context: the languages the portal's switcher offers (PortalLanguage), portal pages only."""
+    """Template context for portal pages: the switcher's languages (PortalLanguage) and offline.js's words."""
     if not is_portal_path(request.path_info):
         return {}
-    return {"portal_languages": PortalLanguage.choices}
+    return {"portal_languages": PortalLanguage.choices, "offline_strings": OFFLINE_STRINGS}
 
 
 class PortalLanguageMiddleware:

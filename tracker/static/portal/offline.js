@@ -92,10 +92,33 @@
     return ("0" + when.getHours()).slice(-2) + ":" + ("0" + when.getMinutes()).slice(-2);
   }
 
+  /* The page's words in its language (base.html embeds them as JSON, tracker/portal/language.py);
+     the English here is the fallback, and %(name)s is filled in from ``values``. */
+  var strings = (function () {
+    var node = document.getElementById("offline-strings");
+    try {
+      return node ? JSON.parse(node.textContent) || {} : {};
+    } catch (error) {
+      return {};
+    }
+  })();
+
+  function say_(key, english, values) {
+    var text = strings[key] || english;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("%(" + name + ")s").join(String(values[name]));
+    });
+    return text;
+  }
+
   function waitingLine(count) {
     return count === 1
-      ? "1 dose waiting to send — it will be sent when you are back online."
-      : count + " doses waiting to send — they will be sent when you are back online.";
+      ? say_("waiting_one", "%(count)s dose waiting to send — it will be sent when you are back online.", { count: 1 })
+      : say_(
+          "waiting_many",
+          "%(count)s doses waiting to send — they will be sent when you are back online.",
+          { count: count }
+        );
   }
 
   /* Show each waiting tap on its dose card, in place of the buttons. */
@@ -112,7 +135,7 @@
       });
       var note = document.createElement("p");
       note.className = "state state-waiting";
-      note.textContent = "Taken at " + clock(tap.tapped_at) + " — waiting to send.";
+      note.textContent = say_("taken_waiting", "Taken at %(time)s — waiting to send.", { time: clock(tap.tapped_at) });
       card.appendChild(note);
     });
     var lines = queue.length ? [waitingLine(queue.length)] : [];
@@ -182,8 +205,11 @@
           if (result.kept) {
             trouble.push(
               result.signIn
-                ? "Please sign in again to send the waiting dose; it is kept on this phone."
-                : "The waiting dose could not be sent yet; it is kept on this phone and will be tried again."
+                ? say_("sign_in_again", "Please sign in again to send the waiting dose; it is kept on this phone.")
+                : say_(
+                    "not_sent_yet",
+                    "The waiting dose could not be sent yet; it is kept on this phone and will be tried again."
+                  )
             );
             return;
           }
@@ -220,7 +246,9 @@
       }
       if (!navigator.onLine && (form.method || "").toLowerCase() === "post") {
         event.preventDefault();
-        render(["You are offline, so this was not sent. Please try again when you are back online."]);
+        render([
+          say_("offline_post", "You are offline, so this was not sent. Please try again when you are back online.")
+        ]);
       }
     },
     true
