@@ -164,7 +164,7 @@ def _recheck(reminder: DoseReminder, now: dt.datetime) -> str | dt.datetime | No
     return send_at if send_at > now else None
 
 
-def _message(reminder: DoseReminder, now: dt.datetime) -> tuple[str, str, str]:
+def _message(reminder: DoseReminder) -> tuple[str, str, str]:
     """(subject, email body, push payload) in the patient's portal language."""
     dose, patient = reminder.planned_dose, reminder.patient
     local_due = dose.due_at.astimezone(patient.zone)
@@ -191,7 +191,7 @@ def _deliver(
     reminder: DoseReminder, address: str, subscriptions: list, push_config: push.PushConfig | None, now: dt.datetime
 ) -> tuple[list[str], list[push.Delivery], bool]:
     """Email (if an address) and push to every live subscription: (channels, pushes, any failure that may pass)."""
-    subject, body, payload = _message(reminder, now)
+    subject, body, payload = _message(reminder)
     channels, failed = [], False
     if address:
         try:
