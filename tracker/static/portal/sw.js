@@ -127,15 +127,15 @@ self.addEventListener("notificationclick", function (event) {
     target = new URL("/", self.location.origin); // only ever this site
   }
   event.waitUntil(
-    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
-      for (var i = 0; i < windows.length; i += 1) {
-        if ("navigate" in windows[i]) {
-          return windows[i].navigate(target.href).then(function (client) {
-            return (client || windows[i]).focus();
-          });
-        }
+    self.clients.matchAll({ type: "window" }).then(function (windows) {
+      var open = windows[0]; // a portal tab this worker controls: reuse it
+      if (!open) {
+        return self.clients.openWindow(target.href);
       }
-      return self.clients.openWindow(target.href);
+      return open
+        .navigate(target.href)
+        .then(function (client) { return (client || open).focus(); })
+        .catch(function () { return self.clients.openWindow(target.href); });
     })
   );
 });
