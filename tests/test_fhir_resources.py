@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db
 PHQ9_ITEMS = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"]
 GAD7_ITEMS = ["69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7"]
 LA = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 
 
 def resources(bundle: dict, kind: str) -> list[dict]:
@@ -82,6 +83,22 @@ def test_every_demo_bundle_validates_and_its_references_resolve(demo_bundles: li
     assert len(demo_bundles) >= 10
     for bundle in demo_bundles:
         assert_valid(bundle)
+
+
+def test_every_demo_patient_has_a_gender_and_the_esketamine_courses_carry_rxnorm(demo_bundles: list[dict]) -> None:
+    """seed_demo gives each patient a gender (so each claims US Core Patient), and esketamine's
+    RxNorm code (SCDF 2201623, tracker/fhir_codes.py) is in the exported bundles."""
+    patients = [resources(bundle, "Patient")[0] for bundle in demo_bundles]
+    assert all(p["gender"] in {"female", "male", "other"} for p in patients)
+    assert all(p["meta"]["profile"][0].startswith(US_CORE_PATIENT) for p in patients)
+    esketamine = [
+        c
+        for bundle in demo_bundles
+        for r in resources(bundle, "MedicationRequest")
+        for c in r["medicationCodeableConcept"].get("coding", [])
+        if c["system"] == fhir.RXNORM and c["code"] == "2201623"
+    ]
+    assert esketamine, "the demo's esketamine courses carry esketamine's RxNorm code"
 
 
 def test_demo_scores_are_derived_from_their_answers(demo_bundles: list[dict]) -> None:

@@ -136,13 +136,31 @@ class PatientForm(forms.ModelForm):
             "given_name",
             "family_name",
             "date_of_birth",
+            "gender",
             "timezone",
             "weight_kg",
             "rems_enrolled_on",
             "email",
+            "language",
             "responsible_clinician",
             "is_active",
         ]
+
+    # Both have a default on the model; a form posted without them (an older client, a script)
+    # keeps the record's value (a new record's default) instead of failing on a missing field.
+    OPTIONAL_WITH_DEFAULT = ("gender", "language")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_WITH_DEFAULT:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean_gender(self) -> str:
+        return self.cleaned_data.get("gender") or self.instance.gender
+
+    def clean_language(self) -> str:
+        return self.cleaned_data.get("language") or self.instance.language
 
     def clean_weight_kg(self) -> Any:
         # A new patient's weight is recorded as their first measurement, so it must fit its range
@@ -178,6 +196,7 @@ class PatientAdmin(ScopedHistoryAdmin):
     list_display_links = ["family_name", "given_name"]
     list_filter = [
         "is_active",
+        "gender",
         ("responsible_clinician", ClinicianListFilter),
         "timezone",
         EnteredInErrorFilter,

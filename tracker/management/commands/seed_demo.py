@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from tracker import scheduling
 from tracker.models import (
+    AdministrativeGender,
     Assessment,
     Clinic,
     Clinician,
@@ -207,6 +208,7 @@ class DemoPatient:
     record_number: str
     given_name: str
     family_name: str
+    gender: str  # FHIR AdministrativeGender, as the clinic records it
     date_of_birth: dt.date
     tz: str
     course: str
@@ -216,46 +218,51 @@ class DemoPatient:
     login: str = ""
 
 
-def _p(n: int, given: str, family: str, born: tuple[int, int, int], tz: str, course: str, **kw: Any) -> DemoPatient:
-    return DemoPatient(f"RVP-{n:04d}", given, family, dt.date(*born), tz, course, **kw)
+def _p(
+    n: int, given: str, family: str, gender: str, born: tuple[int, int, int], tz: str, course: str, **kw: Any
+) -> DemoPatient:
+    return DemoPatient(f"RVP-{n:04d}", given, family, gender, dt.date(*born), tz, course, **kw)
 
 
 LONDON, NEW_YORK = "Europe/London", "America/New_York"
+FEMALE, MALE, OTHER = AdministrativeGender.FEMALE, AdministrativeGender.MALE, AdministrativeGender.OTHER
 # The two safety events the demo shows first on the worklist (see Command._safety_events).
 SUICIDALITY_PATIENT, OUTSIDE_CLINIC_PATIENT = "RVP-0003", "RVP-0016"
 PATIENTS: tuple[DemoPatient, ...] = (
-    _p(1, "Ellie", "Morgan", (1990, 3, 14), LONDON, "sertraline", adherence=GOOD, login="ellie.morgan"),
-    _p(2, "Daniel", "Hughes", (1982, 11, 2), LONDON, "sertraline", started_days_ago=49),
-    _p(3, "Priya", "Shah", (1995, 7, 21), LONDON, "sertraline", adherence=FAIR, trend="slow"),
-    _p(4, "Marcus", "Reid", (1977, 1, 30), NEW_YORK, "sertraline", login="marcus.reid"),
-    _p(5, "Hannah", "Clarke", (1988, 5, 9), LONDON, "venlafaxine", adherence=GOOD),
+    _p(1, "Ellie", "Morgan", FEMALE, (1990, 3, 14), LONDON, "sertraline", adherence=GOOD, login="ellie.morgan"),
+    _p(2, "Daniel", "Hughes", MALE, (1982, 11, 2), LONDON, "sertraline", started_days_ago=49),
+    _p(3, "Priya", "Shah", FEMALE, (1995, 7, 21), LONDON, "sertraline", adherence=FAIR, trend="slow"),
+    _p(4, "Marcus", "Reid", MALE, (1977, 1, 30), NEW_YORK, "sertraline", login="marcus.reid"),
+    _p(5, "Hannah", "Clarke", FEMALE, (1988, 5, 9), LONDON, "venlafaxine", adherence=GOOD),
     _p(
         6,
         "Tom",
         "Fletcher",
+        MALE,
         (1984, 9, 17),
         LONDON,
         "venlafaxine",
         adherence=Adherence(0.85, gaps=((30, 34),), lapsed_days=3),
         trend="worsening",
     ),
-    _p(7, "Sofia", "Romero", (1992, 12, 5), "America/Los_Angeles", "venlafaxine", started_days_ago=42),
-    _p(8, "Jack", "Turner", (1999, 2, 11), LONDON, "methylphenidate", login="jack.turner"),
-    _p(9, "Aisha", "Bello", (1996, 8, 28), LONDON, "methylphenidate", adherence=FAIR),
-    _p(10, "Liam", "O'Connor", (1991, 4, 3), "Europe/Dublin", "methylphenidate", adherence=GOOD),
-    _p(11, "Grace", "Whitfield", (1973, 10, 19), LONDON, "aripiprazole", trend="slow"),
-    _p(12, "Oliver", "Bennett", (1986, 6, 24), NEW_YORK, "aripiprazole", adherence=GOOD),
-    _p(13, "Margaret", "Ellis", (1965, 3, 8), LONDON, "lorazepam_taper", adherence=GOOD),
-    _p(14, "Kwame", "Asante", (1979, 12, 29), LONDON, "lorazepam_taper", started_days_ago=54),
-    _p(15, "Rachel", "Kim", (1983, 2, 16), LONDON, "esketamine", adherence=GOOD, login="rachel.kim"),
-    _p(16, "David", "Price", (1970, 7, 12), LONDON, "esketamine", adherence=Adherence(0.92)),
-    _p(17, "Chloe", "Evans", (1994, 1, 22), LONDON, "escitalopram", started_days_ago=45),
-    _p(18, "Lukas", "Weber", (1987, 9, 1), "Europe/Berlin", "escitalopram", adherence=GOOD),
-    _p(19, "Anil", "Mehta", (1975, 5, 27), "Asia/Kolkata", "mirtazapine"),
+    _p(7, "Sofia", "Romero", FEMALE, (1992, 12, 5), "America/Los_Angeles", "venlafaxine", started_days_ago=42),
+    _p(8, "Jack", "Turner", MALE, (1999, 2, 11), LONDON, "methylphenidate", login="jack.turner"),
+    _p(9, "Aisha", "Bello", FEMALE, (1996, 8, 28), LONDON, "methylphenidate", adherence=FAIR),
+    _p(10, "Liam", "O'Connor", MALE, (1991, 4, 3), "Europe/Dublin", "methylphenidate", adherence=GOOD),
+    _p(11, "Grace", "Whitfield", FEMALE, (1973, 10, 19), LONDON, "aripiprazole", trend="slow"),
+    _p(12, "Oliver", "Bennett", MALE, (1986, 6, 24), NEW_YORK, "aripiprazole", adherence=GOOD),
+    _p(13, "Margaret", "Ellis", FEMALE, (1965, 3, 8), LONDON, "lorazepam_taper", adherence=GOOD),
+    _p(14, "Kwame", "Asante", MALE, (1979, 12, 29), LONDON, "lorazepam_taper", started_days_ago=54),
+    _p(15, "Rachel", "Kim", FEMALE, (1983, 2, 16), LONDON, "esketamine", adherence=GOOD, login="rachel.kim"),
+    _p(16, "David", "Price", MALE, (1970, 7, 12), LONDON, "esketamine", adherence=Adherence(0.92)),
+    _p(17, "Chloe", "Evans", FEMALE, (1994, 1, 22), LONDON, "escitalopram", started_days_ago=45),
+    _p(18, "Lukas", "Weber", MALE, (1987, 9, 1), "Europe/Berlin", "escitalopram", adherence=GOOD),
+    _p(19, "Anil", "Mehta", MALE, (1975, 5, 27), "Asia/Kolkata", "mirtazapine"),
     _p(
         20,
         "Zoe",
         "Mitchell",
+        OTHER,
         (1998, 11, 13),
         "Australia/Sydney",
         "fluoxetine",
@@ -456,6 +463,7 @@ class Command(BaseCommand):
                 "given_name": spec.given_name,
                 "family_name": spec.family_name,
                 "date_of_birth": spec.date_of_birth,
+                "gender": spec.gender,
                 "timezone": spec.tz,
                 "email": f"{spec.given_name}.{spec.family_name}@example.org".lower().replace("'", ""),
                 "responsible_clinician": prescriber,
