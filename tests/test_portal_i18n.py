@@ -276,3 +276,11 @@ def test_the_offline_scripts_words_are_embedded_in_the_pages_language(portal):
     assert words["waiting_one"] == "%(count)s dosis por enviar: se enviará cuando vuelva a tener conexión."
     assert words["taken_waiting"] == "Tomado a las %(time)s: pendiente de enviar."
     assert set(words) == set(language.OFFLINE_STRINGS)
+
+
+def test_the_not_found_page_and_the_app_manifest_follow_the_language(portal):
+    portal.get(reverse("portal:today"))  # any portal page keeps the patient's language in the cookie
+    missing = portal.get("/no-such-page/")
+    assert missing.status_code == 404 and "No encontramos esa página" in missing.content.decode()
+    manifest = portal.get(reverse("manifest")).json()
+    assert (manifest["name"], manifest["lang"]) == ("Mi tratamiento", "es")

@@ -9,10 +9,13 @@ from __future__ import annotations
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods
 
-APP_NAME = "My treatment"
+APP_NAME = gettext_lazy("My treatment")
 THEME_COLOUR = "#005ea5"  # portal.css --brand
 
 
@@ -25,9 +28,10 @@ def manifest(request: HttpRequest) -> JsonResponse:
         for size in (192, 512)
     ]
     body = {
-        "name": APP_NAME,
-        "short_name": APP_NAME,
-        "description": "Log your doses and answer your questionnaires for your care team.",
+        "name": str(APP_NAME),
+        "short_name": str(APP_NAME),
+        "lang": translation.get_language(),
+        "description": _("Log your doses and answer your questionnaires for your care team."),
         "start_url": "/",
         "scope": "/",
         "display": "standalone",
