@@ -440,7 +440,7 @@ PLANNED_COLUMNS = [
 EVENT_COLUMNS = [
     "id", "created_at", "updated_at", "entered_in_error_reason", "patient_id", "prescription_id", "planned_dose_id",
     "outcome", "timing", "occurred_at", "local_date", "location", "skip_reason", "note", "reporter",
-    "recorded_by_id", "outside_clinic_report",
+    "recorded_by_id", "outside_clinic_report", "skip_choice",  # skip_choice: NOT NULL, no database default
 ]  # fmt: skip
 ASSESSMENT_COLUMNS = [
     "id", "created_at", "updated_at", "entered_in_error_reason", "patient_id", "instrument", "answers", "total",
@@ -577,7 +577,7 @@ def load_doses(gen: Generator, rxs: list[RxPlan], main_conn, event_conn) -> None
                                 event_buf.append(
                                     f"{event_id}\t{changed}\t{changed}\t\t{patient.id}\t{rx.id}\t{planned_id}\t"
                                     f"{status}\t{timing}\t{changed}\t{local_date}\t{location}\t"
-                                    f"{rng.choice(SKIP_REASONS) if skipped else ''}\t\t{reporter}\t{recorder}\tf"
+                                    f"{rng.choice(SKIP_REASONS) if skipped else ''}\t\t{reporter}\t{recorder}\tf\t"
                                 )
                     planned_buf.append(f"{planned_id}\t{head}{due_s}\t{deadline_s}\t{local_s}\t{status}\t{changed}")
                 if sched.kind == "prn":
@@ -613,7 +613,7 @@ def _prn_events(gen: Generator, rng: random.Random, rx: RxPlan, zone: ZoneInfo, 
                 ts = occurred.isoformat()
                 buf.append(
                     f"{event_id}\t{ts}\t{ts}\t\t{rx.patient.id}\t{rx.id}\t\\N\ttaken\tunplanned\t{ts}\t"
-                    f"{day.isoformat()}\thome\t\t\tpatient\t\\N\tf"
+                    f"{day.isoformat()}\thome\t\t\tpatient\t\\N\tf\t"
                 )
         day += dt.timedelta(days=1)
     return event_id
