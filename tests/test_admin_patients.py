@@ -32,6 +32,27 @@ def new_patient_data(**overrides) -> dict[str, str]:
     }
 
 
+def change_patient_data(client, patient, clinician, **overrides) -> dict[str, str]:
+    """The patient page's form as posted back, with ``overrides`` (``client`` is logged in)."""
+    page = client.get(admin_url("change", "patient", patient.pk))
+    return {
+        **new_patient_data(
+            record_number=patient.record_number,
+            given_name=patient.given_name,
+            family_name=patient.family_name,
+            date_of_birth=patient.date_of_birth.isoformat(),
+            responsible_clinician=str(clinician.pk),
+            **overrides,
+        ),
+        # The read-only inlines' management forms, as the page renders them.
+        **{
+            f.html_name: f.value()
+            for formset in page.context["inline_admin_formsets"]
+            for f in formset.formset.management_form
+        },
+    }
+
+
 class TestCreatePatient:
     def test_lands_in_the_clinicians_clinic(self, client, manager, clinic, other_clinic):
         client.force_login(manager.user)
@@ -172,24 +193,10 @@ def test_changing_the_timezone_in_the_admin_replans_future_doses(client, manager
 
     rx = daily_course(patient, clinician, start=timezone.localdate().isoformat())  # 08:00 London
     client.force_login(manager.user)
-    page = client.get(admin_url("change", "patient", patient.pk))
-    data = {
-        **new_patient_data(
-            record_number=patient.record_number,
-            given_name=patient.given_name,
-            family_name=patient.family_name,
-            date_of_birth=patient.date_of_birth.isoformat(),
-            responsible_clinician=str(clinician.pk),
-            timezone="Asia/Tokyo",
-        ),
-        # The read-only inlines' management forms, as the page renders them.
-        **{
-            f.html_name: f.value()
-            for formset in page.context["inline_admin_formsets"]
-            for f in formset.formset.management_form
-        },
-    }
-    response = client.post(admin_url("change", "patient", patient.pk), data)
+    response = client.post(
+        admin_url("change", "patient", patient.pk),
+        change_patient_data(client, patient, clinician, timezone="Asia/Tokyo"),
+    )
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     live = PlannedDose.objects.exclude(status=PlannedDose.Status.CANCELLED)
     future = live.filter(prescription=rx, due_at__gt=timezone.now()).order_by("due_at").first()

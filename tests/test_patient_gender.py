@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
-from tests.test_admin_patients import new_patient_data
+from tests.test_admin_patients import change_patient_data, new_patient_data
 from tests.test_admin_scoping import admin_url
 from tests.test_api_world import World, client_for, world_fixture  # noqa: F401
 from tracker.models import Patient
@@ -28,23 +28,7 @@ def test_clinician_sets_gender_and_language_on_the_patient_page(client, manager,
     html = page.content.decode()
     assert 'name="gender"' in html and 'name="language"' in html and ">Unknown</option>" in html
 
-    data = {
-        **new_patient_data(
-            record_number=patient.record_number,
-            given_name=patient.given_name,
-            family_name=patient.family_name,
-            date_of_birth=patient.date_of_birth.isoformat(),
-            responsible_clinician=str(clinician.pk),
-            gender="female",
-            language="es",
-        ),
-        # The read-only inlines' management forms, as the page renders them.
-        **{
-            f.html_name: f.value()
-            for formset in page.context["inline_admin_formsets"]
-            for f in formset.formset.management_form
-        },
-    }
+    data = change_patient_data(client, patient, clinician, gender="female", language="es")
     response = client.post(admin_url("change", "patient", patient.pk), data)
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     patient.refresh_from_db()
