@@ -133,15 +133,28 @@ def patient_local(cleaned: dict[str, Any]) -> dict[str, Any]:
 
 
 def kind_choices() -> list[tuple[str, str]]:
-    """Each kind with its unit, so the number is typed in the unit the range is checked in."""
-    return [(k.value, f"{k.label} ({MEASUREMENT_KINDS[k].unit_label})") for k in ClinicalMeasurement.Kind]
+    """Each kind with the units it may be typed in, the stored one first ("Fasting glucose (mg/dL or mmol/L)")."""
+    return [(k.value, f"{k.label} ({' or '.join(MEASUREMENT_KINDS[k].unit_labels)})") for k in ClinicalMeasurement.Kind]
+
+
+def unit_choices() -> list[tuple[str, str]]:
+    """Blank (the measurement's own unit), then every unit some kind may be typed in."""
+    units = dict.fromkeys(label for spec in MEASUREMENT_KINDS.values() for label in spec.unit_labels)
+    return [("", "As shown beside the measurement"), *((u, u) for u in units)]
 
 
 class MeasurementForm(forms.Form):
     patient = forms.ModelChoiceField(queryset=Patient.objects.none())
     kind = forms.ChoiceField(label="Measurement", choices=kind_choices)
     value = forms.DecimalField(
-        label="Value", max_digits=7, decimal_places=2, help_text="In the unit shown; for blood pressure the systolic."
+        label="Value", max_digits=7, decimal_places=2, help_text="In the unit below; for blood pressure the systolic."
+    )
+    unit = forms.ChoiceField(
+        label="Unit",
+        choices=unit_choices,
+        required=False,
+        help_text="Glucose and lipids may be typed in mmol/L, as UK laboratories report them; "
+        "they are stored and exported in mg/dL.",
     )
     diastolic = forms.DecimalField(
         label="Diastolic (mmHg)",
@@ -168,6 +181,15 @@ class MeasurementForm(forms.Form):
         return patient_local(super().clean())
 
 
+def recorded_message(measurement: ClinicalMeasurement, data: dict[str, Any]) -> str:
+    """'Recorded Fasting glucose 93.68 mg/dL (entered as 5.2 mmol/L) for …': the stored value, and what was typed."""
+    spec, unit = measurement.spec, data.get("unit") or ""
+    typed = ""
+    if unit and spec.factor(unit) not in (None, 1):
+        typed = f" (entered as {data['value'].normalize():f} {spec.label_of(unit)})"
+    return f"Recorded {measurement.get_kind_display()} {measurement.display_value}{typed} for {measurement.patient}."
+
+
 @admin.register(ClinicalMeasurement)
 class ClinicalMeasurementAdmin(ScopedHistoryAdmin):
     """Height, blood pressure, pulse, fasting glucose, HbA1c and the lipids, each in its unit."""
@@ -181,7 +203,9 @@ class ClinicalMeasurementAdmin(ScopedHistoryAdmin):
 
     @admin.display(description="Reading", ordering="value")
     def reading(self, obj: ClinicalMeasurement) -> str:
-        return obj.display_value
+        """The stored value and unit, then the same in the other units it is read in ("93.68 mg/dL (5.2 mmol/L)")."""
+        other = obj.spec.in_other_units(obj.value) if obj.kind in MEASUREMENT_KINDS else ""
+        return f"{obj.display_value} ({other})" if other else obj.display_value
 
     def get_readonly_fields(self, request: HttpRequest, obj: ClinicalMeasurement | None = None) -> list[str]:
         # Never edited in place: a wrong reading is marked entered in error and a new one recorded.
@@ -202,11 +226,7 @@ class ClinicalMeasurementAdmin(ScopedHistoryAdmin):
             else:
                 self.log_addition(request, measurement, [{"added": {}}])
                 patient = measurement.patient
-                self.message_user(
-                    request,
-                    f"Recorded {measurement.get_kind_display()} {measurement.display_value} for {patient}.",
-                    messages.SUCCESS,
-                )
+                self.message_user(request, recorded_message(measurement, data), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:tracker_patient_change", args=[quote(patient.pk)]))
         context = {
             **self.admin_site.each_context(request),

@@ -563,6 +563,12 @@ class DoseEventCreateSerializer(serializers.Serializer):
     location = serializers.ChoiceField(choices=DoseEvent.Location.choices, default=DoseEvent.Location.HOME)
     amount = serializers.DecimalField(**DOSE, required=False, allow_null=True)
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    client_key = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="An idempotency key the client makes once per dose (a UUID): sent again, e.g. on a retry "
+        "after a lost answer, it answers with the dose already recorded instead of recording it twice.",
+    )
 
 
 class OutsideClinicReportSerializer(serializers.Serializer):
@@ -759,6 +765,14 @@ class ClinicalMeasurementCreateSerializer(serializers.Serializer):
     )
     measured_at = CourseDateTimeField(required=False, help_text="When it was measured; now if omitted.")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    unit = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The unit `value` is in: omitted or blank for the kind's own unit; glucose and lipids also "
+        "`mmol/L`, converted to mg/dL on entry. Another unit is refused naming the kind's units.",
+    )
 
 
 class EnteredInErrorSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ which keeps the two in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -80,6 +80,9 @@ class WeightMeasurement(ClinicalRecord):
 # The laboratory codes are [W]: corroborated only in public code (US-Core-style lab tables and an
 # eCQM value set), so verify them at loinc.org before release. All are the mass-concentration
 # codes (mg/dL, %); a laboratory reporting mmol/L (or mmol/mol HbA1c) needs other LOINC codes.
+# Glucose and lipids typed in mmol/L are converted to mg/dL on entry (``KindSpec.other_units``), so
+# the stored value, its LOINC code and its UCUM unit stay the mass-concentration ones. HbA1c in
+# IFCC mmol/mol is not offered: it is not a factor of % (mmol/mol = 10.929 × (% − 2.15)).
 
 
 class MeasurementKind(models.TextChoices):
@@ -110,10 +113,63 @@ class KindSpec:
     low: Decimal
     high: Decimal
     vital_sign: bool  # FHIR category vital-signs, else laboratory
+    # Other units a clinician may type it in: (unit label, how many of the stored unit one of it is).
+    other_units: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def range_text(self) -> str:
         return f"between {self.low:f} and {self.high:f} {self.unit_label}"
+
+    @property
+    def unit_labels(self) -> tuple[str, ...]:
+        """Every unit it may be entered in, the stored one first."""
+        return (self.unit_label, *(label for label, _factor in self.other_units))
+
+    def factor(self, unit: str) -> Decimal | None:
+        """How many of the stored unit one ``unit`` is (1 for the stored unit); None for a unit it has not."""
+        if unit.casefold() == self.unit_label.casefold():
+            return Decimal(1)
+        return next((f for label, f in self.other_units if label.casefold() == unit.casefold()), None)
+
+    def label_of(self, unit: str) -> str:
+        """The unit as written here ('mmol/L' for 'MMOL/L'), for a unit the kind has."""
+        return next(label for label in self.unit_labels if label.casefold() == unit.casefold())
+
+    def range_text_in(self, unit: str) -> str:
+        """The plausible range in ``unit``, rounded inwards so every value it names passes."""
+        factor = self.factor(unit)
+        if factor is None or factor == 1:
+            return self.range_text
+        step = Decimal("0.01")
+        low = (self.low / factor).quantize(step, rounding=ROUND_CEILING).normalize()
+        high = (self.high / factor).quantize(step, rounding=ROUND_FLOOR).normalize()
+        return f"between {low:f} and {high:f} {self.label_of(unit)}"
+
+    def to_stored(self, value: Decimal, unit: str) -> Decimal:
+        """``value`` typed in ``unit`` (which the kind has) in the stored unit, to the column's 2 places."""
+        factor = self.factor(unit)
+        if factor is None:  # callers check the unit first (``unknown_unit_message``)
+            raise ValueError(f"not a unit of this kind: {unit!r}")
+        return (value * factor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    def in_other_units(self, value: Decimal) -> str:
+        """'5.2 mmol/L': a stored value in the other units, for readers used to them ('' for none)."""
+        return ", ".join(
+            f"{(value / factor).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP).normalize():f} {label}"
+            for label, factor in self.other_units
+        )
+
+
+# mg/dL per mmol/L, from each molecule's molar mass (g/mol ÷ 10). UK laboratories report glucose
+# and lipids in mmol/L; the stored unit stays mg/dL (the LOINC mass-concentration codes above).
+# Glucose: [W] C6H12O6, 180.16 g/mol -> 18.016 (the "× 18" every diabetes text uses, to 3 places).
+# Cholesterol (total, LDL and HDL alike, reported as cholesterol): [F] 386.65 g/mol -> 38.67, and
+# triglycerides (as triolein, 885.7 g/mol): [F] 88.57; Haney EM et al., Screening for Lipid Disorders
+# in Children and Adolescents, AHRQ Evidence Syntheses No. 47 (2007), Appendix 2 "Units of Measure
+# Conversion Formulas" (38.66976 and 88.57396), via mdapp.co/cholesterol-conversion-calculator-600.
+GLUCOSE_MG_DL_PER_MMOL_L = Decimal("18.016")
+CHOLESTEROL_MG_DL_PER_MMOL_L = Decimal("38.67")
+TRIGLYCERIDES_MG_DL_PER_MMOL_L = Decimal("88.57")
 
 
 MEASUREMENT_KINDS: dict[str, KindSpec] = {
@@ -135,6 +191,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("20"),
         Decimal("1000"),
         vital_sign=False,
+        other_units=(("mmol/L", GLUCOSE_MG_DL_PER_MMOL_L),),
     ),  # [W]
     MeasurementKind.HBA1C: KindSpec(
         "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", Decimal("3"), Decimal("20"), vital_sign=False
@@ -147,6 +204,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("40"),
         Decimal("1000"),
         vital_sign=False,
+        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
     ),  # [W]
     # LDL as labs usually report it in a lipid panel, calculated (Friedewald); 18262-6 is direct LDL.
     MeasurementKind.LDL: KindSpec(
@@ -157,6 +215,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("5"),
         Decimal("800"),
         vital_sign=False,
+        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
     ),  # [W]
     MeasurementKind.HDL: KindSpec(
         "2085-9",
@@ -166,6 +225,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("5"),
         Decimal("250"),
         vital_sign=False,
+        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
     ),  # [W]
     MeasurementKind.TRIGLYCERIDES: KindSpec(
         "2571-8",
@@ -175,6 +235,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("10"),
         Decimal("10000"),
         vital_sign=False,
+        other_units=(("mmol/L", TRIGLYCERIDES_MG_DL_PER_MMOL_L),),
     ),  # [W]
 }
 
@@ -189,11 +250,21 @@ DIASTOLIC_RANGE_MESSAGE = (
 BMI_CODE = ("39156-5", "Body mass index (BMI) [Ratio]")
 
 
-def range_message(kind: str) -> str:
-    """The refusal for a value out of its kind's range, naming the range and its unit."""
+def range_message(kind: str, unit: str = "") -> str:
+    """The refusal for a value out of its kind's range, naming the range in the unit it was typed in."""
     spec = MEASUREMENT_KINDS[kind]
     what = "Systolic pressure" if kind == MeasurementKind.BLOOD_PRESSURE else MeasurementKind(kind).label
-    return f"{what} must be {spec.range_text}. Check the number, and that it is in {spec.unit_label}."
+    typed = spec.label_of(unit) if unit and spec.factor(unit) is not None else spec.unit_label
+    return f"{what} must be {spec.range_text_in(typed)}. Check the number, and that it is in {typed}."
+
+
+def unknown_unit_message(kind: str, unit: str) -> str | None:
+    """The refusal for a unit the kind is not entered in, naming the ones it is; None for a known unit."""
+    spec = MEASUREMENT_KINDS[kind]
+    if spec.factor(unit) is not None:
+        return None
+    units = " or ".join(spec.unit_labels)
+    return f"“{unit[:16]}” is not a unit for {MeasurementKind(kind).label.lower()}: enter it in {units}."
 
 
 def body_mass_index(weight_kg: Decimal, height_cm: Decimal) -> Decimal:

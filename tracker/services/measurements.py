@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from tracker import clinical
 from tracker.models import ClinicalMeasurement, Flag, FlagFact, FlagKind, Patient, WeightMeasurement
+from tracker.models.measurements import MEASUREMENT_KINDS, range_message, unknown_unit_message
 from tracker.services import flags as flag_service
 from tracker.services.errors import ServiceError
 
@@ -92,17 +93,31 @@ def record_measurement(
     diastolic: Decimal | None = None,
     measured_at: dt.datetime | None = None,
     note: str = "",
+    unit: str = "",
     now: dt.datetime | None = None,
 ) -> ClinicalMeasurement:
     """Store one height, blood pressure, pulse or blood-test result in its kind's unit.
 
-    The kind fixes the unit (``MEASUREMENT_KINDS``); a value outside the kind's plausible range
-    is refused naming the range, before the database's own check would.
+    The kind fixes the stored unit (``MEASUREMENT_KINDS``). ``unit`` is what the value was typed
+    in: blank or the stored unit as is; another unit the kind has (glucose and lipids in mmol/L,
+    as UK laboratories report them) is converted on entry, so the stored value, its LOINC code
+    and its UCUM unit stay one. A unit the kind has not is refused naming the ones it has, and a
+    value outside the plausible range is refused naming the range in the unit typed, before
+    the database's own check would.
     """
     now = now or timezone.now()
     measured_at = measured_at or now
     if measured_at > now + dt.timedelta(minutes=clinical.get("FUTURE_LOG_TOLERANCE_MINUTES")):
         raise ServiceError({"measured_at": "That time is in the future."})
+    typed = value
+    spec = MEASUREMENT_KINDS.get(kind)
+    if unit.strip() and spec is not None:
+        unit = unit.strip()
+        if refusal := unknown_unit_message(kind, unit):
+            raise ServiceError({"unit": refusal})
+        value = spec.to_stored(typed, unit)
+        if not spec.low <= value <= spec.high:
+            raise ServiceError({"value": range_message(kind, unit)})
     measurement = ClinicalMeasurement(
         patient=patient,
         kind=kind,
@@ -114,6 +129,10 @@ def record_measurement(
         created_at=now,
     )
     measurement.full_clean()  # sets the unit; the range in the model's own words
+    if value != typed:  # the history row keeps what was typed
+        measurement._change_reason = (
+            f"Entered as {typed.normalize():f} {spec.label_of(unit)}; stored as {measurement.display_value}"
+        )
     measurement.save()
     answer_monitoring(patient=patient, measure=kind, measured_at=measured_at, now=now)
     return measurement
