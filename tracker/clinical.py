@@ -362,7 +362,9 @@ DEFAULTS: dict[str, Any] = {
     "MONITORING_EARLY_DAYS": 7,
     # [P] MONITORING_OVERDUE_GRACE_DAYS: a due measurement is flagged (monitor.overdue, warning)
     # once this many days have passed after its due date with nothing recorded in its window.
-    # The reference gives dates, not tolerances: a week leaves room to book a blood test.
+    # The reference gives dates, not tolerances: a week leaves room to book a blood test. Where the
+    # next date comes sooner (FIBSER weeks 2, 4, 6), the grace ends the day before the next date's
+    # MONITORING_EARLY_DAYS begin, and never before the due day itself (monitoring.due_windows).
     "MONITORING_OVERDUE_GRACE_DAYS": 7,
 }
 
