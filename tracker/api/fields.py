@@ -46,6 +46,15 @@ def utc_instant(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def course_day(value: dt.date) -> dt.date:
+    """``value`` unchanged, refused (400) when its day is outside the years a course can span.
+
+    A date range filter hands over the day's first or last instant (a datetime), a field a date.
+    """
+    _check_range(value.date() if isinstance(value, dt.datetime) else value)
+    return value
+
+
 def _has_offset(text: str) -> bool:
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None

@@ -15,7 +15,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tracker.api.fields import utc_instant
+from tracker.api.fields import EARLIEST, LATEST, course_day, utc_instant
 from tracker.models import (
     Assessment,
     ClinicalMeasurement,
@@ -46,16 +46,48 @@ class IdFilter(filters.NumberFilter):
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
-class InstantRangeFilter(filters.IsoDateTimeFromToRangeFilter):
-    """``<name>_after`` / ``<name>_before`` instants, bounded and compared in UTC (see utc_instant)."""
+class BoundedRangeMixin:
+    """Both ends of a range within the years a course can span (tracker.api.fields), else a 400.
+
+    The refusal is under the filter's name (``occurred_at`` for ``occurred_at_after``), as
+    django-filter names a malformed value; ``range_help`` is the schema's description of it.
+    """
+
+    field_name: str
+    range_help: str
+
+    @staticmethod
+    def bound(value: Any) -> Any:
+        raise NotImplementedError
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", f"{self.range_help} Outside that, or malformed, a 400 names the filter.")
+        super().__init__(**kwargs)  # type: ignore[call-arg]
 
     def filter(self, qs: QuerySet, value: slice | None) -> QuerySet:
         if value:
             try:
-                value = slice(*(utc_instant(v) if v else None for v in (value.start, value.stop)))
+                value = slice(*(self.bound(v) if v else None for v in (value.start, value.stop)))
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({self.field_name: exc.detail}) from exc
-        return super().filter(qs, value)
+        return super().filter(qs, value)  # type: ignore[misc]
+
+
+class InstantRangeFilter(BoundedRangeMixin, filters.IsoDateTimeFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before`` instants, bounded and compared in UTC (see utc_instant)."""
+
+    bound = staticmethod(utc_instant)
+    range_help = (
+        "An instant, ISO 8601 with its offset (e.g. 2026-06-01T08:00:00+01:00; without one it is read as "
+        f"UTC), from {EARLIEST} to {LATEST}."
+    )
+
+
+class DayRangeFilter(BoundedRangeMixin, filters.DateFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before`` days, both included, bounded like every date of the API."""
+
+    bound = staticmethod(course_day)
+    range_help = f"A day, YYYY-MM-DD, from {EARLIEST} to {LATEST}, both ends included."
 
 
 class ClinicalRecordFilter(filters.FilterSet):
@@ -63,6 +95,12 @@ class ClinicalRecordFilter(filters.FilterSet):
         method="filter_entered_in_error", label="Only records marked entered in error (true) or only current (false)."
     )
 
+    @extend_schema_field(
+        {
+            "type": "boolean",
+            "description": "true: only records marked entered in error; false: only current ones; omitted: both.",
+        }
+    )
     def filter_entered_in_error(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         if value is None:
             return queryset
@@ -84,7 +122,7 @@ class PerPatientFilter(ClinicalRecordFilter):
 class PrescriptionFilter(PerPatientFilter):
     drug = IdFilter(field_name="drug_id")
     status = filters.ChoiceFilter(choices=Prescription.Status.choices)
-    start_date = filters.DateFromToRangeFilter()
+    start_date = DayRangeFilter()
 
     class Meta:
         model = Prescription
