@@ -289,7 +289,7 @@ class CheckinForm(forms.Form):
                 label=label, choices=SEVERITY_CHIPS, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
             )
         self.fields["other_description"] = forms.CharField(
-            label=gettext_lazy("Something else? Describe it in your own words (optional)"),
+            label=gettext_lazy("Another side effect? Describe it in your own words (optional)"),
             required=False,
             max_length=1000,
             widget=forms.Textarea(attrs={"rows": 3}),
