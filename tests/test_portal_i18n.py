@@ -284,3 +284,22 @@ def test_the_not_found_page_and_the_app_manifest_follow_the_language(portal):
     assert missing.status_code == 404 and "No encontramos esa página" in missing.content.decode()
     manifest = portal.get(reverse("manifest")).json()
     assert (manifest["name"], manifest["lang"]) == ("Mi tratamiento", "es")
+
+
+def test_the_language_costs_no_query(client, patient, other_patient, clinician, other_clinician):
+    """Patient.language comes with the patient row patient_required already reads: Spanish pages
+    make exactly the queries the English ones do."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Patient.objects.filter(pk=other_patient.pk).update(language="es")
+    counts = {}
+    for who, name, doctor in ((patient, "pat", clinician), (other_patient, "paciente", other_clinician)):
+        course(who, doctor, name="sertraline", days_ago=3)
+        portal = signed_in(client, give_login(who, name))
+        portal.get(reverse("portal:today"))  # the session and the language cookie settle first
+        for url in (reverse("portal:today"), reverse("portal:questionnaires"), reverse("portal:progress")):
+            with CaptureQueriesContext(connection) as queries:
+                assert portal.get(url).status_code == 200
+            counts.setdefault(url, []).append(len(queries))
+    assert all(english == spanish for english, spanish in counts.values()), counts
