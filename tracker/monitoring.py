@@ -189,7 +189,7 @@ def next_due(
     """What of ``measure`` is due next: the current window's date if nothing fulfilled it, else the next.
 
     A date whose window has closed is not asked for again: the next one is what is due, and
-    the closed one, if missed, is the overdue sweep's (``missed_dates``).
+    the closed one, if missed, is the overdue sweep's (``DueWindow.missed``).
     """
     for window in schedule_windows(schedule, start_date=start_date, dose_increases=dose_increases, today=today):
         if window.closes <= today:
@@ -198,16 +198,3 @@ def next_due(
             continue  # fulfilled: the next one is what is due
         return DueItem(schedule.name, measure, window.due)
     return None
-
-
-def missed_dates(
-    schedule: Schedule,
-    *,
-    start_date: dt.date,
-    dose_increases: Sequence[dt.date] = (),
-    measured_dates: Sequence[dt.date],
-    today: dt.date,
-) -> list[DueWindow]:
-    """The windows of ``measure``'s dates that are overdue today (``DueWindow.missed``), oldest first."""
-    windows = schedule_windows(schedule, start_date=start_date, dose_increases=dose_increases, today=today)
-    return [w for w in windows if w.missed(measured_dates, today)]

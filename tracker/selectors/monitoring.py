@@ -20,7 +20,7 @@ from django.db.models import CharField, Value
 
 from tracker.courses import Course, Score
 from tracker.models import Assessment, ClinicalMeasurement, Patient, WeightMeasurement
-from tracker.monitoring import Schedule, missed_dates, next_due
+from tracker.monitoring import Schedule, next_due, schedule_windows
 from tracker.monitoring import schedules as schedules_named
 
 FIBSER = "fibser"
@@ -213,18 +213,17 @@ def schedule_missed(
             following.setdefault(schedule.name, (course, schedule))
     missed: list[MissedDue] = []
     for course, schedule in following.values():
+        windows = schedule_windows(
+            schedule, start_date=course.start_date, dose_increases=dose_increases(course), today=today
+        )
         owed: dict[dt.date, list[str]] = defaultdict(list)
         last_day: dict[dt.date, dt.date] = {}
         for measure in schedule.measures:
-            for window in missed_dates(
-                schedule,
-                start_date=course.start_date,
-                dose_increases=dose_increases(course),
-                measured_dates=measured.get(measure, ()),
-                today=today,
-            ):
-                owed[window.due].append(measure)
-                last_day[window.due] = window.last_day
+            days = measured.get(measure, ())
+            for window in windows:
+                if window.missed(days, today):
+                    owed[window.due].append(measure)
+                    last_day[window.due] = window.last_day
         missed += [
             MissedDue(
                 schedule.name,
