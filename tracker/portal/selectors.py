@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
@@ -140,6 +141,32 @@ def _taken_on(day: dt.date) -> QuerySet[DoseEvent]:
     )
 
 
+# How the medicine is taken, in the patient's words and language (Route's labels stay English for clinicians).
+ROUTE_WORDS = {
+    Route.ORAL: gettext_lazy("by mouth"),
+    Route.NASAL: gettext_lazy("nasal spray"),
+    Route.INTRAVENOUS: gettext_lazy("intravenous infusion"),
+    Route.SUBLINGUAL: gettext_lazy("under the tongue"),
+    Route.INTRAMUSCULAR: gettext_lazy("intramuscular injection"),
+}
+
+
+def schedule_words(schedule: DoseSchedule) -> str:
+    """A schedule as the patient reads it, in the active language ("daily at 08:00, 20:00").
+
+    DoseSchedule's own text is the clinicians' (English); this says the same for the portal.
+    """
+    if schedule.kind == DoseSchedule.Kind.PRN:
+        return _("as needed")
+    times = ", ".join(schedule.times_of_day)
+    if schedule.kind == DoseSchedule.Kind.WEEKDAYS:
+        days = " ".join(str(WEEKDAYS_ABBR[day]) for day in sorted(schedule.weekdays))
+        return _("%(days)s at %(times)s") % {"days": days, "times": times}
+    if schedule.kind == DoseSchedule.Kind.EVERY_N_DAYS and schedule.interval_days > 1:
+        return _("every %(count)s days at %(times)s") % {"count": schedule.interval_days, "times": times}
+    return _("daily at %(times)s") % {"times": times}
+
+
 @dataclass
 class Medicine:
     """One current prescription with all its schedules, for "My medicines"."""
@@ -149,7 +176,12 @@ class Medicine:
 
     @property
     def when(self) -> str:
-        return "; ".join(str(s) for s in self.schedules)
+        return "; ".join(schedule_words(s) for s in self.schedules)
+
+    @property
+    def route(self) -> str:
+        route = self.prescription.route
+        return str(ROUTE_WORDS.get(route, self.prescription.get_route_display().lower()))
 
 
 def medicines(schedules: list[DoseSchedule]) -> list[Medicine]:
