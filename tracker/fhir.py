@@ -8,7 +8,9 @@ Observation for PHQ-9 / GAD-7 totals and for body weights (vital signs), Flag fo
 tracker's flags. Entries are named by deterministic ``urn:uuid`` URLs so a re-export gives
 the same references. Every dateTime carries the patient's own offset: instants as they
 happened, course dates as the start (or, for an end, the last second) of that local day;
-birthDate stays a plain date. See docs/fhir.md for what the export conforms to.
+birthDate stays a plain date. RxNorm codes and profile URLs live in tracker/fhir_codes.py; a
+profile (US Core 6.1.0, R4 vital signs) is declared only on a resource that meets it
+(``profiles_for``). See docs/fhir.md for what the export conforms to.
 """
 
 from __future__ import annotations
