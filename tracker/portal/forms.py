@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -445,7 +446,7 @@ class LanguageForm(forms.Form):
     )
     next = forms.CharField(required=False, max_length=2000)
 
-    def next_url(self, request) -> str:
+    def next_url(self, request: HttpRequest) -> str:
         """Back to the page the switcher was on, if it is on this site; else Today."""
         target = self.cleaned_data.get("next") or ""
         if target and url_has_allowed_host_and_scheme(
