@@ -18,8 +18,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import PASSWORD
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
-from tests.test_portal_support import course, give_login
-from tracker.models import Assessment, Prescription, SideEffectReport
+from tests.test_portal_support import course, give_login, local_today
+from tracker.models import Assessment, PlannedDose, Prescription, SideEffectReport
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 PHONE = {"width": 390, "height": 844}
@@ -33,16 +33,20 @@ def browser_context_args(browser_context_args: dict) -> dict:
 
 @pytest.fixture
 def people():
-    """Alex takes sertraline for PTSD (so ASEX and PCL-5 are both offered) and quetiapine at night."""
+    """Alex takes sertraline for PTSD (so ASEX and PCL-5 are both offered) from 3 days ago and
+    quetiapine at night from today, every dose up to today's taken: a 4-day streak."""
     clinic = ClinicFactory(name="Northside Clinic", slug="northside")
     clinician = ClinicianFactory(clinic=clinic, user__username="dr-north")
     patient = PatientFactory(
         clinic=clinic, responsible_clinician=clinician, given_name="Alex", family_name="Ames", record_number="N-0042"
     )
     give_login(patient, "alex")
-    sertraline = course(patient, clinician, name="sertraline", times=("08:00",))
+    sertraline = course(patient, clinician, name="sertraline", times=("08:00",), days_ago=3)
     Prescription.objects.filter(pk=sertraline.pk).update(indication="Post-traumatic stress disorder (PTSD)")
     course(patient, clinician, name="quetiapine", dose="150", times=("21:00",))
+    PlannedDose.objects.filter(patient=patient, local_date__lte=local_today(patient)).update(
+        status=PlannedDose.Status.TAKEN
+    )
     return patient, clinician
 
 
@@ -105,6 +109,13 @@ def test_the_weekly_checkin_fits_a_phone_and_names_the_medicines(page: Page, liv
     assert (checkin.answers, checkin.total) == ([2, 2, 0], 4)
     stored = {(r.effect, r.severity, r.description) for r in SideEffectReport.objects.filter(checkin=checkin)}
     assert stored == {("sedation", "moderate", ""), ("urinary", "mild", ""), ("other", "mild", "Vivid dreams")}
+
+    # My progress: the streak, in words.
+    page.get_by_role("link", name="See my progress").click()
+    expect(page.locator("#streak-heading")).to_have_text("4 days in a row with every dose taken")
+    page.locator(".card-streak").screenshot(path=shots / "progress-streak-390.png")
+    assert violations(page) == []
+    assert size(page)["width"] <= PHONE["width"]
 
 
 def fill_in(page: Page, answers: list[str]) -> None:
