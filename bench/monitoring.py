@@ -8,10 +8,10 @@ Works on a copy (``<name>_monitoring``, migrated as the code expects it, dropped
 
   - the app's sweep (``SWEEPS["monitoring"]``) from nothing: every overdue due item becomes a fact;
   - the same sweep in steady state, after one committed run (nothing new; every course read again);
-  - the lower bound: one hand-written statement that computes the same overdue items from the
-    prescriptions and the measurements and inserts them as problems and facts, as
-    ``bench/sql.py`` does for missed doses. It writes no history rows and builds shorter words,
-    so the app's sweep does strictly more.
+  - the lower bound: one hand-written statement that computes the same missed due dates (each
+    judged in its own window, ``tracker.monitoring.due_windows``) from the prescriptions and the
+    measurements and inserts them as problems and facts, as ``bench/sql.py`` does for missed doses.
+    It writes no history rows and builds shorter words, so the app's sweep does strictly more.
 
 Median, p95, SQL statements per run (SAVEPOINTs excluded), with the load average.
 """
@@ -99,51 +99,58 @@ measured AS (  -- current measurements, as local dates
     FROM tracker_assessment s JOIN tracker_patient p ON p.id = s.patient_id
     WHERE s.entered_in_error_at IS NULL AND s.instrument = 'fibser'
 ),
-windowed AS (  -- each due date owns the days from EARLY before it to EARLY before the next
-    SELECT d.*, d.due_on - %(early)s AS opens,
-           lead(d.due_on) OVER (PARTITION BY d.root, d.schedule, d.measure ORDER BY d.due_on) - %(early)s AS closes
-    FROM due d
+lasted AS (  -- each date's last day: its grace, cut the day before the next date's early days
+    SELECT d.*, CASE WHEN d.next_due IS NULL THEN d.due_on + %(grace)s
+                ELSE GREATEST(d.due_on, LEAST(d.due_on + %(grace)s, d.next_due - %(early)s - 1)) END AS last_day
+    FROM (SELECT d.*, lead(d.due_on) OVER (PARTITION BY d.root, d.schedule, d.measure ORDER BY d.due_on) AS next_due
+          FROM due d) d
 ),
-owed AS (  -- per course and measure: the first date neither passed by a later one nor fulfilled
-    SELECT DISTINCT ON (wd.root, wd.schedule, wd.measure) wd.root, wd.schedule, wd.measure, wd.due_on
-    FROM windowed wd JOIN active a ON a.root = wd.root
-    WHERE (wd.closes IS NULL OR wd.closes > a.today)
+windowed AS (  -- each date's window opens EARLY days before it, and never before the last one's last day
+    SELECT l.*, GREATEST(l.due_on - %(early)s, coalesce(
+               lag(l.last_day) OVER (PARTITION BY l.root, l.schedule, l.measure ORDER BY l.due_on) + 1,
+               l.due_on - %(early)s)) AS opens
+    FROM lasted l
+),
+following AS (  -- a schedule followed by two courses follows the earlier-started one
+    SELECT DISTINCT ON (a.patient_id, s.schedule) a.patient_id, s.schedule, a.root, a.display_name, a.today
+    FROM active a JOIN (SELECT DISTINCT schedule, cls FROM sched) s ON s.cls = a.drug_class
+    ORDER BY a.patient_id, s.schedule, a.start_date, a.root
+),
+missed AS (  -- per schedule and date: its last day has passed with a measure not recorded since it opened
+    SELECT DISTINCT fo.patient_id, fo.schedule, fo.display_name, wd.due_on, wd.last_day
+    FROM windowed wd JOIN following fo ON fo.root = wd.root AND fo.schedule = wd.schedule
+    WHERE wd.last_day < fo.today
       AND NOT EXISTS (
           SELECT 1 FROM measured m
-          WHERE m.patient_id = a.patient_id AND m.measure = wd.measure
-            AND m.day >= wd.opens AND (wd.closes IS NULL OR m.day < wd.closes))
-    ORDER BY wd.root, wd.schedule, wd.measure, wd.due_on
-),
-item AS (  -- per patient and schedule: the earliest date owed, of the earliest-due course
-    SELECT DISTINCT ON (a.patient_id, o.schedule) a.patient_id, o.schedule, o.due_on, a.display_name, a.today,
-           'monitor.overdue:patient:' || a.patient_id || ':schedule:' || o.schedule AS problem,
-           'monitor:' || o.schedule || ':' || to_char(o.due_on, 'YYYY-MM-DD') AS fact,
-           (o.due_on + %(grace)s)::timestamp AT TIME ZONE p.timezone AS flagged_at
-    FROM owed o JOIN active a ON a.root = o.root JOIN tracker_patient p ON p.id = a.patient_id
-    ORDER BY a.patient_id, o.schedule, o.due_on, a.start_date, a.root
+          WHERE m.patient_id = fo.patient_id AND m.measure = wd.measure AND m.day >= wd.opens)
 ),
 late AS (
-    SELECT i.*, i.schedule || ' for ' || i.display_name || ' was due on ' || to_char(i.due_on, 'DD Mon YYYY')
-               || ' (§5 monitoring) and nothing has been recorded.' AS message
-    FROM item i
-    WHERE i.due_on + %(grace)s < i.today
-      AND NOT EXISTS (
+    SELECT mi.patient_id, mi.schedule, mi.display_name, mi.due_on,
+           'monitor.overdue:patient:' || mi.patient_id || ':schedule:' || mi.schedule AS problem,
+           'monitor:' || mi.schedule || ':' || to_char(mi.due_on, 'YYYY-MM-DD') AS fact,
+           (mi.last_day + 1)::timestamp AT TIME ZONE p.timezone AS flagged_at,
+           mi.schedule || ' for ' || mi.display_name || ' was due on ' || to_char(mi.due_on, 'DD Mon YYYY')
+               || ' (§5 monitoring) and nothing had been recorded.' AS message
+    FROM missed mi JOIN tracker_patient p ON p.id = mi.patient_id
+    WHERE NOT EXISTS (
           SELECT 1 FROM tracker_flagfact ff JOIN tracker_flag f ON f.id = ff.flag_id
-          WHERE f.dedup_key = i.problem AND ff.key = i.fact)
+          WHERE f.dedup_key = 'monitor.overdue:patient:' || mi.patient_id || ':schedule:' || mi.schedule
+            AND ff.key = 'monitor:' || mi.schedule || ':' || to_char(mi.due_on, 'YYYY-MM-DD')
+            AND ff.answered_at IS NULL)
 ),
-problems AS (
+problems AS (  -- one row per problem (an INSERT ... ON CONFLICT may touch a row once)
     INSERT INTO tracker_flag (
         patient_id, kind, severity, status, dedup_key, message, action,
         subject_type_id, subject_id, raised_at, created_at, resolution_note,
         title, occurrences, streak, last_occurred_at, priority
     )
-    SELECT patient_id, 'monitor.overdue', 20, 'open', problem, message,
+    SELECT patient_id, 'monitor.overdue', 20, 'open', problem, (array_agg(message ORDER BY due_on DESC))[1],
            'Arrange the measurement and record it on the patient page.',
-           NULL, NULL, flagged_at, %(now)s, '', schedule || ' (' || display_name || ')', 1, NULL, flagged_at,
-           %(priority)s
-    FROM late
+           NULL, NULL, min(flagged_at), %(now)s, '', schedule || ' (' || min(display_name) || ')', count(*), NULL,
+           max(flagged_at), %(priority)s
+    FROM late GROUP BY patient_id, problem, schedule
     ON CONFLICT (dedup_key) WHERE NOT (status = 'resolved') DO UPDATE SET
-        message = EXCLUDED.message, occurrences = tracker_flag.occurrences + 1,
+        message = EXCLUDED.message, occurrences = tracker_flag.occurrences + EXCLUDED.occurrences,
         last_occurred_at = GREATEST(tracker_flag.last_occurred_at, EXCLUDED.last_occurred_at)
     RETURNING id, dedup_key
 )
