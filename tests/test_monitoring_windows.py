@@ -25,7 +25,7 @@ from tracker.rules import loaders
 from tracker.rules import monitoring as monitoring_rules
 from tracker.selectors.monitoring import patient_dues
 from tracker.services.assessments import submit_assessment
-from tracker.services.measurements import record_measurement
+from tracker.services.measurements import record_measurement, record_weight
 from tracker.services.records import mark_entered_in_error
 
 pytestmark = pytest.mark.django_db
@@ -47,13 +47,14 @@ def sweep(patient, n: int) -> None:
 
 
 def facts(patient, schedule: str) -> dict[str, bool]:
-    """Each monitoring fact's due date -> whether it is open (unanswered in an unresolved flag)."""
+    """Each monitoring fact's due date -> whether it is owed (unanswered in an unresolved flag, in any of them)."""
     flags = Flag.objects.filter(patient=patient, kind=FlagKind.MONITOR_OVERDUE, dedup_key__endswith=f":{schedule}")
-    return {
-        fact.key.rsplit(":", 1)[1]: fact.answered_at is None and fact.flag.status != Flag.Status.RESOLVED
-        for flag in flags
-        for fact in flag.facts.select_related("flag")
-    }
+    owed: dict[str, bool] = {}
+    for flag in flags:
+        for fact in flag.facts.all():
+            due = fact.key.rsplit(":", 1)[1]
+            owed[due] = owed.get(due, False) or (fact.answered_at is None and flag.status != Flag.Status.RESOLVED)
+    return owed
 
 
 def fibser(patient, n: int, *, now: int | None = None) -> Assessment:
@@ -214,6 +215,21 @@ class TestEnteredInErrorReopens:
         sweep(patient, 38)
         flag.refresh_from_db()
         assert flag.occurrences == 2
+
+    def test_a_weight_in_error_makes_week_4_overdue_again(self, patient, clinician):
+        """Service: the late week-4 weight resolves its flag; in error, the next sweep raises week 4 again."""
+        daily_course(patient, clinician, name="aripiprazole", dose="5", start=START.isoformat())
+        record_weight(patient=patient, weight_kg=Decimal("70"), recorded_by=None, measured_at=at(patient, 0))
+        sweep(patient, 36)  # week 4 (day 28): last day 35
+        assert facts(patient, "antipsychotic_weight") == {day(28).isoformat(): True}
+        late = record_weight(
+            patient=patient, weight_kg=Decimal("71"), recorded_by=None, measured_at=at(patient, 37), now=at(patient, 37)
+        )
+        assert facts(patient, "antipsychotic_weight") == {day(28).isoformat(): False}
+        mark_entered_in_error(record=late, by=clinician.user, reason="Scale not zeroed")
+        sweep(patient, 38)
+        assert facts(patient, "antipsychotic_weight") == {day(28).isoformat(): True}
+        assert Flag.objects.filter(patient=patient, dedup_key__endswith=":antipsychotic_weight").count() == 2
 
     def test_a_clinician_closed_flag_is_not_reopened_without_an_error(self, patient, clinician, sertraline):
         from tracker.services.flags import resolve_flag
