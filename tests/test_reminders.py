@@ -205,10 +205,39 @@ def test_the_plan_is_two_statements_and_sending_a_fixed_number_per_reminder(
         assert reminders.send_owed(now=at("2026-03-28T06:55")) == (3, 0)
 
 
+def test_one_run_drains_a_burst_batch_after_batch_and_a_failure_is_not_retried_in_the_same_run(
+    patient, clinician, monkeypatch
+):
+    from tests.factories import PatientFactory
+
+    remind_daily(patient, clinician)
+    for name in "bcde":
+        other = PatientFactory(clinic=patient.clinic)
+        remind_daily(other, clinician)
+        other.email = f"{name}@example.org"
+        other.save(update_fields=["email"])
+    real = reminders.send_mail
+
+    def refuse_one(subject, body, sender, to):
+        if to == ["c@example.org"]:
+            raise ConnectionRefusedError("mailbox unavailable")
+        return real(subject, body, sender, to)
+
+    monkeypatch.setattr(reminders, "send_mail", refuse_one)
+    reminders.plan(now=at("2026-03-27T06:55"))
+    assert reminders.send_owed(now=at("2026-03-27T06:55"), batch_size=2) == (4, 1)  # 3 batches, one run
+    assert sorted(address for email in mail.outbox for address in email.to) == [
+        ADDRESS, "b@example.org", "d@example.org", "e@example.org"
+    ]  # fmt: skip
+    assert DoseReminder.objects.filter(status=DoseReminder.Status.PENDING).count() == 1  # c's, for the next run
+    assert reminders.send_owed(now=at("2026-03-27T06:55"), budget_seconds=0) == (0, 0)  # no time: nothing tried
+
+
 # Per reminder sent: the savepoint and its release (a transaction of its own outside tests), the
-# locked read with the dose, prescription, choice, patient and settings, the claim, the channels.
+# locked read with the dose, prescription, choice, patient and settings, and the claim (which writes
+# the channels it expects; one more UPDATE only when a channel failed).
 # With push on, one more: the patient's live subscriptions.
-PER_REMINDER = 5
+PER_REMINDER = 4
 
 
 def test_run_all_sweeps_sends_the_reminders(reminded):
