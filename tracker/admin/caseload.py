@@ -193,8 +193,9 @@ class ScreenLine:
 
 
 def screen_lines(screens: caseload.Screens) -> list[ScreenLine]:
-    """ASEX and, for a PTSD course, PCL-5 in a few words each, shown under the row's status: no new
-    column, so the table does not widen at 768 px. A positive screen says so in words, not colour only."""
+    """The latest ASEX and PCL-5 in a few words each (and "none yet" for a PTSD course without a
+    PCL-5), shown under the row's status: no new column, so the table does not widen at 768 px.
+    A positive screen says so in words, not colour only."""
     lines = []
     if asex := screens.asex:
         finding = "positive screen" if asex.positive else "negative screen"
