@@ -67,9 +67,9 @@ def streak_from_days(days: Iterable[DayTally], today: dt.date) -> Streak:
 def dose_streak(patient: Patient, now: dt.datetime) -> Streak:
     """The patient's streak at ``now`` (1 query: one row per local day with planned doses).
 
-    The rows come newest first and are read only until the first breaking day. A streak can
-    run for the whole course, so there is no fixed look-back: one patient's days are a few
-    hundred rows at most, read through the (patient, due_at) index.
+    A streak can run for the whole course, so there is no fixed look-back: the database groups
+    all of the patient's planned doses up to today (one patient's days are a few hundred rows
+    at most), and the rows, newest first, are read only up to the first breaking day.
     """
     today = now.astimezone(patient.zone).date()
     pending = Q(status=PlannedDose.Status.PENDING)
