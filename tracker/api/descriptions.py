@@ -35,9 +35,10 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "themselves; anyone else gets 404.",
     },
     "DrugViewSet": {
-        "list": "The drug catalogue shared by every clinic: names, classes, units, routes and whether the "
-        "drug is given only at the clinic. Use it to find a drug's id for prescribing. Any clinician or patient.",
-        "retrieve": "One drug of the catalogue, with its allowed units and routes and its clinic-only marker. "
+        "list": "The drug catalogue shared by every clinic: names, classes, ATC and RxNorm codes, dose units "
+        "and ranges, routes, and whether the drug is given only at the clinic. Use it to find a drug's id for prescribing. Any clinician or patient.",
+        "retrieve": "One drug of the catalogue: its codes, dose unit, usual range and maximum, routes and "
+        "clinic-only marker. "
         "Any clinician or patient.",
     },
     "DoseScheduleViewSet": {
@@ -47,8 +48,8 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "over which dates. Clinicians of the clinic, or the patient.",
     },
     "PlannedDoseViewSet": {
-        "list": "The planned doses the schedules produced (due instants in UTC) with their status (open, "
-        "taken, missed...). Filter by patient, prescription, status or a `due_at` range. Clinicians of the "
+        "list": "The planned doses the schedules produced (due instants in UTC) with their status (pending, "
+        "taken, skipped, missed, cancelled). Filter by patient, prescription, status or a `due_at` range. Clinicians of the "
         "clinic, or the patient's own.",
         "retrieve": "One planned dose: when it was due and what became of it. Clinicians of the clinic, or "
         "the patient.",
