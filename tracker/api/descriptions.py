@@ -36,7 +36,8 @@ OPERATIONS: dict[str, dict[str, str]] = {
     },
     "DrugViewSet": {
         "list": "The drug catalogue shared by every clinic: names, classes, ATC and RxNorm codes, dose units "
-        "and ranges, routes, and whether the drug is given only at the clinic. Use it to find a drug's id for prescribing. Any clinician or patient.",
+        "and ranges, routes, and whether the drug is given only at the clinic. Use it to find a drug's id "
+        "for prescribing. Any clinician or patient.",
         "retrieve": "One drug of the catalogue: its codes, dose unit, usual range and maximum, routes and "
         "clinic-only marker. "
         "Any clinician or patient.",
@@ -49,8 +50,8 @@ OPERATIONS: dict[str, dict[str, str]] = {
     },
     "PlannedDoseViewSet": {
         "list": "The planned doses the schedules produced (due instants in UTC) with their status (pending, "
-        "taken, skipped, missed, cancelled). Filter by patient, prescription, status or a `due_at` range. Clinicians of the "
-        "clinic, or the patient's own.",
+        "taken, skipped, missed, cancelled). Filter by patient, prescription, status or a `due_at` range. "
+        "Clinicians of the clinic, or the patient's own.",
         "retrieve": "One planned dose: when it was due and what became of it. Clinicians of the clinic, or "
         "the patient.",
     },
