@@ -16,7 +16,10 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from tests import factories
 from tests.dosing import daily_course
 from tests.test_admin_scoping import admin_url
 from tracker.models import Assessment, Flag, FlagKind
@@ -245,3 +248,29 @@ class TestEnteredInErrorReopens:
 def north(client, clinician):
     client.force_login(clinician.user)
     return client
+
+
+def _paper_fibser(clinic, clinician, number: int) -> Assessment:
+    """A sertraline patient whose weeks 2 and 4 were flagged, and a paper week-2 FIBSER that answered week 2."""
+    patient = factories.PatientFactory(clinic=clinic, record_number=f"R-{number}")
+    daily_course(patient, clinician, name="sertraline", start=START.isoformat())
+    sweep(patient, 36)
+    return fibser(patient, 15, now=36)
+
+
+def test_reopening_takes_the_same_statements_for_one_flag_or_two(clinic, clinician):
+    """Set-based: the sweep that reopens week 2 in 1 or in 2 patients' flags runs the same statements."""
+
+    def run(patients) -> int:
+        with transaction.atomic():
+            with CaptureQueriesContext(connection) as queries:
+                sweep(patients[0], 37)
+            assert all(facts(p, "fibser") == {day(14).isoformat(): True, day(28).isoformat(): True} for p in patients)
+            transaction.set_rollback(True)
+        return len(queries)
+
+    first, second = _paper_fibser(clinic, clinician, 1), _paper_fibser(clinic, clinician, 2)
+    mark_entered_in_error(record=first, by=clinician.user, reason="Another patient's form")
+    one = run([first.patient])
+    mark_entered_in_error(record=second, by=clinician.user, reason="Another patient's form")
+    assert run([first.patient, second.patient]) == one
