@@ -343,3 +343,18 @@ def test_without_vapid_keys_the_page_says_so_and_reminders_go_by_email_only(port
     assert answer.status_code == 400 and "not set up" in answer.content.decode()
     reminders.sweep(now=at("2026-03-27T06:55"))
     assert len(mail.outbox) == 1 and DoseReminder.objects.get().channels == "email"
+
+
+def test_turning_on_needs_the_csrf_token_as_push_js_sends_it(patient, vapid):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    signed_in(browser, give_login(patient, "pat"))
+    body = json.dumps(Browser("https://fcm.googleapis.com/fcm/send/csrf").subscription())
+    url = reverse("portal:push_subscribe")
+    assert browser.post(url, body, content_type="application/json").status_code == 403
+    assert not PushSubscription.objects.exists()
+    page = browser.get(reverse("portal:reminders")).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # what push.js reads
+    assert browser.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 201
+    assert PushSubscription.objects.get().patient == patient
