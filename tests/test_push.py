@@ -358,3 +358,14 @@ def test_turning_on_needs_the_csrf_token_as_push_js_sends_it(patient, vapid):
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # what push.js reads
     assert browser.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 201
     assert PushSubscription.objects.get().patient == patient
+
+
+def test_a_spanish_patients_notification_is_in_spanish(portal, patient, reminded, push_service, vapid):
+    patient.language = "es"
+    patient.save(update_fields=["language"])
+    browser = Browser(f"{push_service.origin}/es")
+    subscribe(portal, browser)
+    reminders.sweep(now=at("2026-03-27T06:55"))
+    message = browser.decrypt(push_service.received[0][2])
+    assert message["title"] == "Recordatorio de dosis"
+    assert message["body"] == "Le toca una dosis a las 07:10 (hora de Europe/London). Toque para registrarla."
