@@ -20,6 +20,7 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import functools
 import hashlib
 import ipaddress
 import json
@@ -62,8 +63,10 @@ def config() -> PushConfig | None:
     return PushConfig(public_key=public, private_key=private, subject=subject)
 
 
+@functools.lru_cache(maxsize=2)
 def _vapid(private_key: str) -> Vapid:
-    """The signing key from a PEM file's text (as ``vapid --gen`` writes it) or raw base64url."""
+    """The signing key from a PEM file's text (as ``vapid --gen`` writes it) or raw base64url;
+    parsed once per key, not once per push."""
     if "BEGIN" in private_key:
         return Vapid.from_pem(private_key.encode())
     return Vapid.from_string(private_key)
