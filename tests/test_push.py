@@ -369,3 +369,40 @@ def test_a_spanish_patients_notification_is_in_spanish(portal, patient, reminded
     message = browser.decrypt(push_service.received[0][2])
     assert message["title"] == "Recordatorio de dosis"
     assert message["body"] == "Le toca una dosis a las 07:10 (hora de Europe/London). Toque para registrarla."
+
+
+def test_the_page_lists_the_patients_devices_and_one_can_be_turned_off_there(client, patient, clinic, vapid):
+    portal = signed_in(client, give_login(patient, "pat"))
+    subscribe(portal, Browser("https://fcm.googleapis.com/fcm/send/phone"))  # "Android ... Chrome/131"
+    page = portal.get(reverse("portal:reminders")).content.decode()
+    assert "Chrome on Android, since" in page and "Notifications are on for 1 device." in page
+    phone = PushSubscription.objects.get()
+
+    other = PatientFactory(clinic=clinic)
+    signed_in(client, give_login(other, "other"))
+    assert client.post(reverse("portal:push_end_device", args=[phone.pk])).status_code == 302
+    phone.refresh_from_db()
+    assert phone.ended_at is None  # not theirs: nothing changes
+
+    signed_in(client, patient.user)
+    ended = client.post(reverse("portal:push_end_device", args=[phone.pk]), follow=True)
+    assert "Saved: notifications are off on that device." in ended.content.decode()
+    phone.refresh_from_db()
+    assert phone.ended_at is not None and phone.ended_reason == push.ENDED_BY_PATIENT
+
+
+@pytest.mark.parametrize(
+    ("agent", "label"),
+    [
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36",
+         "Chrome on Android"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Version/17.5 Safari/604.1",
+         "Safari on iPhone"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox on Windows"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36 Edg/131.0",
+         "Edge on Windows"),
+        ("", "A browser"),
+    ],
+)  # fmt: skip
+def test_device_labels(agent, label):
+    assert push.device_label(agent) == label

@@ -1,4 +1,5 @@
-"""The portal's Web Push endpoints: this browser's subscription, turned on and off (issue 15).
+"""The portal's Web Push endpoints: this browser's subscription, turned on and off, and the
+patient's other devices turned off from the list (issue 15).
 
 Called by static/portal/push.js on the reminders page with JSON and the CSRF token; the
 subscription is always stored for the signed-in patient (patient_required), whatever the
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -73,3 +76,13 @@ def push_unsubscribe(request: HttpRequest, patient: Patient) -> JsonResponse:
     except ServiceError as error:
         return _refusal(error)
     return JsonResponse({"on": False, "message": gettext("Notifications are off on this device.")})
+
+
+@patient_required
+@require_POST
+def push_end_device(request: HttpRequest, patient: Patient, subscription_id: int) -> HttpResponse:
+    """The reminders page's list of devices: stop notifications on one (a lost phone), by a plain
+    form, so it works from any browser; another patient's id changes nothing."""
+    if push.end_device(patient=patient, subscription_id=subscription_id, now=timezone.now()):
+        messages.success(request, gettext("Saved: notifications are off on that device."))
+    return redirect("portal:reminders")

@@ -27,4 +27,5 @@ urlpatterns = [
     path("language/", views.change_language, name="language"),
     path("reminders/push/", push_views.push_subscribe, name="push_subscribe"),
     path("reminders/push/off/", push_views.push_unsubscribe, name="push_unsubscribe"),
+    path("reminders/push/devices/<int:subscription_id>/off/", push_views.push_end_device, name="push_end_device"),
 ]

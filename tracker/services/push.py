@@ -148,6 +148,27 @@ def unsubscribe(*, patient: Patient, endpoint: str, now: dt.datetime) -> bool:
     return bool(own.update(ended_at=now, ended_reason=ENDED_BY_PATIENT))
 
 
+def end_device(*, patient: Patient, subscription_id: int, now: dt.datetime) -> bool:
+    """End one of this patient's live subscriptions from the list on the reminders page (a lost
+    phone, an old browser); False if it is not theirs or already ended."""
+    own = PushSubscription.objects.filter(pk=subscription_id, patient=patient, ended_at__isnull=True)
+    return bool(own.update(ended_at=now, ended_reason=ENDED_BY_PATIENT))
+
+
+# (what the User-Agent contains, what to call it), first match wins: Edge and Opera say Chrome too.
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "Mac"))
+
+
+def device_label(user_agent: str) -> str:
+    """'Chrome on Android' from a User-Agent, so the patient can tell their devices apart."""
+    browser = next((name for mark, name in BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in SYSTEMS if mark in user_agent), "Linux" if "Linux" in user_agent else "")
+    if browser and system:
+        return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or gettext("A browser")
+
+
 def _end(ids: list[int], reason: str, now: dt.datetime) -> None:
     PushSubscription.objects.filter(pk__in=ids, ended_at__isnull=True).update(ended_at=now, ended_reason=reason[:100])
 

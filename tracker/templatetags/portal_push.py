@@ -26,4 +26,5 @@ def push_panel(patient: Patient) -> dict[str, Any]:
         "public_key": config.public_key if config else "",
         "mine": " ".join(push.endpoint_digest(sub.endpoint) for sub in live),
         "count": len(live),
+        "devices": [(sub, push.device_label(sub.user_agent)) for sub in live],
     }
