@@ -6,13 +6,17 @@ Google's, which this machine cannot reach), so ``PushManager.prototype.subscribe
 subscription, as a browser would, and records the options the page passed. Everything else is
 real: the service worker registers, push.js posts the subscription with the CSRF token, the
 server stores it for the signed-in patient, and the page knows it is on after a reload.
-Delivery to a push endpoint is tested without a browser (tests/test_push.py).
+Delivery to a push endpoint is tested without a browser (tests/test_push.py); the second test
+hands the service worker the server's payload through Chromium's DevTools protocol
+(``ServiceWorker.deliverPushMessage``), as a push service would, and reads what it showed.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -24,8 +28,9 @@ from py_vapid import Vapid
 from tests.e2e.a11y import blocking_violations
 from tests.e2e.test_portal_browser import sign_in
 from tests.factories import ClinicFactory, ClinicianFactory, PatientFactory
-from tests.test_portal_support import course, give_login
-from tracker.models import PushSubscription
+from tests.test_portal_support import course, due_now, give_login, local_today
+from tracker.models import PlannedDose, PushSubscription
+from tracker.services import push
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -123,3 +128,48 @@ def test_a_patient_turns_notifications_on_and_off_on_this_device(
     stored.refresh_from_db()
     assert stored.ended_at is not None and stored.ended_reason == "turned off by the patient"
     assert PushSubscription.objects.count() == 1  # ended, not deleted
+
+
+def test_the_service_worker_shows_the_reminder_and_its_link_opens_the_dose_with_taken(
+    page: Page, live_server, people, shots: Path
+) -> None:
+    patient, clinician = people
+    rx = due_now(patient, clinician)
+    dose = PlannedDose.objects.filter(prescription=rx, local_date=local_today(patient)).first()
+    payload = push.reminder_payload(
+        due_local=dose.due_at.astimezone(patient.zone), zone=patient.timezone, url=f"/#dose-{dose.pk}", tag="t"
+    )  # what services.push encrypts and sends
+    page.context.grant_permissions(["notifications"])
+    sign_in(page, live_server.url)  # offline.js registers the service worker
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    devtools = page.context.new_cdp_session(page)
+    registrations: list[dict] = []
+    devtools.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
+    devtools.send("ServiceWorker.enable")
+    for _ in range(50):  # the registration arrives as an event after enable
+        if any(not r["isDeleted"] for r in registrations):
+            break
+        page.wait_for_timeout(100)
+    (registration,) = [r for r in registrations if not r["isDeleted"]]
+    devtools.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server.url, "registrationId": registration["registrationId"], "data": payload},
+    )
+    shown: list = []
+    for _ in range(50):  # the worker shows it asynchronously
+        shown = page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(list => list.map(n => ({title: n.title, body: n.body, url: n.data.url})))"
+        )
+        if shown:
+            break
+        page.wait_for_timeout(100)
+    assert shown == [
+        {"title": "Dose reminder", "body": json.loads(payload)["body"], "url": f"/#dose-{dose.pk}"}
+    ]  # fmt: skip
+    assert re.fullmatch(r"A dose is due at \d\d:\d\d \(Europe/London time\)\. Tap to log it\.", shown[0]["body"])
+
+    page.goto(live_server.url + shown[0]["url"])  # where a tap on the notification goes
+    card = page.locator(f"#dose-{dose.pk}")
+    expect(card.get_by_role("button", name=re.compile(r"^Taken"))).to_be_visible()
+    page.screenshot(path=shots / "notification-opens-the-dose.png", full_page=True)
