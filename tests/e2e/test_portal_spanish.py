@@ -73,17 +73,18 @@ def test_a_spanish_patient_uses_today_and_a_questionnaire_in_spanish(page: Page,
 
     # PHQ-9 in its official Spanish wording, scored as in English.
     page.get_by_role("link", name="Cuestionarios", exact=True).click()
-    page.get_by_role("link", name=re.compile(r"^Contestarlo: Cuestionario sobre el estado de ánimo")).click()
+    page.get_by_role("link", name=re.compile(r"Contestarlo.*PHQ-9")).click()
     expect(page.get_by_role("group", name=f"1. {instruments.PHQ9_ES.items[0]}")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     page.screenshot(path=shots / "es-phq9.png", full_page=True)
     assert violations(page) == []
-    for number in range(1, 10):
-        page.get_by_role("group", name=re.compile(rf"^{number}\. ")).get_by_text("Varios días").click()
+    for number in range(1, 10):  # "several days" to all but the ninth (thoughts of self-harm): "not at all"
+        answer = "Ningún día" if number == 9 else "Varios días"
+        page.get_by_role("group", name=re.compile(rf"^{number}\. ")).get_by_text(answer).click()
     page.get_by_role("button", name="Enviar mis respuestas").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Gracias: sus respuestas se guardaron")
-    expect(page.get_by_text("Su puntaje es 9 de 27.")).to_be_visible()
-    assert Assessment.objects.get(instrument="phq9").total == 9
+    expect(page.get_by_text("Su puntaje es 8 de 27.")).to_be_visible()
+    assert Assessment.objects.get(instrument="phq9").total == 8
 
     # A questionnaire with no official Spanish text: the authors' English, and a notice.
     page.goto(f"{live_server.url}/questionnaires/gad7/")
