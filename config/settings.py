@@ -311,8 +311,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 300)
 HORIZON_INTERVAL_SECONDS = env_int("HORIZON_INTERVAL_SECONDS", 3600)
+# Dose reminders are due to the minute the patient chose, so they run on their own, shorter
+# beat; the reminder sweep claims with SKIP LOCKED, so overlapping runs never send twice.
+REMINDER_INTERVAL_SECONDS = env_int("REMINDER_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "sweeps": {"task": "tracker.run_all_sweeps", "schedule": SWEEP_INTERVAL_SECONDS},
+    "dose-reminders": {"task": "tracker.run_sweep", "schedule": REMINDER_INTERVAL_SECONDS, "args": ("reminders",)},
     "extend-horizon": {"task": "tracker.extend_horizon", "schedule": HORIZON_INTERVAL_SECONDS},
     # The notification outbox's safety net: emails that could not be queued at commit.
     "flag-notifications": {"task": "tracker.send_flag_notifications", "schedule": 60},

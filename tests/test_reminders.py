@@ -292,3 +292,13 @@ def test_a_setting_that_cannot_work_is_refused_by_name(portal, patient, clinicia
     assert response.status_code == 400
     assert words in response.content.decode()
     assert not PrescriptionReminder.objects.exists()
+
+
+def test_beat_runs_the_reminder_sweep_every_minute_through_the_one_sweep_task():
+    """A reminder is due to the minute the patient chose: the 5-minute sweep beat would make it up to 5 min late."""
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["dose-reminders"]
+    assert entry["task"] == tasks.run_sweep_task.name
+    assert entry["args"] == ("reminders",)
+    assert entry["schedule"] <= 60
