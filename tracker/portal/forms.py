@@ -287,7 +287,7 @@ class CheckinForm(forms.Form):
             if code == side_effect_catalogue.OTHER:
                 continue
             self.fields[f"effect_{code}"] = forms.ChoiceField(
-                label=label, choices=SEVERITY_CHIPS, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
+                label=_(label), choices=SEVERITY_CHIPS, required=False, initial=NO_EFFECT, widget=forms.RadioSelect
             )
         self.fields["other_description"] = forms.CharField(
             label=gettext_lazy("Another side effect? Describe it in your own words (optional)"),

@@ -475,7 +475,7 @@ def own_result(patient: Patient, assessment_id: int) -> Result:
     if assessment.instrument == scales.FIBSER.code:
         effects = [
             (
-                r.description if r.effect == side_effect_catalogue.OTHER else side_effect_catalogue.label(r.effect),
+                r.description if r.effect == side_effect_catalogue.OTHER else _(side_effect_catalogue.label(r.effect)),
                 str(SEVERITY_LABELS.get(r.severity, r.get_severity_display())),
             )
             for r in assessment.side_effects.current()
