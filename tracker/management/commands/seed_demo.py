@@ -37,6 +37,7 @@ from tracker.models import (
     DoseEvent,
     DoseSchedule,
     Drug,
+    DrugClass,
     Instrument,
     Patient,
     PlannedDose,
@@ -44,7 +45,7 @@ from tracker.models import (
 )
 from tracker.services.assessments import submit_assessment
 from tracker.services.doses import report_outside_clinic
-from tracker.services.measurements import record_weight
+from tracker.services.measurements import record_measurement, record_weight
 from tracker.services.prescriptions import ScheduleSpec, change_dose, prescribe, stop_prescription
 
 User = get_user_model()
@@ -76,6 +77,18 @@ COURSE_DAYS = 56
 START_LOCAL_TIME = "06:00"  # course actions happen before the first dose of the day
 ASSESSMENT_LOCAL_TIME = "19:30"
 WEIGHT_LOCAL_TIME = "10:15"
+# §5 baseline checks the nurse takes at the clinic visit that starts (or raises) a course:
+# (kind, value, diastolic) in each kind's stored unit.
+BASELINE_STIMULANT = (("blood_pressure", "122", "78"), ("pulse", "74", None))
+BASELINE_ANTIPSYCHOTIC = (
+    ("blood_pressure", "118", "76"),
+    ("fasting_glucose", "92", None),
+    ("total_cholesterol", "186", None),
+    ("ldl", "108", None),
+    ("hdl", "52", None),
+    ("triglycerides", "130", None),
+)
+MISSED_BASELINE_PATIENT = "RVP-0012"  # Oliver Bennett
 # Weights on an antipsychotic (clinical-reference §5 antipsychotic_metabolic: baseline, about 4
 # and 8 weeks), by record number: (days after the course start, kg). Grace gains 5.7 % by week 8,
 # which raises se.metabolic_weight on the next side-effect sweep; Oliver gains 1.4 %, which does not.
@@ -228,6 +241,10 @@ LONDON, NEW_YORK = "Europe/London", "America/New_York"
 FEMALE, MALE, OTHER = AdministrativeGender.FEMALE, AdministrativeGender.MALE, AdministrativeGender.OTHER
 # The two safety events the demo shows first on the worklist (see Command._safety_events).
 SUICIDALITY_PATIENT, OUTSIDE_CLINIC_PATIENT = "RVP-0003", "RVP-0016"
+# Sofia Romero has not done her weekly check-ins: her §5 FIBSER dates show as overdue.
+SKIPS_CHECKINS_PATIENT = "RVP-0007"
+# Frequency, intensity, burden: side effects present but not in the way (burden 0-1).
+MILD_FIBSER_ANSWERS = ([1, 1, 0], [2, 1, 1], [1, 2, 1], [0, 0, 0])
 PATIENTS: tuple[DemoPatient, ...] = (
     _p(1, "Ellie", "Morgan", FEMALE, (1990, 3, 14), LONDON, "sertraline", adherence=GOOD, login="ellie.morgan"),
     _p(2, "Daniel", "Hughes", MALE, (1982, 11, 2), LONDON, "sertraline", started_days_ago=49),
@@ -387,6 +404,7 @@ class Command(BaseCommand):
                 for course in courses:
                     self._assessments(course, prescriber, now)
                     self._weights(course, nurse, now)
+                    self._monitoring_visits(course, nurse, now)
                 self._safety_events(courses, now)
             # The beat job keeps this up; run it once so the demo has its future plan at once.
             scheduling.extend_horizon(now=now)
@@ -615,7 +633,8 @@ class Command(BaseCommand):
     # --- questionnaires ------------------------------------------------------------------
 
     def _assessments(self, course: Course, prescriber: Clinician, now: dt.datetime) -> None:
-        """Weekly PHQ-9 and GAD-7 from the intake visit two days before the first dose."""
+        """Weekly PHQ-9 and GAD-7 from the intake visit two days before the first dose, and the
+        weekly check-in's FIBSER from the first week on."""
         rng = random.Random(f"{SEED}:{course.spec.record_number}:scores")  # noqa: S311 - repeatable demo data
         weeks = COURSE_DAYS // 7
         phq = _trajectory(rng, course.spec.trend, weeks, 24)  # item 9 stays 0 here; _safety_events adds one answer
@@ -634,6 +653,18 @@ class Command(BaseCommand):
                     patient=course.patient,
                     instrument=instrument,
                     answers=_answers(rng, total, items, zero),
+                    completed_at=completed_at,
+                    source=Assessment.Source.PATIENT,
+                    recorded_by=recorded_by,
+                    created_at=completed_at,
+                )
+            if week > 0 and course.spec.record_number != SKIPS_CHECKINS_PATIENT:
+                # The weekly check-in (FIBSER), which also meets §5's FIBSER weeks: only one demo
+                # patient shows the check-in and the FIBSER dates overdue.
+                Assessment.objects.create(
+                    patient=course.patient,
+                    instrument=Instrument.FIBSER,
+                    answers=rng.choice(MILD_FIBSER_ANSWERS),
                     completed_at=completed_at,
                     source=Assessment.Source.PATIENT,
                     recorded_by=recorded_by,
@@ -681,6 +712,33 @@ class Command(BaseCommand):
             record_weight(
                 patient=course.patient, weight_kg=Decimal(kg), measured_at=measured_at, recorded_by=nurse.user, now=now
             )
+
+    def _monitoring_visits(self, course: Course, nurse: Clinician, now: dt.datetime) -> None:
+        """§5's baseline checks at the start of each stimulant version (baseline and every dose
+        increase) and of each new antipsychotic course, taken by the nurse at the clinic.
+
+        Oliver Bennett's baseline bloods were never taken, so his course shows them overdue.
+        """
+        for rx in Prescription.objects.filter(patient=course.patient).select_related("drug").order_by("start_date"):
+            if rx.drug.drug_class == DrugClass.STIMULANT:
+                taken = BASELINE_STIMULANT
+            elif rx.drug.drug_class in DrugClass.antipsychotics() and rx.replaces_id is None:
+                taken = () if course.spec.record_number == MISSED_BASELINE_PATIENT else BASELINE_ANTIPSYCHOTIC
+            else:
+                continue
+            measured_at = course.local_instant(rx.start_date, WEIGHT_LOCAL_TIME)
+            if measured_at > now:
+                continue
+            for kind, value, diastolic in taken:
+                record_measurement(
+                    patient=course.patient,
+                    kind=kind,
+                    value=Decimal(value),
+                    diastolic=Decimal(diastolic) if diastolic else None,
+                    measured_at=measured_at,
+                    recorded_by=nurse.user,
+                    now=now,
+                )
 
     # --- output ----------------------------------------------------------------------------
 
