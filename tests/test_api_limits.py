@@ -171,3 +171,16 @@ def test_a_null_schedule_item_is_a_400_as_the_schema_says(document: dict) -> Non
     sent = SchedulesOrRegimenSerializer(data={"schedules": [None]})
     assert not sent.is_valid()
     assert "schedules" in sent.errors
+
+
+@pytest.mark.django_db
+def test_drug_rxnorm_code_is_the_one_the_fhir_export_sends(world: World, document: dict) -> None:
+    """One source of truth: the API's rxnorm_code is FHIR's (tracker/fhir_codes.py), blank where FHIR withholds it."""
+    client = client_for(world, "clinician")
+    by_name = {row["name"]: row for row in client.get("/api/drugs/", {"page_size": 100}).json()["results"]}
+    assert Drug.objects.get(name="lorazepam").rxnorm_code == "6470"  # seeded from §6, unverified
+    assert by_name["lorazepam"]["rxnorm_code"] == ""
+    assert by_name["esketamine"]["rxnorm_code"] == "2201623"  # the table's SCDF, not the seeded column
+    assert by_name["sertraline"]["rxnorm_code"] == "36437"
+    field = document["components"]["schemas"]["Drug"]["properties"]["rxnorm_code"]
+    assert field["type"] == "string" and "blank when none is verified" in field["description"]

@@ -84,12 +84,18 @@ def test_a_patient_without_a_recorded_gender_is_exported_as_unknown(world: World
     assert patient["gender"] == "unknown"  # the model's default: still a valid, conformant value
 
 
-def test_medication_requests_claim_us_core_only_with_an_rxnorm_coding(bundle: dict, world: World) -> None:
+# US Core 6.1.0 medication[x] binding (VSAC 2.16.840.1.113762.1.4.1010.4): RxNorm of these term types.
+US_CORE_MEDICATION_TTYS = {"SCD", "SBD", "GPCK", "BPCK", "SCDG", "SBDG", "SCDF", "SBDF"}
+
+
+def test_medication_requests_claim_us_core_only_with_a_clinical_drug_rxnorm_coding(bundle: dict, world: World) -> None:
     requests = {r["id"]: r for r in resources(bundle, "MedicationRequest")}
+    tty = {row.code: row.tty for row in fhir_codes.RXNORM.values()}
     for request in requests.values():
         rxnorm = [c for c in request["medicationCodeableConcept"].get("coding", []) if c["system"] == fhir.RXNORM]
-        assert (US_CORE.format("us-core-medicationrequest") in profiles(request)) == bool(rxnorm)
-        if rxnorm:
+        qualifies = any(tty.get(c["code"]) in US_CORE_MEDICATION_TTYS for c in rxnorm)
+        assert (US_CORE.format("us-core-medicationrequest") in profiles(request)) == qualifies
+        if qualifies:
             # us-core-medicationrequest 6.1.0: status, intent, medication[x], subject 1..1;
             # us-core-21: requester when intent is "order"; authoredOn must-support.
             assert request["status"] and request["intent"] == "order"
@@ -103,6 +109,9 @@ def test_medication_requests_claim_us_core_only_with_an_rxnorm_coding(bundle: di
     assert {"system": fhir.RXNORM, "code": "36437", "display": "sertraline"} in sertraline["medicationCodeableConcept"][
         "coding"
     ]
+    # Esketamine's SCDF qualifies; sertraline's ingredient (IN) code is exported but claims nothing.
+    assert US_CORE.format("us-core-medicationrequest") in profiles(esketamine)
+    assert US_CORE.format("us-core-medicationrequest") not in profiles(sertraline)
 
 
 def test_esketamine_rxnorm_coding_is_in_the_session_administration_too(bundle: dict, world: World) -> None:
@@ -210,3 +219,15 @@ def test_esketamine_is_verified_and_an_unverified_drug_is_exported_without_rxnor
         "display": "clinic-added",
     }
     assert fhir_codes.rxnorm_coding("clinic-added") is None
+
+
+def test_the_table_is_read_case_insensitively_like_drug_is_esketamine() -> None:
+    assert fhir_codes.rxnorm_coding("Esketamine") == fhir_codes.rxnorm_coding("esketamine")
+    # Not the seeded §6 code an admin typed against a capitalised name: the table wins, unverified stays out.
+    assert fhir_codes.rxnorm_coding("Lorazepam", "6470") is None
+
+
+def test_only_clinical_drug_term_types_are_in_us_core_medication_codes() -> None:
+    assert fhir_codes.in_us_core_medication_codes("2201623")  # esketamine Nasal Spray, SCDF
+    assert not fhir_codes.in_us_core_medication_codes("36437")  # sertraline, IN
+    assert not fhir_codes.in_us_core_medication_codes("123456")  # unknown term type: no claim

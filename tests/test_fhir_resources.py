@@ -197,3 +197,22 @@ def test_prescriber_clinician_and_clinic_are_resources(world: World) -> None:
     # One Practitioner per clinician, however many records name them.
     ids = [r["id"] for r in resources(bundle, "Practitioner")]
     assert len(ids) == len(set(ids)) == 1
+
+
+def test_demo_medication_requests_claim_us_core_for_esketamine_only(demo_bundles: list[dict]) -> None:
+    """US Core's medication value set takes clinical drugs (SCDF ...), not ingredients: only the
+    esketamine courses (SCDF 2201623) claim us-core-medicationrequest; the ingredient-coded do not."""
+    requests = [r for bundle in demo_bundles for r in resources(bundle, "MedicationRequest")]
+    claimed = [
+        r for r in requests if any("us-core-medicationrequest" in p for p in r.get("meta", {}).get("profile", []))
+    ]
+    rxcuis = [
+        {c["code"] for c in r["medicationCodeableConcept"].get("coding", []) if c["system"] == fhir.RXNORM}
+        for r in claimed
+    ]
+    assert claimed and all(codes == {"2201623"} for codes in rxcuis)
+    esketamine = [
+        r for r in requests if "2201623" in {c["code"] for c in r["medicationCodeableConcept"].get("coding", [])}
+    ]
+    assert len(claimed) == len(esketamine) < len(requests)
+    print(f"\nMedicationRequests: {len(requests)}, claiming US Core: {len(claimed)}")

@@ -32,6 +32,7 @@ from tracker.fhir_codes import (
     US_CORE_PATIENT,
     US_CORE_SCREENING_ASSESSMENT,
     VITAL_SIGN_PROFILES,
+    in_us_core_medication_codes,
     rxnorm_coding,
 )
 from tracker.models import (
@@ -817,7 +818,8 @@ def profiles_for(resource: Json) -> list[str]:
 
     - us-core-patient: identifier (system and value), a name with family or given, gender.
     - us-core-medicationrequest: status, intent, subject, requester (us-core-21 for an order) and
-      an RxNorm coding (the medication binding is extensible: without one, no claim).
+      an RxNorm coding of a term type US Core's medication value set takes (SCD, SCDF, ...; not an
+      ingredient): the binding is extensible, but an IN code is in RxNorm yet outside the value set.
     - us-core-observation-screening-assessment: category survey, a LOINC code, subject, a value.
     - vital signs (R4 core and US Core): category vital-signs, the profile's LOINC code, subject,
       effective[x], the value in one of the profile's UCUM units (BP: both components in mm[Hg]).
@@ -829,7 +831,8 @@ def profiles_for(resource: Json) -> list[str]:
         return [US_CORE_PATIENT] if ids and names and resource.get("gender") else []
     if kind == "MedicationRequest":
         required = all(resource.get(k) for k in ("status", "intent", "subject", "requester"))
-        coded = bool(_codes(resource.get("medicationCodeableConcept"), RXNORM))
+        rxcuis = _codes(resource.get("medicationCodeableConcept"), RXNORM)
+        coded = any(in_us_core_medication_codes(code) for code in rxcuis)
         return [US_CORE_MEDICATION_REQUEST] if required and coded else []
     if kind != "Observation" or not resource.get("subject") or not resource.get("status"):
         return []

@@ -8,6 +8,8 @@ is worse for a consumer than none: the medication still carries its ATC code and
 Ingredient concepts (TTY ``IN``) are the right level for a catalogue of ingredients; esketamine's
 row is the nasal-spray clinical drug form (TTY ``SCDF``), which is exactly what the catalogue row
 is ("Esketamine (nasal)"), because its ingredient RxCUI was not found in any source read.
+Each row records its term type because US Core's medication binding admits only some of them
+(``US_CORE_MEDICATION_TTYS``): an ingredient code is exported but claims no US Core profile.
 
 The seeded ``Drug.rxnorm_code`` column (migration 0002, from §6) is left as it is; for a drug of
 this table the table wins. A drug a clinic adds itself (not in this table) is exported with the
@@ -74,12 +76,35 @@ RXNORM: dict[str, RxNormCode] = {
 
 def rxnorm_coding(name: str, entered_code: str = "") -> dict[str, Any] | None:
     """The RxNorm Coding to export for a drug, or None (unverified, or no code at all)."""
-    row = RXNORM.get(name)
+    row = RXNORM.get(name.casefold())  # case-insensitive, like Drug.is_esketamine
     if row is None:
         return {"system": RXNORM_SYSTEM, "code": entered_code, "display": name} if entered_code else None
     if not row.verified:
         return None
     return {"system": RXNORM_SYSTEM, "code": row.code, "display": row.name}
+
+
+def exported_rxnorm_code(name: str, entered_code: str = "") -> str:
+    """The RxCUI the FHIR export sends for a drug ("" when it sends none): one answer for the API too."""
+    coding = rxnorm_coding(name, entered_code)
+    return coding["code"] if coding else ""
+
+
+# US Core Medication Codes (VSAC 2.16.840.1.113762.1.4.1010.4, "Medication Clinical Drug", the
+# extensible binding of us-core-medicationrequest's medication[x] in 6.1.0): RxNorm concepts whose
+# term type is one of these (hl7.org/fhir/us/core ValueSet-us-core-medication-codes: "TTY in
+# SCD,SBD,GPCK,BPCK,SCDG,SBDG,SCDF,SBDF"). Ingredients (IN) are not in it.
+US_CORE_MEDICATION_TTYS = frozenset({"SCD", "SBD", "GPCK", "BPCK", "SCDG", "SBDG", "SCDF", "SBDF"})
+_TTY_BY_CODE = {row.code: row.tty for row in RXNORM.values() if row.verified}
+
+
+def in_us_core_medication_codes(code: str) -> bool:
+    """Whether a verified RxCUI is of a term type US Core's medication value set takes.
+
+    A code the table does not know (one a clinic's admin entered) has no known term type, so
+    it does not qualify: the profile is claimed only where the code is known to meet it.
+    """
+    return _TTY_BY_CODE.get(code) in US_CORE_MEDICATION_TTYS
 
 
 # --- Profiles (meta.profile), claimed only where the resource meets them (docs/fhir.md) --------

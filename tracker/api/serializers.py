@@ -16,6 +16,7 @@ from rest_framework import serializers
 from tracker import scales
 from tracker.api.fields import CourseDateField, CourseDateTimeField, ScopedPrimaryKeyField
 from tracker.api.permissions import actor_for
+from tracker.fhir_codes import exported_rxnorm_code
 from tracker.models import (
     Assessment,
     ClinicalMeasurement,
@@ -71,6 +72,12 @@ class PatientSerializer(serializers.ModelSerializer):
 
 
 class DrugSerializer(serializers.ModelSerializer):
+    rxnorm_code = serializers.SerializerMethodField(
+        help_text="The RxNorm RxCUI the FHIR export sends for this drug: a code checked against a cited "
+        "public source (docs/fhir.md), or the one a clinic entered for a drug it added; blank when none "
+        "is verified."
+    )
+
     class Meta:
         model = Drug
         fields = (
@@ -89,6 +96,10 @@ class DrugSerializer(serializers.ModelSerializer):
             "in_clinic_only",
         )
         read_only_fields = fields
+
+    def get_rxnorm_code(self, drug: Drug) -> str:
+        """The FHIR export's code (tracker/fhir_codes.py), so the API never sends one FHIR withholds."""
+        return exported_rxnorm_code(drug.name, drug.rxnorm_code)
 
 
 class DoseScheduleSerializer(serializers.ModelSerializer):
