@@ -267,6 +267,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+# Seconds before an SMTP connection gives up: a hung mail server must not hold up the reminder sweep.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
 # The public address of the site, for links in emails (e.g. https://tracker.example.org).
 TRACKER_SITE_URL = env_str("TRACKER_SITE_URL", "")
@@ -277,6 +279,17 @@ TRACKER_SITE_URL = env_str("TRACKER_SITE_URL", "")
 VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")  # the applicationServerKey, base64url
 VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
 VAPID_SUBJECT = env_str("VAPID_SUBJECT")  # mailto:someone@clinic.example, for the push services
+# The push services' hosts the server posts to; a browser's endpoint elsewhere is refused, so a
+# patient cannot make the server post into the clinic's network (SSRF). "*.x" is any name under x.
+WEB_PUSH_ALLOWED_HOSTS = [
+    "fcm.googleapis.com",  # Chrome, Edge on Android, Opera
+    "updates.push.services.mozilla.com",  # Firefox
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",  # Edge on Windows
+    "*.push.apple.com",  # Safari
+]
+# A push service on this machine (http or https to localhost/127.0.0.1): development and tests only.
+WEB_PUSH_ALLOW_LOOPBACK = env_bool("WEB_PUSH_ALLOW_LOOPBACK", DEBUG)
 
 # --- Celery: Redis in production, an embedded filesystem broker by default -------------
 REDIS_URL = env_str("REDIS_URL")

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.django_db
 SUBJECT = "mailto:reminders@clinic.example"
 POINT = serialization.PublicFormat.UncompressedPoint
 X962 = serialization.Encoding.X962
+FCM = "https://fcm.googleapis.com/fcm/send/"
 
 
 def b64url(raw: bytes) -> str:
@@ -56,6 +57,7 @@ class PushService(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.answer = 201
+        self.location = ""  # sent with the answer when set: a redirect
 
     @property
     def origin(self) -> str:
@@ -67,6 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(self.server.answer)
+        if self.server.location:
+            self.send_header("Location", self.server.location)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -79,7 +83,8 @@ def push_service():
     server = PushService()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
+    with override_settings(WEB_PUSH_ALLOW_LOOPBACK=True):  # as DEBUG turns it on in development
+        yield server
     server.shutdown()
     server.server_close()
 
@@ -309,8 +314,8 @@ def test_a_second_patient_turning_on_in_the_same_browser_ends_the_firsts(client,
         ("not json", "body", "not JSON"),
         ("[]", "body", "not a subscription"),
         ({"endpoint": "http://198.51.100.7/push", "keys": {"p256dh": "x", "auth": "y"}}, "endpoint", "not https"),
-        ({"endpoint": "https://push.example/1", "keys": {"p256dh": "AAAA", "auth": "y"}}, "p256dh", "P-256"),
-        ({"endpoint": "https://push.example/1", "keys": {"p256dh": None}}, "p256dh", "did not send"),
+        ({"endpoint": FCM + "1", "keys": {"p256dh": "AAAA", "auth": "y"}}, "p256dh", "P-256"),
+        ({"endpoint": FCM + "1", "keys": {"p256dh": None}}, "p256dh", "did not send"),
         ({"keys": {}}, "endpoint", "did not send"),
         (
             '{"endpoint": "https://push.example/\\ud800", "keys": {"p256dh": "x", "auth": "y"}}',
@@ -331,9 +336,80 @@ def test_a_subscription_that_cannot_work_is_refused_by_name(portal, vapid, body,
     assert answer.status_code == 400
     assert words in " ".join(answer.json()["errors"][field])
     assert not PushSubscription.objects.exists()
-    if field != "p256dh":  # turning off reads the same body the same way
+    if field != "p256dh" and words != "not https":  # turning off reads the same body the same way
         off = portal.post(reverse("portal:push_unsubscribe"), data, content_type="application/json")
         assert off.status_code == 400 and field in off.json()["errors"]
+
+
+NOT_OURS = "This browser's push service is not one we send to."
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://169.254.169.254/latest/meta-data",  # the cloud's metadata service
+        "https://10.0.0.5/push",  # inside the clinic's network
+        "https://127.0.0.1/push",  # this machine, with WEB_PUSH_ALLOW_LOOPBACK off
+        "https://localhost:8000/push",
+        "https://push.example/1",  # any other https host
+        "https://evilfcm.googleapis.com/fcm/send/1",  # not a whole label
+        "https://fcm.googleapis.com.evil.example/fcm/send/1",  # the allowed name as a prefix
+        "https://web.push.apple.com.evil.example/1",
+        "https://fcm.googleapis.com:8443/fcm/send/1",  # an allowed host on another port
+    ],
+)
+def test_a_push_address_outside_the_push_services_is_refused_so_the_server_posts_nowhere_else(portal, vapid, endpoint):
+    answer = subscribe(portal, Browser(endpoint))
+    assert answer.status_code == 400 and answer.json()["errors"]["endpoint"] == [NOT_OURS]
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        FCM + "abc",
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        "https://web.push.apple.com/QGx",
+        "https://wns2-db5p.notify.windows.com/w/?token=abc",
+        "https://FCM.googleapis.com:443/fcm/send/abc",  # names are case-blind; 443 is https's port
+    ],
+)
+def test_the_real_push_services_are_accepted(portal, vapid, endpoint):
+    assert subscribe(portal, Browser(endpoint)).status_code == 201
+
+
+@pytest.mark.parametrize("url", ["subscribe", "unsubscribe"])
+def test_a_malformed_push_address_is_refused_by_name_not_a_500(portal, vapid, url):
+    body = {"endpoint": "https://[abc/x", "keys": {"p256dh": "x", "auth": "y"}}
+    answer = portal.post(reverse(f"portal:push_{url}"), body, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["endpoint"] == ["The browser gave a push address that is not a URL."]
+
+
+def test_a_stored_subscription_outside_the_push_services_is_ended_not_posted_to(
+    portal, patient, reminded, push_service, vapid
+):
+    assert subscribe(portal, Browser(f"{push_service.origin}/old")).status_code == 201
+    with override_settings(WEB_PUSH_ALLOW_LOOPBACK=False):  # stored while it was allowed
+        reminders.sweep(now=at("2026-03-27T06:55"))
+    assert push_service.received == []
+    assert PushSubscription.objects.get().ended_reason == "push service not one we send to"
+    assert DoseReminder.objects.get().channels == "email"
+
+
+def test_a_redirect_from_the_push_service_is_not_followed(portal, patient, reminded, push_service, vapid):
+    push_only(patient)
+    elsewhere = PushService()  # where the redirect points: must receive nothing
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    try:
+        subscribe(portal, Browser(f"{push_service.origin}/moved"))
+        push_service.answer, push_service.location = 307, f"{elsewhere.origin}/stolen"
+        reminders.sweep(now=at("2026-03-27T06:55"))
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+    assert len(push_service.received) == 1 and elsewhere.received == []
+    assert DoseReminder.objects.get().status == DoseReminder.Status.PENDING  # a failure: tried again next run
 
 
 def test_without_vapid_keys_the_page_says_so_and_reminders_go_by_email_only(portal, patient, reminded):

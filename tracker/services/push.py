@@ -26,8 +26,9 @@ import ipaddress
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
@@ -76,22 +77,57 @@ def _b64url_bytes(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
-def _check_endpoint(endpoint: str) -> None:
-    """An https URL, as every browser's push service gives; plain http only to this machine
-    (a local push service in development and in the tests). Anything else could make the
-    server post to an address of the patient's choosing."""
+def _host_allowed(host: str, allowed: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``host`` is one of the push services' hosts: an entry "*.push.apple.com" matches
+    any name ending ".push.apple.com" (a whole label, so "evilpush.apple.com" does not), any
+    other entry only itself."""
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().rstrip(".")
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_endpoint(endpoint: str) -> SplitResult:
+    """The endpoint's parts, or the field's refusal: never a ValueError (a 500) from a bad URL."""
     if not all(33 <= ord(char) < 127 for char in endpoint):  # a URL from a browser is printable ASCII
         raise ServiceError({"endpoint": gettext("The browser gave a push address with characters a URL cannot have.")})
-    parts = urlsplit(endpoint)
-    if parts.scheme == "https" and parts.hostname:
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 -- parsed lazily: "https://x:port/" raises here
+    except ValueError:  # "https://[abc/x" (an unclosed IPv6 bracket), a port that is not a number
+        raise ServiceError({"endpoint": gettext("The browser gave a push address that is not a URL.")}) from None
+    return parts
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """Only the real push services' hosts (``WEB_PUSH_ALLOWED_HOSTS``), by https on the default
+    port, as every browser's push service gives; plain http or https to this machine only when
+    ``WEB_PUSH_ALLOW_LOOPBACK`` is on (a local push service in development and in the tests).
+    Anything else could make the server post to an address of the patient's choosing: a
+    private or cloud-metadata address inside the clinic's network (SSRF)."""
+    parts = _parse_endpoint(endpoint)
+    host, port = parts.hostname or "", parts.port
+    if getattr(settings, "WEB_PUSH_ALLOW_LOOPBACK", False) and parts.scheme in ("http", "https") and _is_loopback(host):
         return
-    if parts.scheme == "http" and parts.hostname:
-        try:
-            if parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback:
-                return
-        except ValueError:
-            pass
-    raise ServiceError({"endpoint": gettext("The browser gave a push address that is not https; it was not saved.")})
+    if parts.scheme != "https":
+        not_https = gettext("The browser gave a push address that is not https; it was not saved.")
+        raise ServiceError({"endpoint": not_https})
+    if port not in (None, 443) or not _host_allowed(host, getattr(settings, "WEB_PUSH_ALLOWED_HOSTS", ())):
+        raise ServiceError({"endpoint": gettext("This browser's push service is not one we send to.")})
 
 
 def _check_key(field: str, value: str, length: int, what: str) -> None:
@@ -142,8 +178,11 @@ def subscribe(
 
 
 def unsubscribe(*, patient: Patient, endpoint: str, now: dt.datetime) -> bool:
-    """End this patient's live subscription at ``endpoint``; False if they have none there."""
-    _check_endpoint(endpoint)
+    """End this patient's live subscription at ``endpoint``; False if they have none there.
+
+    Only a well-formed URL is asked for, not an allowed host: nothing is sent, and a patient
+    must be able to turn off a subscription stored before its host left the list."""
+    _parse_endpoint(endpoint)
     own = PushSubscription.objects.filter(patient=patient, endpoint=endpoint, ended_at__isnull=True)
     return bool(own.update(ended_at=now, ended_reason=ENDED_BY_PATIENT))
 
@@ -208,23 +247,39 @@ class Delivery:
     reason: str = ""
 
 
+class _NoRedirectSession(requests.Session):
+    """A session that never follows a redirect: a push service answers 201, and a 3xx from an
+    allowed host must not send the encrypted message (and our VAPID token) anywhere else.
+    pywebpush posts with ``session.post``; a 3xx comes back as a failure (status > 202)."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args, **kwargs) -> requests.Response:  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, *args, **kwargs)
+
+
 def deliver(subscription: PushSubscription, payload: str, *, ttl: int, push: PushConfig) -> Delivery:
     """POST one encrypted message (aes128gcm, RFC 8291) with a VAPID JWT (RFC 8292).
 
     ``ttl`` tells the push service how long to keep it for a phone that is off: past the
     dose's deadline a reminder is pointless, so it is the time left until then.
     """
+    try:  # checked again at each send: a subscription stored before a host left the list
+        _check_endpoint(subscription.endpoint)
+    except ServiceError:
+        return Delivery(subscription.pk, Outcome.GONE, "push service not one we send to")
     info = {"endpoint": subscription.endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}}
     try:
-        webpush(
-            info,
-            data=payload,
-            vapid_private_key=_vapid(push.private_key),
-            vapid_claims={"sub": push.subject},
-            ttl=max(MIN_TTL_SECONDS, ttl),
-            timeout=TIMEOUT_SECONDS,
-            headers={"Urgency": "high"},
-        )
+        with _NoRedirectSession() as session:
+            webpush(
+                info,
+                data=payload,
+                vapid_private_key=_vapid(push.private_key),
+                vapid_claims={"sub": push.subject},
+                ttl=max(MIN_TTL_SECONDS, ttl),
+                timeout=TIMEOUT_SECONDS,
+                headers={"Urgency": "high"},
+                requests_session=session,
+            )
     except WebPushException as error:
         status = error.response.status_code if error.response is not None else None
         if status in GONE:
