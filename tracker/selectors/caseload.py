@@ -846,8 +846,9 @@ def screens(patients: Sequence[Patient]) -> dict[int, Screens]:
 
 
 def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[CaseloadRow]:
-    """The details of ``patients`` (annotated with ``course_root`` by ``caseload``): 5 queries, and a
-    sixth for the measurements when a patient of the page is under a §5 monitoring schedule."""
+    """The details of ``patients`` (annotated with ``course_root`` by ``caseload``): 6 queries (courses,
+    scores, adherence, next sessions, open flags, ASEX/PCL-5 screens), and a seventh for the
+    measurements when a patient of the page is under a §5 monitoring schedule."""
     ids = [p.pk for p in patients]
     if not ids:
         return []
@@ -896,7 +897,7 @@ def caseload_rows(patients: Sequence[Patient], *, now: dt.datetime) -> list[Case
 
 def caseload_page(rows: QuerySet[Patient], number: int, size: int, *, now: dt.datetime) -> CaseloadPage:
     """Page ``number`` (from 1) of ``rows``: one query for the page (a row more than the page
-    tells whether there is a next), then the five of ``caseload_rows``."""
+    tells whether there is a next), then the six (or seven) of ``caseload_rows``."""
     start = (number - 1) * size
     fetched = list(rows[start : start + size + 1])
     return CaseloadPage(
