@@ -15,9 +15,10 @@ from django.urls import reverse
 from django.utils import dateformat, timezone, translation
 
 from tests.test_portal_support import as_needed, clinic_only, course, give_login, signed_in
-from tracker import scales
+from tracker import clinical, scales
 from tracker.models import Assessment, Patient, PortalLanguage
-from tracker.portal import instruments, language
+from tracker.portal import forms, instruments, language
+from tracker.portal import selectors as portal_selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_every_portal_page_answers_in_spanish_for_a_spanish_patient(portal, span
         reverse("portal:questionnaire", args=["phq9"]): ("Poco interés o placer en hacer cosas", "Ningún día"),
         reverse("portal:progress"): ("Dosis de las últimas 4 semanas", "Mis medicamentos actuales", "por vía oral"),
         reverse("portal:checkin"): ("Revisión semanal", "Dolor de cabeza", 'data-untranslated="fibser"'),
-        reverse("portal:reminders"): ("Silencio desde", f"Enviarme un correo antes de cada dosis de {rx.drug}"),
+        reverse("portal:reminders"): ("Silencio desde", f"Recordarme antes de cada dosis de {rx.drug}"),
         reverse("portal:log_as_needed", args=[prn.pk]): ("Registrar", "Déjelo en blanco si lo acaba de tomar."),
         reverse("portal:outside_clinic", args=[esk.pk]): ("fuera de la clínica", "Avisar a mi clínica"),
         reverse("portal:outside_clinic_reported", args=[esk.pk]): ("Ya avisamos a su clínica",),
@@ -174,6 +175,19 @@ def test_the_switcher_does_not_send_the_patient_off_the_site(portal):
     assert response["Location"] == "/"
 
 
+@pytest.mark.parametrize("next_url", ["/questionnaires/?" + "x" * 3000])
+def test_a_long_or_unusable_next_still_saves_the_language_and_shows_no_empty_banner(client, patient, next_url):
+    """A 3000-character address used to fail max_length: the language was lost and an empty error shown."""
+    portal = signed_in(client, give_login(patient, "pat"))
+    response = portal.post(reverse("portal:language"), {"language": "es", "next": next_url}, follow=True)
+    assert response.redirect_chain[-1][0] == "/"  # too long (or unusable) to trust: Today
+    html = _spanish_page(response)
+    assert "Guardado: el portal ahora se muestra en español." in html
+    assert "message-error" not in html  # no error banner, empty or not
+    patient.refresh_from_db()
+    assert patient.language == "es"
+
+
 @pytest.mark.parametrize("code", ["gad7", "asex", "pcl5"])
 def test_instruments_without_an_official_translation_are_shown_in_english_and_marked(portal, spanish, clinician, code):
     rx = course(spanish, clinician, name="sertraline", days_ago=10)
@@ -193,7 +207,9 @@ def test_phq9_in_spanish_is_the_official_text_with_its_source(portal):
     for number, item in enumerate(instruments.PHQ9_ES.items, start=1):
         assert f"<legend>{number}. {item}</legend>" in html
     assert instruments.PHQ9_ES.instructions in html
-    assert "Traducción oficial: PHQ-9 Spanish for USA, Pfizer Inc." in html
+    # The source line is in Spanish too, and says what the form says: free to use, © Pfizer (not "public domain").
+    assert "Traducción oficial: PHQ-9 en español para EE. UU., © Pfizer Inc. (uso libre)" in html
+    assert "public domain" not in html and "Spanish for USA" not in html
 
 
 def test_the_english_patient_sees_no_untranslated_notice(client, patient):
@@ -240,6 +256,27 @@ def test_every_translation_keeps_its_placeholders_and_markup():
         translations = entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]
         for text in translations:
             assert sorted(set(fields.findall(text))) == sorted(set(fields.findall(entry.msgid))), entry.msgid
+
+
+def test_the_before_session_advice_msgids_are_clinicals_default_words_so_none_falls_back_to_english():
+    """The page translates each line of clinical.ESK_BEFORE_SESSION_ADVICE through these msgids: an edit
+    to the clinical text that the copy does not follow would show that line in English to a Spanish patient."""
+    defaults = clinical.DEFAULTS["ESK_BEFORE_SESSION_ADVICE"]
+    assert list(portal_selectors.BEFORE_SESSION_ADVICE_MESSAGES) == list(defaults)
+    with translation.override("es"):
+        assert all(translation.gettext(line) != line for line in defaults)
+
+
+def test_the_reminder_switch_says_remind_and_the_push_panel_says_it_follows_it(portal, spanish, clinician):
+    """One switch per medicine governs email and Web Push alike, so it must not say "email"."""
+    rx = course(spanish, clinician, name="sertraline", days_ago=3)
+    with translation.override("en"):
+        assert forms.ReminderSettingsForm(medicines=[(rx, None)])[f"on_{rx.pk}"].label == (
+            f"Remind me before each dose of {rx.drug.display_name}"
+        )
+    with translation.override("es"):
+        panel = render_to_string("portal/_push.html", {"push_on": True, "count": 0})
+    assert "Las notificaciones se envían solo para los medicamentos marcados arriba" in panel
 
 
 def test_the_default_crisis_guidance_keeps_every_number_tap_to_call_in_spanish(clinic):

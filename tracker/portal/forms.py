@@ -377,7 +377,12 @@ def _local_time_field(label: str) -> forms.TimeField:
 
 
 class ReminderSettingsForm(forms.Form):
-    """Email reminders: per medicine on or off and how early, and quiet hours on the patient's clock."""
+    """Dose reminders: per medicine on or off and how early, and quiet hours on the patient's clock.
+
+    One switch per medicine governs every channel (email, and Web Push on devices that turned
+    notifications on: rules.reminders sends both for an enabled reminder), so its label says
+    "Remind me", not "Email me".
+    """
 
     DEFAULT_MINUTES = 15
     SERVICE_FIELDS = {"quiet_from": "quiet_from", "quiet_until": "quiet_until", NON_FIELD_ERRORS: NON_FIELD_ERRORS}
@@ -392,7 +397,7 @@ class ReminderSettingsForm(forms.Form):
         for rx, current in medicines:
             name = rx.drug.display_name
             self.fields[f"on_{rx.pk}"] = forms.BooleanField(
-                label=_("Email me before each dose of %(medicine)s") % {"medicine": name},
+                label=_("Remind me before each dose of %(medicine)s") % {"medicine": name},
                 required=False,
                 initial=bool(current and current.enabled),
             )
@@ -444,7 +449,8 @@ class LanguageForm(forms.Form):
             "invalid_choice": gettext_lazy("Choose one of the languages in the list."),
         },
     )
-    next = forms.CharField(required=False, max_length=2000)
+    # No max_length: a long address must not cost the patient the language (next_url checks it).
+    next = forms.CharField(required=False)
 
     def next_url(self, request: HttpRequest) -> str:
         """Back to the page the switcher was on, if it is on this site; else Today."""

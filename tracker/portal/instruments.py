@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from tracker import scales
 
@@ -29,7 +31,8 @@ class OfficialText:
     instructions: str
     items: tuple[str, ...]
     options: tuple[str, ...]  # the labels of the answers, in the order of scale.options
-    source: str
+    # The visible source line, translated (it is shown to the patient reading this translation).
+    source: str | Promise
 
 
 # PHQ-9, Spanish for the USA: the official translation distributed by Pfizer on the PHQ screeners
@@ -58,7 +61,8 @@ PHQ9_ES = OfficialText(
         "Pensamientos de que estaría mejor muerto(a) o de lastimarse de alguna manera",
     ),
     options=("Ningún día", "Varios días", "Más de la mitad de los días", "Casi todos los días"),
-    source="PHQ-9 Spanish for USA, Pfizer Inc. (phqscreeners.com); public domain.",
+    # Free to use (the form's own words above: no permission required), but © Pfizer Inc.; not public domain.
+    source=gettext_lazy("PHQ-9 Spanish for USA, © Pfizer Inc. (free to use)"),
 )
 
 # (instrument code, language) -> official text. Not here, so shown in English and marked:
@@ -78,7 +82,7 @@ class Wording:
     items: tuple[str, ...]
     item_options: tuple[Options, ...]
     translated: bool  # False: English text for a patient whose language it is not
-    source: str = ""
+    source: str | Promise = ""
 
     def options_for(self, index: int) -> Options:
         return self.item_options[index]
