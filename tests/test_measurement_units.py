@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from tests.test_admin_scoping import admin_url
-from tracker import fhir
+from tracker import clinical, fhir
 from tracker.models import ClinicalMeasurement
+from tracker.models.measurements import MEASUREMENT_KINDS
 from tracker.services.measurements import record_measurement
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,19 @@ def north(client, clinician):
 
 def add_url(patient) -> str:
     return f"{admin_url('add', 'clinicalmeasurement')}?patient={patient.pk}"
+
+
+def test_the_factors_are_cited_keys_in_clinical_and_read_where_used(settings, patient):
+    """The factors live in ``tracker.clinical`` (one place for every cited number): a clinic that
+    overrides one converts with its own, and the defaults are the cited figures."""
+    assert [clinical.get(f"{k}_MG_DL_PER_MMOL_L") for k in ("GLUCOSE", "CHOLESTEROL", "TRIGLYCERIDES")] == [
+        Decimal("18.016"),
+        Decimal("38.67"),
+        Decimal("88.57"),
+    ]
+    settings.TRACKER_CLINICAL_OVERRIDES = {"GLUCOSE_MG_DL_PER_MMOL_L": Decimal("18")}
+    assert record(patient, Kind.FASTING_GLUCOSE, "5.2", unit="mmol/L").value == Decimal("93.60")
+    assert MEASUREMENT_KINDS[Kind.FASTING_GLUCOSE].in_other_units(Decimal("90")) == "5 mmol/L"
 
 
 @pytest.mark.parametrize(

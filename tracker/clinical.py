@@ -366,6 +366,16 @@ DEFAULTS: dict[str, Any] = {
     # next date comes sooner (FIBSER weeks 2, 4, 6), the grace ends the day before the next date's
     # MONITORING_EARLY_DAYS begin, and never before the due day itself (monitoring.due_windows).
     "MONITORING_OVERDUE_GRACE_DAYS": 7,
+    # --- Unit conversions (KindSpec.other_units): mg/dL per mmol/L, from each molar mass ÷ 10 ----
+    # [W] Glucose, C6H12O6, 180.16 g/mol -> 18.016 (the "× 18" every diabetes text uses, to 3 places).
+    "GLUCOSE_MG_DL_PER_MMOL_L": Decimal("18.016"),
+    # [F] Cholesterol (total, LDL and HDL alike, reported as cholesterol), 386.65 g/mol -> 38.67, and
+    # triglycerides (as triolein, 885.7 g/mol) -> 88.57: Haney EM et al., Screening for Lipid
+    # Disorders in Children and Adolescents, AHRQ Evidence Syntheses No. 47 (2007), Appendix 2
+    # "Units of Measure Conversion Formulas" (38.66976 and 88.57396), via
+    # mdapp.co/cholesterol-conversion-calculator-600.
+    "CHOLESTEROL_MG_DL_PER_MMOL_L": Decimal("38.67"),
+    "TRIGLYCERIDES_MG_DL_PER_MMOL_L": Decimal("88.57"),
 }
 
 

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from tracker import clinical
 from tracker.models.base import ClinicalRecord
 from tracker.models.patients import Patient
 
@@ -113,8 +114,14 @@ class KindSpec:
     low: Decimal
     high: Decimal
     vital_sign: bool  # FHIR category vital-signs, else laboratory
-    # Other units a clinician may type it in: (unit label, how many of the stored unit one of it is).
-    other_units: tuple[tuple[str, Decimal], ...] = ()
+    # Other units a clinician may type it in: (unit label, the ``tracker.clinical`` key of how many
+    # of the stored unit one of it is).
+    other_unit_keys: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def other_units(self) -> tuple[tuple[str, Decimal], ...]:
+        """(unit label, factor) for each other unit, the factor read from ``tracker.clinical`` now."""
+        return tuple((label, Decimal(str(clinical.get(key)))) for label, key in self.other_unit_keys)
 
     @property
     def range_text(self) -> str:
@@ -160,16 +167,10 @@ class KindSpec:
         )
 
 
-# mg/dL per mmol/L, from each molecule's molar mass (g/mol ÷ 10). UK laboratories report glucose
-# and lipids in mmol/L; the stored unit stays mg/dL (the LOINC mass-concentration codes above).
-# Glucose: [W] C6H12O6, 180.16 g/mol -> 18.016 (the "× 18" every diabetes text uses, to 3 places).
-# Cholesterol (total, LDL and HDL alike, reported as cholesterol): [F] 386.65 g/mol -> 38.67, and
-# triglycerides (as triolein, 885.7 g/mol): [F] 88.57; Haney EM et al., Screening for Lipid Disorders
-# in Children and Adolescents, AHRQ Evidence Syntheses No. 47 (2007), Appendix 2 "Units of Measure
-# Conversion Formulas" (38.66976 and 88.57396), via mdapp.co/cholesterol-conversion-calculator-600.
-GLUCOSE_MG_DL_PER_MMOL_L = Decimal("18.016")
-CHOLESTEROL_MG_DL_PER_MMOL_L = Decimal("38.67")
-TRIGLYCERIDES_MG_DL_PER_MMOL_L = Decimal("88.57")
+# mg/dL per mmol/L: cited keys in ``tracker.clinical`` (GLUCOSE_MG_DL_PER_MMOL_L [W],
+# CHOLESTEROL_MG_DL_PER_MMOL_L and TRIGLYCERIDES_MG_DL_PER_MMOL_L [F]), read when used.
+# UK laboratories report glucose and lipids in mmol/L; the stored unit stays mg/dL (the LOINC
+# mass-concentration codes above).
 
 
 MEASUREMENT_KINDS: dict[str, KindSpec] = {
@@ -191,7 +192,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("20"),
         Decimal("1000"),
         vital_sign=False,
-        other_units=(("mmol/L", GLUCOSE_MG_DL_PER_MMOL_L),),
+        other_unit_keys=(("mmol/L", "GLUCOSE_MG_DL_PER_MMOL_L"),),
     ),  # [W]
     MeasurementKind.HBA1C: KindSpec(
         "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", Decimal("3"), Decimal("20"), vital_sign=False
@@ -204,7 +205,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("40"),
         Decimal("1000"),
         vital_sign=False,
-        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
+        other_unit_keys=(("mmol/L", "CHOLESTEROL_MG_DL_PER_MMOL_L"),),
     ),  # [W]
     # LDL as labs usually report it in a lipid panel, calculated (Friedewald); 18262-6 is direct LDL.
     MeasurementKind.LDL: KindSpec(
@@ -215,7 +216,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("5"),
         Decimal("800"),
         vital_sign=False,
-        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
+        other_unit_keys=(("mmol/L", "CHOLESTEROL_MG_DL_PER_MMOL_L"),),
     ),  # [W]
     MeasurementKind.HDL: KindSpec(
         "2085-9",
@@ -225,7 +226,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("5"),
         Decimal("250"),
         vital_sign=False,
-        other_units=(("mmol/L", CHOLESTEROL_MG_DL_PER_MMOL_L),),
+        other_unit_keys=(("mmol/L", "CHOLESTEROL_MG_DL_PER_MMOL_L"),),
     ),  # [W]
     MeasurementKind.TRIGLYCERIDES: KindSpec(
         "2571-8",
@@ -235,7 +236,7 @@ MEASUREMENT_KINDS: dict[str, KindSpec] = {
         Decimal("10"),
         Decimal("10000"),
         vital_sign=False,
-        other_units=(("mmol/L", TRIGLYCERIDES_MG_DL_PER_MMOL_L),),
+        other_unit_keys=(("mmol/L", "TRIGLYCERIDES_MG_DL_PER_MMOL_L"),),
     ),  # [W]
 }
 
