@@ -28,6 +28,7 @@ from rest_framework.test import APIClient
 
 from tests.test_api_world import World, world_fixture  # noqa: F401
 from tracker.models import DoseEvent, Flag
+from tracker.services.assessments import submit_assessment
 from tracker.services.doses import record_dose
 
 pytest.importorskip("openapi_python_client")
@@ -118,3 +119,69 @@ def test_the_flow_fails_on_an_answer_outside_the_schema(script: ModuleType, worl
     )
     with pytest.raises(ValueError, match="'x' is not a valid"):
         flow_for(script, world, timing_outside_the_enum).run()
+
+
+@pytest.mark.django_db
+def test_the_flow_fails_when_a_client_key_retry_saves_a_second_dose(script: ModuleType, world: World) -> None:
+    """A server that answers the retry with the first id but still saves a second row is caught."""
+    keys: set[str] = set()
+
+    def duplicating_retry(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/dose-events/" or request.method != "POST":
+            return through_django(request)
+        body = json.loads(request.content)
+        key = body.get("client_key")
+        if key not in keys:
+            answer = through_django(request)
+            keys.add(key)
+            duplicating_retry.first = answer.json()["id"]  # type: ignore[attr-defined]
+            return answer
+        body.pop("client_key")  # the broken server ignores the key, saving the dose again
+        answer = through_django(request.__class__("POST", request.url, headers=request.headers, json=body))
+        content = {**answer.json(), "id": duplicating_retry.first}  # type: ignore[attr-defined]
+        return httpx.Response(answer.status_code, json=content)
+
+    with pytest.raises(script.FlowError, match="left 2 skipped events"):
+        flow_for(script, world, duplicating_retry).run()
+
+
+@pytest.mark.django_db
+def test_the_flow_fails_when_the_phq9_raises_no_new_flag(script: ModuleType, world: World) -> None:
+    """An older open suicidality flag does not stand in for the one this PHQ-9 must raise."""
+    submit_assessment(patient=world.patient_a, instrument="phq9", answers=[0] * 8 + [1], source="patient")
+    assert Flag.objects.filter(patient=world.patient_a, status="open", kind="scale.suicidality").exists()
+
+    def question_9_unanswered(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/assessments/" and request.method == "POST":
+            body = {**json.loads(request.content), "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0]}
+            request = request.__class__("POST", request.url, headers=request.headers, json=body)
+        return through_django(request)
+
+    with pytest.raises(script.FlowError, match="raised 0 new open flags"):
+        flow_for(script, world, question_9_unanswered).run()
+
+
+def test_clean_up_kills_a_server_that_does_not_stop_and_removes_the_directory(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    class Stuck:
+        """A gunicorn that ignores SIGTERM: wait(timeout=...) times out, kill() stops it."""
+
+        killed = False
+
+        def terminate(self) -> None:
+            pass
+
+        def kill(self) -> None:
+            self.killed = True
+
+        def wait(self, timeout: float | None = None) -> int:
+            if timeout is not None and not self.killed:
+                raise script.subprocess.TimeoutExpired("gunicorn", timeout)
+            return -9
+
+    work = tmp_path / "client-flow-x"
+    (work / "data").mkdir(parents=True)
+    server = Stuck()
+    script.clean_up(server, work)
+    assert server.killed and not work.exists()
