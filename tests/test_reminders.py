@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import translation
 
 from tests.dosing import at, daily_course
 from tests.test_portal_support import as_needed, clinic_only, course, give_login, signed_in
@@ -53,6 +54,25 @@ def test_the_sweep_sends_once_per_due_dose_with_a_link_to_its_taken_button(remin
     assert f"/#dose-{dose.pk}" in email.body and "/reminders/" in email.body
     assert "Sertraline" not in email.subject + email.body  # no medicine named in an email
     assert DoseReminder.objects.get().status == DoseReminder.Status.SENT
+
+
+def test_the_email_is_written_in_the_portals_language_code_for_the_patient(reminded, patient, monkeypatch):
+    """The portal's own helper (services.languages.django_language) picks the email's language,
+    so email and portal agree: an English patient ("en") reads the site's en-gb, as on the portal
+    (its catalogue and formats), not Django's bare "en"; a Spanish one "es"."""
+    real, used = reminders.render_to_string, []
+
+    def spy(*args, **kwargs):
+        used.append(translation.get_language())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reminders, "render_to_string", spy)
+    assert patient.language == "en"
+    reminders.sweep(now=at("2026-03-27T06:55"))
+    patient.language = "es"
+    patient.save(update_fields=["language"])
+    reminders.sweep(now=at("2026-03-28T06:55"))
+    assert used == ["en-gb", "en-gb", "es", "es"]  # subject and body, each day
 
 
 def test_never_for_a_dose_already_logged(reminded, patient):

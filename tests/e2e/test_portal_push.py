@@ -39,7 +39,7 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-ENDPOINT = "https://push.example.test/wpush/v2/e2e"
+ENDPOINT = "https://fcm.googleapis.com/fcm/send/e2e"  # a real push service's host: others are refused
 P256DH = b64url(b"\x04" + os.urandom(64))
 AUTH = b64url(os.urandom(16))
 STUB = f"""

@@ -16,17 +16,10 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from tracker.models import PortalLanguage
+from tracker.services.languages import django_language  # noqa: F401 -- for the views; shared with reminders
 
 # Paths that are not the patient's: the clinicians' workspace, the API, probes and files.
 NOT_PORTAL = ("/admin/", "/api/", "/health/", "/static/")
-
-
-def django_language(portal_language: str) -> str:
-    """The Django language code for a Patient.language value ("en" is the site's en-gb)."""
-    try:
-        return translation.get_supported_language_variant(portal_language)
-    except LookupError:
-        return settings.LANGUAGE_CODE
 
 
 def is_portal_path(path: str) -> bool:

@@ -41,6 +41,7 @@ from tracker.rules.base import SweepResult
 from tracker.rules.sql import ts
 from tracker.services import push
 from tracker.services.flag_insert import _insert as insert_rows  # the set-based INSERT both backends share
+from tracker.services.languages import django_language
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def _message(reminder: DoseReminder) -> tuple[str, str, str]:
     }
     # Templates show aware times in the current zone (the date filter converts them), so the
     # patient's zone is made current: otherwise a BST due time reads an hour early, in UTC.
-    with translation.override(patient.language or settings.LANGUAGE_CODE), timezone.override(patient.zone):
+    with translation.override(django_language(patient.language)), timezone.override(patient.zone):
         subject = render_to_string("portal/email/dose_reminder_subject.txt", context).strip()
         body = render_to_string("portal/email/dose_reminder.txt", context)
         payload = push.reminder_payload(due_local=local_due, zone=patient.timezone, url=path, tag=f"dose-{dose.pk}")

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tracker.models import Patient, PortalLanguage
 from tracker.services.errors import ServiceError
+
+
+def django_language(portal_language: str) -> str:
+    """The Django language code for a Patient.language value ("en" is the site's en-gb).
+
+    One helper for every place that speaks to the patient (the portal's pages, the reminder
+    emails and notifications), so they agree: a value outside LANGUAGES (blank, or a language
+    since dropped) falls back to the site's language instead of whatever Django has a catalogue for.
+    """
+    try:
+        return translation.get_supported_language_variant(portal_language)
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 @transaction.atomic
