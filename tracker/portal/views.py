@@ -456,10 +456,13 @@ def change_language(request: HttpRequest, patient: Patient) -> HttpResponse:
     that is not this site's is ignored for Today.
     """
     form = forms.LanguageForm(request.POST)
-    if form.is_valid():
+    # Only the language decides: an unusable ``next`` (say, with a null character) means Today,
+    # never a lost choice or an empty error banner.
+    form.is_valid()
+    if "language" in form.cleaned_data:
         language_service.set_portal_language(patient=patient, language=form.cleaned_data["language"])
         with translation.override(language_of(patient)):
             messages.success(request, _("Saved: the portal now shows in English."))
         return redirect(form.next_url(request))
-    messages.error(request, " ".join(form.errors.get("language", [])))
+    messages.error(request, " ".join(form.errors["language"]))
     return redirect("portal:today")
