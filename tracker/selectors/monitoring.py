@@ -68,6 +68,23 @@ def schedules_for(course: Course) -> list[Schedule]:
     return [s for s in schedules_named().values() if course.current.drug_class in s.classes]
 
 
+def followed_schedules(courses: Sequence[Course]) -> list[tuple[Course, Schedule]]:
+    """Each schedule the patient is under, with the one course it follows.
+
+    Two active courses under one schedule (aripiprazole, then quetiapine added) are followed
+    by the earlier-started one: §5's schedules run from the start of treatment of the class,
+    and the antipsychotic ones do not restart at a change, so a second drug of the class is
+    not a new baseline. One course per schedule also keeps one fact per missed date. The
+    caseload (``schedule_dues``) and the sweep (``schedule_missed``) both call this, so they
+    cannot disagree on which dates are owed.
+    """
+    following: dict[str, tuple[Course, Schedule]] = {}
+    for course in sorted(courses, key=lambda c: c.start_date):
+        for schedule in schedules_for(course):
+            following.setdefault(schedule.name, (course, schedule))
+    return list(following.values())
+
+
 def measures_needed(courses: Iterable[Course]) -> set[str]:
     return {m for course in courses for s in schedules_for(course) for m in s.measures}
 
@@ -147,32 +164,29 @@ def schedule_dues(
     """Each schedule's next due item for one patient, earliest first.
 
     A schedule followed by two courses at once (two antipsychotics) asks for what the
-    earlier-started course asks; both are satisfied by the same measurement.
+    course it follows asks (``followed_schedules``), as the overdue sweep does.
     """
-    by_schedule: dict[str, ScheduleDue] = {}
-    for course in courses:
+    dues: list[ScheduleDue] = []
+    for course, schedule in followed_schedules(courses):
         increases = dose_increases(course)
-        for schedule in schedules_for(course):
-            owed: dict[dt.date, list[str]] = defaultdict(list)
-            for measure in schedule.measures:
-                item = next_due(
-                    schedule,
-                    measure,
-                    start_date=course.start_date,
-                    dose_increases=increases,
-                    measured_dates=measured.get(measure, ()),
-                    today=today,
-                )
-                if item is not None:
-                    owed[item.due_date].append(measure)
-            if not owed:
-                continue
-            due_on = min(owed)
-            seen = by_schedule.get(schedule.name)
-            if seen is not None and seen.due_on <= due_on:
-                continue
-            measures = tuple(owed[due_on])
-            by_schedule[schedule.name] = ScheduleDue(
+        owed: dict[dt.date, list[str]] = defaultdict(list)
+        for measure in schedule.measures:
+            item = next_due(
+                schedule,
+                measure,
+                start_date=course.start_date,
+                dose_increases=increases,
+                measured_dates=measured.get(measure, ()),
+                today=today,
+            )
+            if item is not None:
+                owed[item.due_date].append(measure)
+        if not owed:
+            continue
+        due_on = min(owed)
+        measures = tuple(owed[due_on])
+        dues.append(
+            ScheduleDue(
                 schedule=schedule.name,
                 what=owed_what(schedule, measures),
                 due_on=due_on,
@@ -180,7 +194,8 @@ def schedule_dues(
                 drug=course.current.drug_display,
                 overdue=due_on < today,
             )
-    return sorted(by_schedule.values(), key=lambda d: (d.due_on, d.schedule))
+        )
+    return sorted(dues, key=lambda d: (d.due_on, d.schedule))
 
 
 @dataclass(frozen=True)
@@ -204,15 +219,11 @@ def schedule_missed(
 ) -> list[MissedDue]:
     """Every missed due date of one patient's schedules, oldest first.
 
-    A schedule followed by two courses at once follows the earlier-started one, so one
-    missed baseline is one fact, not two.
+    A schedule followed by two courses at once follows one of them (``followed_schedules``),
+    so one missed baseline is one fact, not two.
     """
-    following: dict[str, tuple[Course, Schedule]] = {}
-    for course in sorted(courses, key=lambda c: c.start_date):
-        for schedule in schedules_for(course):
-            following.setdefault(schedule.name, (course, schedule))
     missed: list[MissedDue] = []
-    for course, schedule in following.values():
+    for course, schedule in followed_schedules(courses):
         windows = schedule_windows(
             schedule, start_date=course.start_date, dose_increases=dose_increases(course), today=today
         )
