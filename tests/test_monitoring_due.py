@@ -68,9 +68,10 @@ def test_the_sweep_is_registered():
 
 
 def test_overdue_raises_one_flag_per_schedule_and_the_measurement_resolves_it(north, patient, clinician):
-    rx = antipsychotic(patient, clinician, started_days_ago=50)
-    # Weighed today (day 50): week 8's window is open from day 49, so weight is not owed; the
-    # baseline BP, glucose and lipids were due 50 days ago.
+    rx = antipsychotic(patient, clinician, started_days_ago=10)
+    # Weighed today (day 10): late, but in the baseline weight's own window (until week 4's
+    # opens on day 21), so weight is not owed; the baseline BP, glucose and lipids were due
+    # 10 days ago, and their window (until week 12's opens) still takes them as baselines.
     record_weight(patient=patient, weight_kg=Decimal("70"), recorded_by=None, measured_at=timezone.now())
     result = monitoring_rules.sweep(now=timezone.now())
     flags = monitoring_flags(patient)
@@ -192,8 +193,8 @@ def _under_every_schedule(clinic, clinician, number: int) -> None:
 
 def test_the_sweep_query_count_does_not_grow_with_patients(clinic, clinician):
     """Set-based: N−1 and N patients under every schedule take the same statements, and each
-    patient's overdue items are all raised (4 problems: BP and glucose, lipids, stimulant BP
-    and pulse, FIBSER)."""
+    patient's overdue items are all raised (5 problems: the baseline weight, which today's
+    weight does not stand for, BP and glucose, lipids, stimulant BP and pulse, FIBSER)."""
 
     def run() -> tuple[int, int]:
         with transaction.atomic():
@@ -207,5 +208,5 @@ def test_the_sweep_query_count_does_not_grow_with_patients(clinic, clinician):
     two, raised_two = run()
     _under_every_schedule(clinic, clinician, 2)
     three, raised_three = run()
-    assert (raised_two, raised_three) == (8, 12)
+    assert (raised_two, raised_three) == (10, 15)
     assert three == two

@@ -6,7 +6,7 @@ Reads only (selectors); the writes are in ``tracker.services.measurements``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -75,6 +75,16 @@ def schedules() -> dict[str, Schedule]:
     }
 
 
+def schedule_anchors(
+    schedule: Schedule, *, start_date: dt.date, dose_increases: Sequence[dt.date] = ()
+) -> list[dt.date]:
+    """Where the schedule plans from: the course's start, and each dose increase if it restarts there."""
+    anchors = [start_date]
+    if schedule.restart_on_dose_increase:
+        anchors += sorted(d for d in set(dose_increases) if d > start_date)
+    return anchors
+
+
 def due_dates(
     schedule: Schedule, *, start_date: dt.date, dose_increases: Sequence[dt.date] = (), until: dt.date
 ) -> list[dt.date]:
@@ -83,9 +93,7 @@ def due_dates(
     A schedule that restarts at a dose increase plans from each increase as from a new start,
     and what the earlier anchor had planned after the increase is dropped (it is replaced).
     """
-    anchors = [start_date]
-    if schedule.restart_on_dose_increase:
-        anchors += sorted(d for d in set(dose_increases) if d > start_date)
+    anchors = schedule_anchors(schedule, start_date=start_date, dose_increases=dose_increases)
     dates: list[dt.date] = []
     for i, anchor in enumerate(anchors):
         stop = anchors[i + 1] if i + 1 < len(anchors) else until + dt.timedelta(days=1)
@@ -124,6 +132,7 @@ class DueWindow:
     opens: dt.date
     closes: dt.date
     last_day: dt.date
+    baseline: bool = False
 
     def fulfilled_by(self, days: Sequence[dt.date]) -> bool:
         return any(self.opens <= d < self.closes for d in days)
@@ -131,13 +140,20 @@ class DueWindow:
     def missed(self, days: Sequence[dt.date], today: dt.date) -> bool:
         """Its last day has passed and nothing has been measured since its window opened.
 
-        A later measurement (in a later date's window) catches a missed date up: its value
-        cannot be had any more, and the schedule is current again.
+        A later measurement (in a later date's window) catches a missed follow-up date up: its
+        value cannot be had any more, and the schedule is current again. A baseline (week 0 of
+        the course, or a restart anchor's date) is not caught up: §5's baseline is the value
+        before the treatment (or the dose increase), which a week-4 weight or a BP taken at the
+        next increase is not, so it is missed unless measured within its own window.
         """
-        return self.last_day < today and not any(d >= self.opens for d in days)
+        if self.last_day >= today:
+            return False
+        if self.baseline:
+            return not self.fulfilled_by(days)
+        return not any(d >= self.opens for d in days)
 
 
-def due_windows(dates: Sequence[dt.date]) -> list[DueWindow]:
+def due_windows(dates: Sequence[dt.date], baselines: Collection[dt.date] = ()) -> list[DueWindow]:
     """The windows of ``dates`` (sorted, distinct): each owns its days, none overlaps the next.
 
     A measurement up to ``MONITORING_EARLY_DAYS`` before a date is for that date, so the
@@ -146,7 +162,8 @@ def due_windows(dates: Sequence[dt.date]) -> list[DueWindow]:
     never before its own due date (a cadence tighter than the early margin keeps its due day,
     and the next window then opens the day after). Without the cut, FIBSER's weeks 2, 4 and 6
     (14 days apart, 7 early, 7 grace) had a grace that outlived their window and were never
-    flagged, and a weekly date's own due day counted for the week after.
+    flagged, and a weekly date's own due day counted for the week after. The dates in
+    ``baselines`` are baselines (``DueWindow.missed``).
     """
     early = dt.timedelta(days=clinical.get("MONITORING_EARLY_DAYS"))
     grace = dt.timedelta(days=clinical.get("MONITORING_OVERDUE_GRACE_DAYS"))
@@ -157,7 +174,7 @@ def due_windows(dates: Sequence[dt.date]) -> list[DueWindow]:
     ]
     opens = [due - early if i == 0 else max(due - early, lasts[i - 1] + one) for i, due in enumerate(dates)]
     return [
-        DueWindow(due, opens[i], opens[i + 1] if i + 1 < len(dates) else dt.date.max, lasts[i])
+        DueWindow(due, opens[i], opens[i + 1] if i + 1 < len(dates) else dt.date.max, lasts[i], due in baselines)
         for i, due in enumerate(dates)
     ]
 
@@ -174,7 +191,10 @@ def schedule_windows(
     dates = due_dates(
         schedule, start_date=start_date, dose_increases=dose_increases, until=due_horizon(schedule, today)
     )
-    return due_windows(dates)
+    baselines = (
+        schedule_anchors(schedule, start_date=start_date, dose_increases=dose_increases) if 0 in schedule.weeks else ()
+    )
+    return due_windows(dates, baselines)
 
 
 def next_due(
