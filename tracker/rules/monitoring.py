@@ -20,16 +20,18 @@ anew when its flag was resolved.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tracker.models import Flag, FlagFact, FlagKind, Severity
+from django.db.models import Q
+
+from tracker.models import Flag, FlagFact, FlagKind, Patient, Prescription, Severity
 from tracker.rules import loaders
 from tracker.rules.base import SweepResult
 from tracker.services.flags import NewFact, NewFlag, raise_flags
-from tracker.services.measurements import reopen_monitoring_facts
+from tracker.services.measurements import answer_stale_monitoring, reopen_monitoring_facts
 
 if TYPE_CHECKING:
     from tracker.selectors.monitoring import MissedDue
@@ -55,6 +57,7 @@ class RaisedFact:
     id: int
     answered: bool
     flag_open: bool
+    patient_id: int
 
 
 def overdue_flags(
@@ -103,19 +106,63 @@ def overdue_flag(patient_id: int, due: MissedDue, zone: ZoneInfo) -> NewFlag:
     )
 
 
+def stale_facts(
+    missed_by_patient: Mapping[int, Sequence[MissedDue]], raised: Mapping[tuple[str, str], Sequence[RaisedFact]]
+) -> dict[int, list[str]]:
+    """Per patient, the fact keys of unanswered facts whose date is no longer missed.
+
+    A measurement that committed while the sweep raised its fact found nothing to answer,
+    and a stopped course's dates are no longer followed: both would stay open for ever.
+    """
+    still = {
+        (problem_key(pid, due.schedule), fact_key(due.schedule, due.due_on))
+        for pid, items in missed_by_patient.items()
+        for due in items
+    }
+    stale: dict[int, list[str]] = {}
+    for (problem, key), on_record in raised.items():
+        if (problem, key) not in still and (open_ := [f for f in on_record if not f.answered]):
+            stale.setdefault(open_[0].patient_id, []).append(key)
+    return stale
+
+
 def _raised_facts(patient_ids: list[int]) -> dict[tuple[str, str], list[RaisedFact]]:
     """Every monitoring fact these patients ever had, by (problem key, fact key): one query."""
     found: dict[tuple[str, str], list[RaisedFact]] = {}
     if not patient_ids:
         return found
     rows = FlagFact.objects.filter(flag__patient_id__in=patient_ids, flag__kind=FlagKind.MONITOR_OVERDUE).values_list(
-        "id", "flag__dedup_key", "key", "answered_at", "flag__status"
+        "id", "flag__dedup_key", "key", "answered_at", "flag__status", "flag__patient_id"
     )
-    for pk, problem, key, answered_at, status in rows:
+    for pk, problem, key, answered_at, status, patient_id in rows:
         found.setdefault((problem, key), []).append(
-            RaisedFact(pk, answered_at is not None, status != Flag.Status.RESOLVED)
+            RaisedFact(pk, answered_at is not None, status != Flag.Status.RESOLVED, patient_id)
         )
     return found
+
+
+def _patient_ids_in_chunks(chunk: int = 2000) -> Iterator[list[int]]:
+    """Ids of the patients to sweep, in chunks: those with an active course, and those with an
+    unanswered monitoring fact (a course stopped with dates owed: their facts are answered)."""
+    last = 0
+    while True:
+        active = Prescription.objects.current().filter(
+            status=Prescription.Status.ACTIVE, patient_id__gt=last, patient__is_active=True
+        )
+        owing = FlagFact.objects.filter(
+            flag__kind=FlagKind.MONITOR_OVERDUE, flag__patient_id__gt=last, answered_at__isnull=True
+        )
+        ids = list(
+            Patient.objects.filter(
+                Q(pk__in=active.values("patient_id")) | Q(pk__in=owing.values("flag__patient_id")), pk__gt=last
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
 
 
 def sweep(*, now: dt.datetime) -> SweepResult:
@@ -124,14 +171,17 @@ def sweep(*, now: dt.datetime) -> SweepResult:
     from tracker.selectors.monitoring import missed_by_patient
 
     examined = raised = 0
-    for patient_ids in loaders.active_patient_ids_in_chunks():
+    for patient_ids in _patient_ids_in_chunks():
         people = loaders.patients(patient_ids)
         zones = {pid: p.zone for pid, p in people.items()}
         courses = loaders.courses_by_patient(patient_ids)
         missed = missed_by_patient(zones, {pid: courses.get(pid, []) for pid in people}, now=now)
-        flags, reopen = overdue_flags(missed, zones, _raised_facts(list(missed)))
+        on_record = _raised_facts(list(people))
+        flags, reopen = overdue_flags(missed, zones, on_record)
         examined += len(people)
         raised += raise_flags(flags)
         if reopen:
-            reopen_monitoring_facts(reopen, now=now)
+            reopen_monitoring_facts(reopen, zones, now=now)
+        if stale := stale_facts(missed, on_record):
+            answer_stale_monitoring(stale, zones, now=now)
     return SweepResult(name="monitoring", examined=examined, flags_raised=raised)

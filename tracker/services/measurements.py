@@ -8,12 +8,14 @@ weight marked entered in error updates it in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models import Case, Count, OuterRef, Subquery, TextField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -170,9 +172,14 @@ def answer_monitoring(*, patient: Patient, measure: str, measured_at: dt.datetim
         return 0
     local = measured_at.astimezone(patient.zone)
     note = f"{measure_label(measure)} recorded, measured {local:%d %b %Y %H:%M} ({local.tzname()})."
+    return _answer(patient.pk, answered, note, now)
+
+
+def _answer(patient_id: int, keys: Sequence[str], note: str, now: dt.datetime) -> int:
+    """The one answer call for monitoring facts, from a new measurement or from the sweep."""
     return flag_service.answer_facts(
-        patient_id=patient.pk,
-        keys=answered,
+        patient_id=patient_id,
+        keys=keys,
         kinds=[FlagKind.MONITOR_OVERDUE],
         note=note,
         resolved_note=f"Resolved automatically: every overdue measurement behind this flag has been recorded. {note}",
@@ -180,30 +187,60 @@ def answer_monitoring(*, patient: Patient, measure: str, measured_at: dt.datetim
     )
 
 
+def answer_stale_monitoring(
+    stale: Mapping[int, Sequence[str]], zones: Mapping[int, ZoneInfo], *, now: dt.datetime
+) -> int:
+    """Answer the open monitoring facts the sweep no longer finds missed, per patient.
+
+    ``answer_monitoring`` answers only when a measurement is recorded, which misses two cases:
+    a measurement committed while the sweep was raising its fact (it found no fact to answer),
+    and a course stopped with facts open (nothing will be measured for it). The sweep finds
+    them from the facts it reads anyway (no extra statement when there are none) and answers
+    them here with the same call. Returns how many flags were resolved.
+    """
+    resolved = 0
+    for patient_id, keys in stale.items():  # rare: only where a race or a stop left facts open
+        local = now.astimezone(zones[patient_id])
+        note = (
+            f"No longer owed on {local:%d %b %Y %H:%M} ({local.tzname()}): measured in its window, "
+            "or the course it followed has stopped."
+        )
+        resolved += _answer(patient_id, keys, note, now)
+    return resolved
+
+
 @transaction.atomic
-def reopen_monitoring_facts(fact_ids: Sequence[int], *, now: dt.datetime) -> int:
+def reopen_monitoring_facts(fact_ids: Sequence[int], zones: Mapping[int, ZoneInfo], *, now: dt.datetime) -> int:
     """Owe again the answered monitoring facts whose date the sweep finds missed again.
 
     That happens when the measurement that answered them was entered in error: the date has
     nothing current in its window. The facts of open flags are unanswered (their answer note
-    kept, behind a line saying why), each flag's count is recounted, and each gets a history row
-    saying so. Resolved flags are not touched: the sweep raises their facts anew. Set-based,
-    like the sweep that calls it: six statements however many flags. Returns how many facts
-    were reopened.
+    kept, behind a line saying why, timed in the patient's zone from ``zones``), each flag's
+    count is recounted, and each gets a history row saying so. Resolved flags are not
+    touched: the sweep raises their facts anew. Set-based, like the sweep that calls it: six
+    statements however many flags and zones. Returns how many facts were reopened.
     """
     held_by = set(FlagFact.objects.filter(pk__in=list(fact_ids)).values_list("flag_id", flat=True))
-    flags = list(  # locked in id order, as store_flags and answer_facts lock them
+    owners = dict(  # locked in id order, as store_flags and answer_facts lock them
         Flag.objects.filter(pk__in=held_by, kind=FlagKind.MONITOR_OVERDUE)
         .exclude(status=Flag.Status.RESOLVED)
         .select_for_update()
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", "patient_id")
     )
-    local = timezone.localtime(now)
-    why = f"Owed again on {local:%d %b %Y %H:%M} ({local.tzname()}): what answered it was entered in error. "
-    reopened = FlagFact.objects.filter(pk__in=fact_ids, flag_id__in=flags, answered_at__isnull=False).update(
-        answered_at=None, answer_note=Concat(Value(why), "answer_note")
-    )
+    flags = list(owners)
+    by_why: dict[str, list[int]] = defaultdict(list)
+    for flag_id, patient_id in owners.items():
+        local = now.astimezone(zones[patient_id])
+        why = f"Owed again on {local:%d %b %Y %H:%M} ({local.tzname()}): what answered it was entered in error. "
+        by_why[why].append(flag_id)
+    reopened = 0
+    if by_why:  # one statement: each flag's line in its patient's zone
+        whens = [When(flag_id__in=ids, then=Value(why)) for why, ids in by_why.items()]
+        why_of = Case(*whens, output_field=TextField())
+        reopened = FlagFact.objects.filter(pk__in=fact_ids, flag_id__in=flags, answered_at__isnull=False).update(
+            answered_at=None, answer_note=Concat(why_of, "answer_note", output_field=TextField())
+        )
     unanswered = (
         FlagFact.objects.filter(flag_id=OuterRef("pk"), answered_at__isnull=True)
         .order_by()
