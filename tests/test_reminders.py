@@ -253,6 +253,58 @@ def test_one_run_drains_a_burst_batch_after_batch_and_a_failure_is_not_retried_i
     assert reminders.send_owed(now=at("2026-03-27T06:55"), budget_seconds=0) == (0, 0)  # no time: nothing tried
 
 
+def five_reminded(patient, clinician) -> None:
+    from tests.factories import PatientFactory
+
+    remind_daily(patient, clinician)
+    for name in "bcde":
+        other = PatientFactory(clinic=patient.clinic, email=f"{name}@example.org")
+        remind_daily(other, clinician)
+        other.email = f"{name}@example.org"
+        other.save(update_fields=["email"])
+    reminders.plan(now=at("2026-03-27T06:55"))
+
+
+def test_the_send_budget_stops_mid_batch_and_the_rest_wait_for_the_next_run(patient, clinician, monkeypatch):
+    five_reminded(patient, clinician)
+    clock = [0.0]
+    real = reminders.send_mail
+
+    def slow_smtp(*args, **kwargs):
+        clock[0] += 50  # each email takes 50 s: a struggling mail server
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reminders, "send_mail", slow_smtp)
+    # One batch of 200 holds all five; 120 s allow three (0, 50, 100 s in), not all five (250 s).
+    assert reminders.send_owed(now=at("2026-03-27T06:55"), clock=lambda: clock[0]) == (3, 0)
+    assert len(mail.outbox) == 3
+    assert DoseReminder.objects.filter(status=DoseReminder.Status.PENDING).count() == 2
+    clock[0] = 0.0
+    assert reminders.send_owed(now=at("2026-03-27T06:56"), clock=lambda: clock[0]) == (2, 0)  # the next run
+
+
+def test_the_tasks_soft_time_limit_stops_the_run_and_is_not_counted_as_a_failure(patient, clinician, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    five_reminded(patient, clinician)
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(reminders, "send_mail", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        reminders.send_owed(now=at("2026-03-27T06:55"))
+    # The first reminder's claim rolled back; none of the five was tried past the limit.
+    assert DoseReminder.objects.filter(status=DoseReminder.Status.PENDING).count() == 5
+
+
+def test_an_smtp_connection_gives_up_after_email_timeout_so_a_hung_server_cannot_eat_the_budget():
+    from django.conf import settings
+    from django.core.mail import get_connection
+
+    assert get_connection("django.core.mail.backends.smtp.EmailBackend").timeout == settings.EMAIL_TIMEOUT == 10
+
+
 # Per reminder sent: the savepoint and its release (a transaction of its own outside tests), the
 # locked read with the dose, prescription, choice, patient and settings, and the claim (which writes
 # the channels it expects; one more UPDATE only when a channel failed).

@@ -25,8 +25,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -208,8 +210,10 @@ def _deliver(
     channels, failed = [], False
     if address:
         try:
-            send_mail(subject, body, None, [address])
+            send_mail(subject, body, None, [address])  # EMAIL_TIMEOUT bounds a hung SMTP server
             channels.append("email")
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: stop, never count it as the email failing
         except Exception:
             failed = True
             logger.exception("reminder %s: email failed", reminder.pk)
@@ -294,7 +298,11 @@ def _send_one(reminder_id: int, now: dt.datetime) -> bool:
 
 
 def send_owed(
-    *, now: dt.datetime, batch_size: int = BATCH_SIZE, budget_seconds: float = SEND_BUDGET_SECONDS
+    *,
+    now: dt.datetime,
+    batch_size: int = BATCH_SIZE,
+    budget_seconds: float = SEND_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[int, int]:
     """Step 2: (sent, failed) over the owed reminders due by ``now``, oldest first.
 
@@ -302,18 +310,25 @@ def send_owed(
     (every 08:00 dose of a clinic at once) must go out in this run, not 200 a run. The batches
     walk forward by (send_at, id), so a reminder that failed, or was put back to a later
     time, is not picked up again in the same run; what the budget leaves waits for the next.
+    The budget is checked before each reminder, not only between batches: a batch of 200 with
+    slow SMTP or push services could otherwise run far past it (``clock`` is injectable for tests).
+    The task's soft time limit (SoftTimeLimitExceeded) is never taken for one reminder failing.
     """
-    started = time.monotonic()
+    started = clock()
     sent = failed = 0
     after: tuple[dt.datetime, int] | None = None
-    while time.monotonic() - started < budget_seconds:
+    while clock() - started < budget_seconds:
         owed = DoseReminder.objects.filter(status=Status.PENDING, send_at__lte=now)
         if after is not None:
             owed = owed.filter(Q(send_at__gt=after[0]) | Q(send_at=after[0], id__gt=after[1]))
         batch = list(owed.order_by("send_at", "id").values_list("send_at", "id")[:batch_size])
         for _, reminder_id in batch:
+            if clock() - started >= budget_seconds:
+                return sent, failed  # the rest wait for the next run, a minute away
             try:
                 sent += _send_one(reminder_id, now)
+            except SoftTimeLimitExceeded:
+                raise  # the task is out of time: stop now; the claim rolled back, the next run sends it
             except NotDelivered:
                 failed += 1
                 logger.warning("reminder %s: not delivered; the next run tries again", reminder_id)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
@@ -286,6 +287,8 @@ def deliver(subscription: PushSubscription, payload: str, *, ttl: int, push: Pus
             return Delivery(subscription.pk, Outcome.GONE, f"push service answered {status}")
         logger.warning("push to subscription %s failed (%s); the next run tries again", subscription.pk, status)
         return Delivery(subscription.pk, Outcome.FAILED, f"push service answered {status}")
+    except SoftTimeLimitExceeded:
+        raise  # the task's time is up: not a failure of this push service
     except Exception as error:  # connection refused, timeout, DNS: transient as far as we can tell
         logger.warning("push to subscription %s failed: %s", subscription.pk, type(error).__name__)
         return Delivery(subscription.pk, Outcome.FAILED, type(error).__name__)
