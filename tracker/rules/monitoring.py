@@ -6,7 +6,9 @@ not two flags. A date is missed when its own window has closed with a measure of
 schedule still owed (``tracker.monitoring.DueWindow``): FIBSER's week 2 is flagged when week
 2's window closes, not skipped because week 4's has opened. A measurement that fulfils the
 schedule answers the facts it covers and resolves the flag
-(``services.measurements.answer_monitoring``).
+(``services.measurements.answer_monitoring``); the sweep answers, with the same call, any
+open fact whose date it no longer finds missed (a measurement that raced it, a stopped course),
+so the patients it reads are those with an active course or an open monitoring fact.
 
 The sweep is set-based: per chunk of patients with an active course, the courses (one
 query), the measurements of those under a schedule (one), the facts already raised (one),
