@@ -184,3 +184,15 @@ def test_drug_rxnorm_code_is_the_one_the_fhir_export_sends(world: World, documen
     assert by_name["sertraline"]["rxnorm_code"] == "36437"
     field = document["components"]["schemas"]["Drug"]["properties"]["rxnorm_code"]
     assert field["type"] == "string" and "blank when none is verified" in field["description"]
+
+
+def test_dose_event_and_measurement_create_describe_the_key_replay_and_the_unit(document: dict) -> None:
+    """The statuses named are the server's (tests/test_api_dose_retry.py: 201 on a replay, 400 on
+    client_key for another medicine); the measurement's optional unit and its refusal are named."""
+    dose = document["paths"]["/api/dose-events/"]["post"]["description"]
+    assert "answers 201 with the event already recorded" in dose
+    assert "another medicine" in dose and "(400, on `client_key`)" in dose
+    measurement = document["paths"]["/api/measurements/"]["post"]["description"]
+    assert "`unit`" in measurement and "a `unit` the kind has not" in measurement
+    drugs = document["paths"]["/api/drugs/"]["get"]["description"]
+    assert "blank where none is verified" in drugs

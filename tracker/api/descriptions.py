@@ -35,8 +35,9 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "themselves; anyone else gets 404.",
     },
     "DrugViewSet": {
-        "list": "The drug catalogue shared by every clinic: names, classes, ATC and RxNorm codes, dose units "
-        "and ranges, routes, and whether the drug is given only at the clinic. Use it to find a drug's id "
+        "list": "The drug catalogue shared by every clinic: names, classes, ATC and RxNorm codes (the RxNorm code "
+        "the FHIR export sends, blank where none is verified), dose units and ranges, routes, and whether "
+        "the drug is given only at the clinic. Use it to find a drug's id "
         "for prescribing. Any clinician or patient.",
         "retrieve": "One drug of the catalogue: its codes, dose unit, usual range and maximum, routes and "
         "clinic-only marker. "
@@ -88,7 +89,9 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "counts as. Patients log their own; clinicians whose role may add doses log for their clinic's "
         "patients. Refused (400, naming the field): a time in the future or without an offset, a patient's "
         "time too long ago, a skip without a reason, or a clinic-only drug logged by a patient (on "
-        "`prescription`; report it with the outside-clinic report instead).",
+        "`prescription`; report it with the outside-clinic report instead). With `client_key` it is "
+        "idempotent: the same key sent again (a retry) answers 201 with the event already recorded, not a "
+        "second one; a key already used for another medicine of the patient is refused (400, on `client_key`).",
         "outside_clinic_report": "Reports that a clinic-only drug (esketamine) was taken outside the clinic. "
         "Kept as a dose event marked as such and raises a critical flag for the care team. Patients for "
         "themselves, or clinicians. Refused (400): a drug that is not clinic-only, or a time in the future.",
@@ -149,8 +152,10 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "`measured_at` range. Clinicians of the clinic, or the patient's own.",
         "retrieve": "One clinical measurement with its value and unit. Clinicians of the clinic, or the patient.",
         "create": "Records a measurement of one kind with the values that kind needs (both pressures for "
-        "blood pressure). Clinicians only (a patient gets 403). Refused (400, naming the field): a value out "
-        "of range or one the kind does not take, or a time in the future.",
+        "blood pressure), optionally with the `unit` the value was typed in (glucose and lipids also take "
+        "mmol/L, converted to the kind's unit). Clinicians only (a patient gets 403). Refused (400, naming the "
+        "field): a value out of range or one the kind does not take, a `unit` the kind has not (naming the "
+        "units it has), or a time in the future.",
         "entered_in_error": _IN_ERROR.format(record="measurement", records="measurements"),
     },
     "FlagViewSet": {
