@@ -9,9 +9,10 @@ Works on a copy (``<name>_monitoring``, migrated as the code expects it, dropped
   - the app's sweep (``SWEEPS["monitoring"]``) from nothing: every overdue due item becomes a fact;
   - the same sweep in steady state, after one committed run (nothing new; every course read again);
   - the lower bound: one hand-written statement that computes the same missed due dates (each
-    judged in its own window, ``tracker.monitoring.due_windows``) from the prescriptions and the
-    measurements and inserts them as problems and facts, as ``bench/sql.py`` does for missed doses.
-    It writes no history rows and builds shorter words, so the app's sweep does strictly more.
+    judged in its own window, ``tracker.monitoring.due_windows``; a baseline only by a measure in
+    that window; one course per schedule, the earlier-started, as ``followed_schedules``) from the
+    prescriptions and the measurements and inserts them as problems and facts, as ``bench/sql.py``
+    does for missed doses. It writes no history rows and builds shorter words, so the app's sweep does strictly more.
 
 Median, p95, SQL statements per run (SAVEPOINTs excluded), with the load average.
 """
@@ -41,23 +42,25 @@ sched AS (
          jsonb_array_elements_text(s.value->'measures') m(measure)
 ),
 chain AS (  -- every course: its first version, then each version replacing the previous one
-    SELECT rx.id AS root, rx.id, rx.patient_id, rx.start_date, rx.dose, rx.status, rx.drug_id, NULL::numeric AS prev
+    SELECT rx.id AS root, rx.id, rx.patient_id, rx.start_date, rx.dose, rx.status, rx.drug_id, NULL::numeric AS prev,
+           1 AS depth
     FROM tracker_prescription rx
     WHERE rx.entered_in_error_at IS NULL
       AND (rx.replaces_id IS NULL OR rx.replaces_id NOT IN (
           SELECT id FROM tracker_prescription WHERE entered_in_error_at IS NULL))
     UNION ALL
-    SELECT c.root, rx.id, rx.patient_id, rx.start_date, rx.dose, rx.status, rx.drug_id, c.dose
+    SELECT c.root, rx.id, rx.patient_id, rx.start_date, rx.dose, rx.status, rx.drug_id, c.dose, c.depth + 1
     FROM chain c JOIN tracker_prescription rx ON rx.replaces_id = c.id AND rx.entered_in_error_at IS NULL
 ),
-course AS (  -- active courses of active patients: start, current drug, today in the patient's zone
-    SELECT DISTINCT ON (c.root) c.root, c.patient_id, c.drug_id,
+course AS (  -- courses of active patients: the first version's start, the newest version (drug, status, id),
+            -- today in the patient's zone (tracker.courses.Course: versions in chain order)
+    SELECT DISTINCT ON (c.root) c.root, c.patient_id, c.drug_id, c.id AS current_id,
            first_value(c.start_date) OVER w AS start_date,
            (%(now)s AT TIME ZONE p.timezone)::date AS today, c.status
     FROM chain c JOIN tracker_patient p ON p.id = c.patient_id AND p.is_active
-    WINDOW w AS (PARTITION BY c.root ORDER BY c.start_date, c.id
+    WINDOW w AS (PARTITION BY c.root ORDER BY c.depth
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-    ORDER BY c.root, c.start_date DESC, c.id DESC
+    ORDER BY c.root, c.depth DESC
 ),
 active AS (
     SELECT co.*, d.drug_class, d.display_name FROM course co JOIN tracker_drug d ON d.id = co.drug_id
@@ -75,8 +78,8 @@ anchor AS (  -- the start, and each dose increase where the schedule restarts
         WHERE s.restart AND c.root = a.root AND c.dose > c.prev AND c.start_date > a.start_date
     ) x
 ),
-due AS (
-    SELECT DISTINCT an.root, an.schedule, an.measure, an.anchor + 7 * w AS due_on
+due AS (  -- week 0 of an anchor (the start, a restart) is a baseline: tracker.monitoring.schedule_anchors
+    SELECT an.root, an.schedule, an.measure, an.anchor + 7 * w AS due_on, bool_or(w = 0) AS baseline
     FROM anchor an
     CROSS JOIN LATERAL (
         SELECT unnest(an.weeks) AS w
@@ -85,6 +88,7 @@ due AS (
         WHERE an.every IS NOT NULL
     ) o
     WHERE an.anchor + 7 * w <= an.horizon AND (an.next_anchor IS NULL OR an.anchor + 7 * w < an.next_anchor)
+    GROUP BY 1, 2, 3, 4
 ),
 measured AS (  -- current measurements, as local dates
     SELECT m.patient_id, m.kind AS measure, (m.measured_at AT TIME ZONE p.timezone)::date AS day
@@ -111,18 +115,24 @@ windowed AS (  -- each date's window opens EARLY days before it, and never befor
                l.due_on - %(early)s)) AS opens
     FROM lasted l
 ),
+closing AS (  -- each window closes where the next one opens (never, for the last one)
+    SELECT w.*, lead(w.opens) OVER (PARTITION BY w.root, w.schedule, w.measure ORDER BY w.due_on) AS closes
+    FROM windowed w
+),
 following AS (  -- a schedule followed by two courses follows the earlier-started one
     SELECT DISTINCT ON (a.patient_id, s.schedule) a.patient_id, s.schedule, a.root, a.display_name, a.today
     FROM active a JOIN (SELECT DISTINCT schedule, cls FROM sched) s ON s.cls = a.drug_class
-    ORDER BY a.patient_id, s.schedule, a.start_date, a.root
+    ORDER BY a.patient_id, s.schedule, a.start_date, a.current_id  -- courses sort by (start, newest version id)
 ),
-missed AS (  -- per schedule and date: its last day has passed with a measure not recorded since it opened
+missed AS (  -- per schedule and date: its last day has passed with a measure not recorded since it opened;
+             -- a baseline only counts a measure inside its own window (a later one does not catch it up)
     SELECT DISTINCT fo.patient_id, fo.schedule, fo.display_name, wd.due_on, wd.last_day
-    FROM windowed wd JOIN following fo ON fo.root = wd.root AND fo.schedule = wd.schedule
+    FROM closing wd JOIN following fo ON fo.root = wd.root AND fo.schedule = wd.schedule
     WHERE wd.last_day < fo.today
       AND NOT EXISTS (
           SELECT 1 FROM measured m
-          WHERE m.patient_id = fo.patient_id AND m.measure = wd.measure AND m.day >= wd.opens)
+          WHERE m.patient_id = fo.patient_id AND m.measure = wd.measure AND m.day >= wd.opens
+            AND (NOT wd.baseline OR wd.closes IS NULL OR m.day < wd.closes))
 ),
 late AS (
     SELECT mi.patient_id, mi.schedule, mi.display_name, mi.due_on,
