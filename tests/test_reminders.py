@@ -312,9 +312,9 @@ def test_an_smtp_connection_gives_up_after_email_timeout_so_a_hung_server_cannot
 PER_REMINDER = 4
 
 
-def test_run_all_sweeps_sends_the_reminders(reminded):
-    outcome = tasks.run_all_sweeps_task(at("2026-03-27T06:56").isoformat())
-    assert "reminders" in outcome and len(mail.outbox) == 1
+def test_the_one_sweep_task_sends_the_reminders_as_the_dose_reminders_beat_calls_it(reminded):
+    tasks.run_sweep_task("reminders", at("2026-03-27T06:56").isoformat())
+    assert len(mail.outbox) == 1
 
 
 # --- The portal's settings page -------------------------------------------------------------

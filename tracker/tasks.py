@@ -48,7 +48,7 @@ class SweepsFailed(RuntimeError):
 
 @shared_task(name="tracker.run_all_sweeps", **RETRY)
 def run_all_sweeps_task(at: str | None = None) -> dict[str, dict | str]:
-    """Beat entry point: every sweep, each judging the same instant, each on its own.
+    """Beat entry point: every flag sweep (``rules.FLAG_SWEEPS``), each judging the same instant, each on its own.
 
     A sweep that raises is logged and the next one still runs: a bug in one family of
     flags must not leave missed doses or item-9 answers unflagged. Each sweep commits its
@@ -59,7 +59,7 @@ def run_all_sweeps_task(at: str | None = None) -> dict[str, dict | str]:
     instant = _instant(at).isoformat()
     outcome: dict[str, dict | str] = {}
     errors: dict[str, Exception] = {}
-    for name in rules.SWEEPS:
+    for name in rules.FLAG_SWEEPS:  # not the reminders: their own beat runs them every minute
         try:
             outcome[name] = run_sweep_task(name, instant)
         except Exception as error:  # isolate each sweep; reported below

@@ -1,6 +1,9 @@
 """The dose-reminder sweep: email and Web Push the patient before a planned dose, as they chose (issue 15).
 
-Steps, each run (from ``run_all_sweeps``, every ``SWEEP_INTERVAL_SECONDS``: 5 minutes by default):
+Run every minute by its own beat entry, "dose-reminders" (``tracker.run_sweep`` with
+"reminders", every ``REMINDER_INTERVAL_SECONDS``: 60 by default), so a reminder is at most a
+minute late; not by ``run_all_sweeps`` (it runs ``rules.FLAG_SWEEPS``, every reminder-free five
+minutes). Overlapping runs are safe: rows are claimed with SKIP LOCKED. Steps, each run:
 1. Plan: one query reads the pending planned doses of reminded prescriptions that are
    near (due within ``MINUTES_BEFORE_MAX``) and have no reminder row yet; for each, the
    send time is the due time minus the patient's minutes, moved to the end of their quiet
@@ -48,8 +51,9 @@ from tracker.services.languages import django_language
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-# Sending stops after this long and the next run carries on, so a burst leaves the other
-# sweeps in run_all_sweeps their turn (the task's soft limit is CELERY_TASK_SOFT_TIME_LIMIT).
+# Sending stops after this long (checked before each reminder) and the next run carries on, well
+# inside the task's soft limit (CELERY_TASK_SOFT_TIME_LIMIT), so a burst ends cleanly between
+# reminders rather than being cut off in the middle of one.
 SEND_BUDGET_SECONDS = 120.0
 Status = DoseReminder.Status
 
