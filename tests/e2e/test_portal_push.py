@@ -173,3 +173,29 @@ def test_the_service_worker_shows_the_reminder_and_its_link_opens_the_dose_with_
     card = page.locator(f"#dose-{dose.pk}")
     expect(card.get_by_role("button", name=re.compile(r"^Taken"))).to_be_visible()
     page.screenshot(path=shots / "notification-opens-the-dose.png", full_page=True)
+
+
+def test_signing_out_on_a_shared_phone_stops_this_browsers_notifications(page: Page, live_server, people) -> None:
+    """sw.js ends the browser's push subscription as the sign-out goes through it, so the next
+    person holding the phone does not get the last patient's reminders. Headless Chromium has
+    no push service, so the worker's PushManager is stubbed to count the unsubscribe."""
+    sign_in(page, live_server.url)  # offline.js registers the service worker
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now the worker controls the page, so the sign-out POST goes through it
+    assert page.evaluate("!!navigator.serviceWorker.controller")
+    (worker,) = [w for w in page.context.service_workers if w.url.endswith("/sw.js")]
+    worker.evaluate(
+        """() => {
+          self.__unsubscribed = 0;
+          PushManager.prototype.getSubscription = () => Promise.resolve({
+            unsubscribe() { self.__unsubscribed += 1; return Promise.resolve(true); },
+          });
+        }"""
+    )
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    for _ in range(30):  # waitUntil finishes on its own time
+        if worker.evaluate("self.__unsubscribed") == 1:
+            break
+        page.wait_for_timeout(100)
+    assert worker.evaluate("self.__unsubscribed") == 1

@@ -65,7 +65,22 @@ self.addEventListener("fetch", function (event) {
     return;
   }
   if (request.method === "POST" && url.pathname === "/accounts/logout/") {
-    event.waitUntil(caches.delete(PAGES));
+    // Signing out on a shared phone: forget the pages, and stop this browser's notifications,
+    // so the next person to hold it does not see the last patient's reminders. The server's
+    // row is ended at the next send, when the push service answers 410 for it.
+    event.waitUntil(
+      Promise.all([
+        caches.delete(PAGES),
+        self.registration.pushManager
+          ? self.registration.pushManager
+              .getSubscription()
+              .then(function (subscription) {
+                return subscription && subscription.unsubscribe();
+              })
+              .catch(function () {}) // signing out goes on whatever the push service says
+          : null,
+      ])
+    );
     return;
   }
   if (request.method !== "GET") {
