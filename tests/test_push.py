@@ -482,3 +482,15 @@ def test_the_page_lists_the_patients_devices_and_one_can_be_turned_off_there(cli
 )  # fmt: skip
 def test_device_labels(agent, label):
     assert push.device_label(agent) == label
+
+
+def test_the_tasks_soft_time_limit_during_a_push_stops_the_run_not_counted_as_the_service_failing(monkeypatch, vapid):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(push, "webpush", out_of_time)
+    subscription = PushSubscription(pk=1, endpoint=FCM + "abc", p256dh="x", auth="y")
+    with pytest.raises(SoftTimeLimitExceeded):
+        push.deliver(subscription, "{}", ttl=60, push=push.config())
