@@ -7,11 +7,17 @@ database in the same way, and so only databases named ``tracker_bench*`` are eve
 from __future__ import annotations
 
 import os
+import signal
+import statistics
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse, urlunparse
+
+if TYPE_CHECKING:
+    from bench.sweeps import Measure
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tracker_bench"
 PREFIX = "tracker_bench"
@@ -120,3 +126,43 @@ def copy_escape(value: object) -> str:
     if "\\" in text or "\t" in text or "\n" in text:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
     return text
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+@contextmanager
+def working_copy(url: str, suffix: str) -> Iterator[None]:
+    """Copy the bench database to ``<name>_<suffix>``, point Django at it and migrate it; drop it after.
+
+    A kill (SIGTERM) unwinds through the ``finally``, so the copy is dropped then too, and the
+    bench database itself is never changed by a run.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    base = db_name(url)
+    work = f"{base}_{suffix}"
+    sys.stderr.write(f"copying {base} -> {work}\n")
+    create_database(url, work, template=base)
+    try:
+        setup_django(with_name(url, work))
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # the copy as the code expects it
+        yield
+    finally:
+        from django.db import connection
+
+        connection.close()
+        drop_database(url, work)
+
+
+def whole_ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def short_row(m: Measure) -> str:
+    """``| name | runs | median | p95 | statements | rows |``: one line of a short results table."""
+    q = f"{m.queries[0]}" if min(m.queries) == max(m.queries) else f"{min(m.queries)} – {max(m.queries)}"
+    cells = [m.name, str(len(m.times)), whole_ms(m.median), whole_ms(m.p95), q, f"{statistics.median(m.rows):,.0f}"]
+    return "| " + " | ".join(cells) + " |"

@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import signal
-import statistics
 
-from bench.common import DEFAULT_URL, create_database, db_name, drop_database, setup_django, with_name
-from bench.sweeps import LOADS, Measure, execute, log, timed
+from bench.common import DEFAULT_URL, short_row, working_copy
+from bench.sweeps import LOADS, execute, log, timed
 
 # The schedules come from clinical.MONITORING_SCHEDULES as a jsonb parameter, so the statement
 # follows the same definitions as the app. Dates are the patient's local dates, as in the app.
@@ -235,31 +233,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms"
-
-
-def row(m: Measure) -> str:
-    q = f"{m.queries[0]}" if min(m.queries) == max(m.queries) else f"{min(m.queries)} – {max(m.queries)}"
-    return f"| {m.name} | {len(m.times)} | {ms(m.median)} | {ms(m.p95)} | {q} | {statistics.median(m.rows):,.0f} |"
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(f"stopped by signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    base = db_name(args.database_url)
-    work = f"{base}_monitoring"
-    log(f"copying {base} -> {work}")
-    create_database(args.database_url, work, template=base)
-    try:
-        setup_django(with_name(args.database_url, work))
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)  # the copy as the code expects it
+    with working_copy(args.database_url, "monitoring"):
         from bench.sweeps import meta
 
         now = dt.datetime.fromisoformat(str(meta()["now"]))
@@ -283,17 +259,12 @@ def main(argv: list[str] | None = None) -> None:
             "|---|---:|---:|---:|---:|---:|",
         ]
         print(
-            "\n".join([*header, row(app), row(bound), row(steady)])
+            "\n".join([*header, short_row(app), short_row(bound), short_row(steady)])
             + f"\n\nRatio app / lower bound (medians): {app.median / bound.median:.2f}x. "
             f"Same set: app {app_n} facts, lower bound {bound_n}, in one only {differ}. "
             f"Overdue items by schedule (problems, facts): {by_schedule}. "
             f"1-minute load average during the run {min(LOADS):.1f} – {max(LOADS):.1f}."
         )
-    finally:
-        from django.db import connection
-
-        connection.close()
-        drop_database(args.database_url, work)
 
 
 if __name__ == "__main__":

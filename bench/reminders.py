@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import signal
 import statistics
 
-from bench.common import DEFAULT_URL, create_database, db_name, drop_database, setup_django, with_name
-from bench.sweeps import LOADS, Measure, execute, log, timed
+from bench.common import DEFAULT_URL, short_row, working_copy
+from bench.sweeps import LOADS, execute, log, timed
 
 # The portal's choices (services.reminders.MINUTES_BEFORE_CHOICES), spread by prescription id.
 SETUP = """
@@ -164,34 +163,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms"
-
-
-def row(m: Measure) -> str:
-    q = f"{m.queries[0]}" if min(m.queries) == max(m.queries) else f"{min(m.queries)} – {max(m.queries)}"
-    return f"| {m.name} | {len(m.times)} | {ms(m.median)} | {ms(m.p95)} | {q} | {statistics.median(m.rows):,.0f} |"
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(f"stopped by signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    base = db_name(args.database_url)
-    work = f"{base}_reminders"
-    log(f"copying {base} -> {work}")
-    create_database(args.database_url, work, template=base)
-    try:
-        setup_django(with_name(args.database_url, work))
+    with working_copy(args.database_url, "reminders"):
         from django.conf import settings
-        from django.core.management import call_command
 
         settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
         settings.VAPID_PRIVATE_KEY = ""  # push off: the bench measures the sweep, not a push service
-        call_command("migrate", verbosity=0)  # the copy as the code expects it
         from bench.sweeps import meta
 
         generated = dt.datetime.fromisoformat(str(meta()["now"]))
@@ -221,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
             "|---|---:|---:|---:|---:|---:|",
         ]
         print(
-            "\n".join([*header, row(plan), row(bound), row(whole)])
+            "\n".join([*header, short_row(plan), short_row(bound), short_row(whole)])
             + f"\n\nPlan / lower bound (medians): {plan.median / bound.median:.2f}x. "
             f"Same set: app {app_n} outbox rows, lower bound {bound_n}, in one only {differ}; by status {by_status}. "
             f"Sending: {sent:,.0f} emails a run, about {per:.2f} ms per reminder "
@@ -230,11 +208,6 @@ def main(argv: list[str] | None = None) -> None:
             f"now {now:%Y-%m-%d %H:%M} UTC. "
             f"1-minute load average during the run {min(LOADS):.1f} – {max(LOADS):.1f}."
         )
-    finally:
-        from django.db import connection
-
-        connection.close()
-        drop_database(args.database_url, work)
 
 
 def sweep_plan(now: dt.datetime) -> int:
